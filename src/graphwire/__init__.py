@@ -1,0 +1,33 @@
+"""graphwire: an AG-UI 1.0 protocol server for LangGraph agents."""
+
+from __future__ import annotations
+
+from graphwire.protocol import (
+    AguiMapper,
+    ErrorCode,
+    GraphwireError,
+    InputError,
+    MapperOptions,
+    RunInfo,
+    StreamParser,
+    cancelled_resume,
+    is_cancelled_resume,
+)
+from graphwire.protocol._tools import bind_frontend_tools, frontend_tools
+from graphwire.runs import GraphRun, RunOptions
+
+__all__ = [
+    "AguiMapper",
+    "ErrorCode",
+    "GraphRun",
+    "GraphwireError",
+    "InputError",
+    "MapperOptions",
+    "RunInfo",
+    "RunOptions",
+    "StreamParser",
+    "bind_frontend_tools",
+    "cancelled_resume",
+    "frontend_tools",
+    "is_cancelled_resume",
+]

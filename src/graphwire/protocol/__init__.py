@@ -1,0 +1,41 @@
+"""Pure protocol code: LangGraph stream parts <-> AG-UI 1.0. No I/O here."""
+
+from __future__ import annotations
+
+from graphwire.protocol._events import ParsedEvent
+from graphwire.protocol._inputs import (
+    CONFIG_KEY,
+    GraphCall,
+    ThreadView,
+    cancelled_resume,
+    frontend_tool_specs,
+    is_cancelled_resume,
+    plan_run,
+)
+from graphwire.protocol._mapper import AguiMapper, MapperOptions, RunInfo
+from graphwire.protocol._messages import to_agui_messages, to_langchain_messages
+from graphwire.protocol._parser import STREAM_MODES, StreamParser
+from graphwire.protocol._state import DEFAULT_HIDDEN_KEYS
+from graphwire.protocol.errors import ErrorCode, GraphwireError, InputError
+
+__all__ = [
+    "CONFIG_KEY",
+    "DEFAULT_HIDDEN_KEYS",
+    "STREAM_MODES",
+    "AguiMapper",
+    "ErrorCode",
+    "GraphCall",
+    "GraphwireError",
+    "InputError",
+    "MapperOptions",
+    "ParsedEvent",
+    "RunInfo",
+    "StreamParser",
+    "ThreadView",
+    "cancelled_resume",
+    "frontend_tool_specs",
+    "is_cancelled_resume",
+    "plan_run",
+    "to_agui_messages",
+    "to_langchain_messages",
+]

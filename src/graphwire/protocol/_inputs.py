@@ -1,0 +1,199 @@
+"""RunAgentInput -> what to call the graph with: input or Command(resume), config.
+
+Pure: the runs layer reads the thread's checkpoint into a ``ThreadView`` and
+performs the fork this module asks for (docs/adr/0003-run-input.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from ag_ui.core import ResumeEntry, RunAgentInput
+from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
+from langgraph.types import Command
+
+from graphwire.protocol._content import text_of
+from graphwire.protocol._messages import to_langchain_messages
+from graphwire.protocol.errors import ErrorCode, InputError
+
+CONFIG_KEY: Final = "ag_ui"
+"""``config["configurable"][CONFIG_KEY]`` holds the run's AG-UI context."""
+
+
+@dataclass(frozen=True, slots=True)
+class ThreadView:
+    """What the thread's checkpoint holds before the run."""
+
+    messages: tuple[BaseMessage, ...] = ()
+    pending_interrupt_ids: tuple[str, ...] = ()
+    state_keys: frozenset[str] = field(default_factory=frozenset)
+    """The graph's state keys (channels); empty means unknown."""
+
+
+@dataclass(frozen=True, slots=True)
+class GraphCall:
+    """How to call the graph for one run."""
+
+    input: Any
+    config: dict[str, Any]
+    fork_before: str | None = None
+    """Run from the latest checkpoint that does not yet hold this message id."""
+
+
+def plan_run(run: RunAgentInput, thread: ThreadView) -> GraphCall:
+    """Decide the graph input and config for ``run`` on a thread in state ``thread``."""
+    config = _config(run)
+    messages = to_langchain_messages(run.messages)
+    fork = _fork_point(messages, thread.messages)
+    if fork is None:
+        known = {m.id for m in thread.messages}
+        new = [m for m in messages if m.id not in known]
+    else:
+        new = messages[fork[1] :] if fork[1] is not None else []
+    updates = _updates(run, new, thread.state_keys)
+    resume = _resume_value(run, thread)
+    if resume is not None:
+        return GraphCall(Command(resume=resume, update=updates or None), config)
+    if thread.pending_interrupt_ids and fork is None:
+        raise InputError(
+            ErrorCode.INTERRUPT_PENDING,
+            "the thread is waiting for answers to interrupts "
+            f"{list(thread.pending_interrupt_ids)}; send them in `resume`",
+        )
+    return GraphCall(updates or None, config, fork[0] if fork else None)
+
+
+def _fork_point(
+    messages: Sequence[BaseMessage], stored: Sequence[BaseMessage]
+) -> tuple[str, int | None] | None:
+    """(message id to fork before, index in input to send from) for edits/regenerate."""
+    by_id = {m.id: m for m in stored}
+    for index, message in enumerate(messages):
+        old = by_id.get(message.id)
+        if old is not None and _edited(old, message):
+            return str(message.id), index
+    if not messages or any(m.id not in by_id for m in messages):
+        return None
+    order = [m.id for m in stored]
+    last = order.index(messages[-1].id)
+    if last + 1 < len(order) and isinstance(messages[-1], HumanMessage):
+        return str(order[last + 1]), None
+    return None
+
+
+def _edited(old: BaseMessage, new: BaseMessage) -> bool:
+    if not isinstance(new, HumanMessage | SystemMessage):
+        return False
+    return type(old) is not type(new) or text_of(old.content) != text_of(new.content)
+
+
+def _updates(run: RunAgentInput, new: list[BaseMessage], keys: frozenset[str]) -> dict[str, Any]:
+    updates: dict[str, Any] = {}
+    if isinstance(run.state, Mapping):
+        updates.update(
+            (k, v) for k, v in run.state.items() if k != "messages" and (not keys or k in keys)
+        )
+    if new:
+        updates["messages"] = new
+    tools = frontend_tool_specs(run)
+    if "tools" in keys:
+        updates["tools"] = tools
+    if "copilotkit" in keys:
+        context = [c.model_dump() for c in run.context or ()]
+        updates["copilotkit"] = {"actions": tools, "context": context}
+    return updates
+
+
+def frontend_tool_specs(run: RunAgentInput) -> list[dict[str, Any]]:
+    """The client's tools as ``{name, description, parameters}`` dicts."""
+    return [
+        {
+            "name": tool.name,
+            "description": tool.description,
+            "parameters": tool.parameters or {"type": "object", "properties": {}},
+        }
+        for tool in run.tools or ()
+    ]
+
+
+def _config(run: RunAgentInput) -> dict[str, Any]:
+    context = {
+        "thread_id": run.thread_id,
+        "run_id": run.run_id,
+        "parent_run_id": run.parent_run_id,
+        "tools": frontend_tool_specs(run),
+        "context": [c.model_dump() for c in run.context or ()],
+        "forwarded_props": run.forwarded_props,
+        "state": run.state,
+    }
+    return {"configurable": {"thread_id": run.thread_id, CONFIG_KEY: context}}
+
+
+# -- resume ---------------------------------------------------------------------
+
+
+def _resume_value(run: RunAgentInput, thread: ThreadView) -> Any | None:
+    entries = run.resume or []
+    legacy = _legacy_resume(run.forwarded_props)
+    if not entries:
+        return legacy
+    pending = list(thread.pending_interrupt_ids)
+    answered = [entry.interrupt_id for entry in entries]
+    _check_cover(answered, pending)
+    values = {entry.interrupt_id: _entry_value(entry) for entry in entries}
+    if len(pending) == 1:
+        return values[pending[0]]
+    return values
+
+
+def _check_cover(answered: list[str], pending: list[str]) -> None:
+    unknown = [i for i in answered if i not in pending]
+    if unknown:
+        raise InputError(
+            ErrorCode.UNKNOWN_INTERRUPT,
+            f"resume names interrupts the thread is not waiting for: {unknown}",
+        )
+    if len(set(answered)) != len(answered):
+        raise InputError(ErrorCode.INVALID_INPUT, "resume answers an interrupt twice")
+    missing = [i for i in pending if i not in answered]
+    if missing:
+        raise InputError(
+            ErrorCode.RESUME_INCOMPLETE,
+            f"resume must answer every open interrupt; missing {missing}",
+        )
+
+
+def _entry_value(entry: ResumeEntry) -> Any:
+    if entry.status == "cancelled":
+        return cancelled_resume(entry.payload)
+    return entry.payload
+
+
+def cancelled_resume(payload: Any = None) -> dict[str, Any]:
+    """The value ``interrupt()`` returns when the client abandons the interrupt.
+
+    A plain dict so it survives every checkpointer's serializer; test for it
+    with ``is_cancelled_resume``.
+    """
+    return {"status": "cancelled", "payload": payload}
+
+
+def is_cancelled_resume(value: Any) -> bool:
+    """True when ``interrupt()`` returned because the client cancelled it."""
+    return (
+        isinstance(value, Mapping)
+        and set(value) == {"status", "payload"}
+        and (value["status"] == "cancelled")
+    )
+
+
+def _legacy_resume(forwarded: Any) -> Any | None:
+    """``forwardedProps.command.resume``, as ag-ui-langgraph clients send it."""
+    if not isinstance(forwarded, Mapping):
+        return None
+    command = forwarded.get("command")
+    if not isinstance(command, Mapping) or "resume" not in command:
+        return None
+    return command["resume"]

@@ -1,0 +1,261 @@
+"""Typed events -> AG-UI 1.0 events. The mapper owns the run's lifecycle.
+
+RUN_STARTED first; every START closed; ids equal LangChain's; exactly one
+terminal event, last. Per-kind handlers stay small; the bookkeeping of what is
+open lives in ``_open.OpenEntities`` (docs/adr/0002-event-mapping.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ag_ui.core import (
+    PROTOCOL_VERSION,
+    BaseEvent,
+    CustomEvent,
+    Interrupt,
+    MessagesSnapshotEvent,
+    RawEvent,
+    RunErrorEvent,
+    RunFinishedCancelledOutcome,
+    RunFinishedEvent,
+    RunFinishedInterruptOutcome,
+    RunFinishedOutcome,
+    RunFinishedSuccessOutcome,
+    RunStartedEvent,
+    StateDeltaEvent,
+    StateSnapshotEvent,
+    TokenUsage,
+    aggregate_token_usage,
+    token_usage_from_langchain_metadata,
+)
+from pydantic_core import to_jsonable_python
+
+from graphwire.protocol import _events as ev
+from graphwire.protocol._interrupts import to_agui_interrupt
+from graphwire.protocol._messages import to_agui_messages
+from graphwire.protocol._open import OpenEntities
+from graphwire.protocol._state import DEFAULT_HIDDEN_KEYS, as_mapping, state_patch, visible_state
+from graphwire.protocol.errors import ErrorCode, GraphwireError
+
+CUSTOM_EVENT_NAME = "langgraph.custom"
+"""CUSTOM name for a stream write that does not name itself ({"name", "value"})."""
+
+
+@dataclass(frozen=True, slots=True)
+class RunInfo:
+    """The identity of the AG-UI run being mapped."""
+
+    thread_id: str
+    run_id: str
+    parent_run_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MapperOptions:
+    emit_raw: bool = False
+    """Forward every stream part as a RAW event (off: it costs bytes)."""
+    hidden_state_keys: frozenset[str] = field(default=DEFAULT_HIDDEN_KEYS)
+    """State keys never shared with the client (see ``_state``)."""
+
+
+class AguiMapper:
+    """Maps one run. Every method returns the AG-UI events it produced."""
+
+    def __init__(self, run: RunInfo, options: MapperOptions | None = None) -> None:
+        self._run = run
+        self._options = options or MapperOptions()
+        self._out: list[BaseEvent] = []
+        self._open = OpenEntities(self._out)
+        self._started = False
+        self._closed = False
+        self._interrupts: list[Interrupt] = []
+        self._state: dict[str, Any] | None = None
+        self._messages: list[Any] | None = None
+        self._usage: list[TokenUsage] = []
+        self._handlers: dict[type, Callable[[Any], None]] = {
+            ev.TextDelta: self._on_text,
+            ev.ReasoningDelta: self._on_reasoning,
+            ev.ReasoningEncrypted: self._on_encrypted,
+            ev.ToolCallChunk: self._on_tool_chunk,
+            ev.MessageEnd: self._on_message_end,
+            ev.ToolResult: self._on_tool_result,
+            ev.InterruptRaised: self._on_interrupt,
+            ev.StateValues: self._on_state,
+            ev.CustomWrite: self._on_custom,
+            ev.Usage: self._on_usage,
+            ev.NodeStarted: self._on_node_started,
+            ev.NodeFinished: self._on_node_finished,
+            ev.Raw: self._on_raw,
+        }
+
+    @property
+    def closed(self) -> bool:
+        """True once the terminal event has been produced."""
+        return self._closed
+
+    def start(self) -> list[BaseEvent]:
+        """RUN_STARTED, declaring protocol version 1.0."""
+        if self._started:
+            raise GraphwireError("the run was already started")
+        self._started = True
+        self._out.append(
+            RunStartedEvent(
+                thread_id=self._run.thread_id,
+                run_id=self._run.run_id,
+                parent_run_id=self._run.parent_run_id,
+                protocol_version=PROTOCOL_VERSION,
+            )
+        )
+        return self._flush()
+
+    def feed(self, event: ev.ParsedEvent) -> list[BaseEvent]:
+        """Map one parsed event."""
+        self._ensure_running()
+        self._handlers[type(event)](event)
+        return self._flush()
+
+    def finish(self) -> list[BaseEvent]:
+        """The graph's stream ended: RUN_FINISHED with success or interrupt."""
+        self._ensure_running()
+        if self._interrupts:
+            self._open.close_all(suspended=True)
+            self._snapshot_state()
+            self._snapshot_messages()
+            self._terminal(RunFinishedInterruptOutcome(interrupts=self._interrupts))
+            return self._flush()
+        pending = self._open.unanswered_call_ids()
+        self._open.close_all()
+        self._snapshot_messages()
+        self._terminal(RunFinishedSuccessOutcome(pending_tool_call_ids=pending or None))
+        return self._flush()
+
+    def cancel(self) -> list[BaseEvent]:
+        """The run was stopped on purpose: RUN_FINISHED with outcome cancelled."""
+        self._ensure_running()
+        self._open.close_all()
+        self._snapshot_messages()
+        self._terminal(RunFinishedCancelledOutcome())
+        return self._flush()
+
+    def fail(self, code: ErrorCode | str, message: str) -> list[BaseEvent]:
+        """Close what is open, then RUN_ERROR. A no-op once the run is closed."""
+        if self._closed:
+            return []
+        if not self._started:
+            self.start()
+        self._open.close_all(error=(str(code), message))
+        self._closed = True
+        self._out.append(RunErrorEvent(message=message, code=str(code), usage=self._usage_totals()))
+        return self._flush()
+
+    # -- plumbing -------------------------------------------------------------
+
+    def _ensure_running(self) -> None:
+        if self._closed:
+            raise GraphwireError("the run is already closed")
+        if not self._started:
+            self.start()
+
+    def _flush(self) -> list[BaseEvent]:
+        out = self._out[:]
+        self._out.clear()
+        return out
+
+    def _terminal(self, outcome: RunFinishedOutcome) -> None:
+        self._closed = True
+        self._out.append(
+            RunFinishedEvent(
+                thread_id=self._run.thread_id,
+                run_id=self._run.run_id,
+                outcome=outcome,
+                usage=self._usage_totals(),
+            )
+        )
+
+    def _usage_totals(self) -> list[TokenUsage] | None:
+        return aggregate_token_usage(self._usage) or None
+
+    def _snapshot_state(self) -> None:
+        if self._state is not None:
+            self._out.append(StateSnapshotEvent(snapshot=self._state))
+
+    def _snapshot_messages(self) -> None:
+        if self._messages is not None:
+            self._out.append(MessagesSnapshotEvent(messages=to_agui_messages(self._messages)))
+
+    # -- handlers -------------------------------------------------------------
+
+    def _on_text(self, event: ev.TextDelta) -> None:
+        self._open.text(event.message_id, event.delta, event.role, event.ns)
+
+    def _on_reasoning(self, event: ev.ReasoningDelta) -> None:
+        self._open.reasoning(event.message_id, event.delta, event.ns)
+
+    def _on_encrypted(self, event: ev.ReasoningEncrypted) -> None:
+        self._open.encrypted(event.message_id, event.value, event.ns)
+
+    def _on_tool_chunk(self, event: ev.ToolCallChunk) -> None:
+        self._open.tool_chunk(event)
+
+    def _on_message_end(self, event: ev.MessageEnd) -> None:
+        self._open.end_message(event.message_id)
+
+    def _on_tool_result(self, event: ev.ToolResult) -> None:
+        self._open.tool_result(event)
+
+    def _on_interrupt(self, event: ev.InterruptRaised) -> None:
+        owner = self._open.owner(event.ns)
+        interrupt = to_agui_interrupt(event, self._open.unanswered_calls(), owner)
+        self._open.note_interrupt(owner, interrupt.id)
+        self._interrupts.append(interrupt)
+
+    def _on_state(self, event: ev.StateValues) -> None:
+        values = event.values
+        messages = values.get("messages") if isinstance(values, dict) else None
+        if messages is None and not isinstance(values, dict):
+            messages = getattr(values, "messages", None)
+        if isinstance(messages, list):
+            self._messages = messages
+        visible = visible_state(as_mapping(values), self._options.hidden_state_keys)
+        if self._state is None:
+            self._out.append(StateSnapshotEvent(snapshot=visible))
+        else:
+            ops = state_patch(self._state, visible)
+            if ops:
+                self._out.append(StateDeltaEvent.model_validate({"delta": ops}))
+        self._state = visible
+
+    def _on_custom(self, event: ev.CustomWrite) -> None:
+        value = event.value
+        name = CUSTOM_EVENT_NAME
+        if isinstance(value, dict) and isinstance(value.get("name"), str) and "value" in value:
+            name, value = value["name"], value["value"]
+        self._out.append(
+            CustomEvent(
+                name=name,
+                value=to_jsonable_python(value, fallback=str),
+                subagent_run_id=self._open.owner(event.ns),
+            )
+        )
+
+    def _on_usage(self, event: ev.Usage) -> None:
+        entry = token_usage_from_langchain_metadata(
+            event.usage, provider=event.provider, model=event.model
+        )
+        if entry is not None:
+            self._usage.append(entry)
+
+    def _on_node_started(self, event: ev.NodeStarted) -> None:
+        self._open.step_started(event.task_id, event.node, event.ns)
+
+    def _on_node_finished(self, event: ev.NodeFinished) -> None:
+        self._open.step_finished(event.task_id, event.node, event.ns, event.error)
+
+    def _on_raw(self, event: ev.Raw) -> None:
+        if self._options.emit_raw:
+            self._out.append(
+                RawEvent(event=to_jsonable_python(event.part, fallback=str), source="langgraph")
+            )

@@ -1,0 +1,239 @@
+"""Messages both ways: LangChain <-> AG-UI, keeping every id.
+
+The ids in MESSAGES_SNAPSHOT equal the ids the stream used, so a client never
+shows a message twice. Reasoning and activity messages are display-only in
+AG-UI; on input they are skipped because the checkpoint already holds the
+reasoning inside its AI message (docs/adr/0002-event-mapping.md).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from typing import Any, Final
+
+from ag_ui.core import (
+    AssistantMessage,
+    DeveloperMessage,
+    FunctionCall,
+    ImagePart,
+    Message,
+    ReasoningMessage,
+    SystemMessage,
+    TextPart,
+    ToolCall,
+    ToolMessage,
+    UserMessage,
+)
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, InvalidToolCall
+from langchain_core.messages import SystemMessage as LcSystemMessage
+from langchain_core.messages import ToolMessage as LcToolMessage
+from langchain_core.messages.tool import tool_call as lc_tool_call
+
+from graphwire.protocol._content import reasoning_of, text_of
+from graphwire.protocol.errors import ErrorCode, InputError
+
+_DEVELOPER_KEY: Final = "__openai_role__"
+_MEDIA_TYPES: Final = {"image": "image", "audio": "audio", "video": "video", "document": "file"}
+
+
+def reasoning_message_id(message_id: str) -> str:
+    """The id of the reasoning message that belongs to an AI message."""
+    return f"{message_id}-reasoning"
+
+
+# -- LangChain -> AG-UI --------------------------------------------------------
+
+
+def to_agui_messages(messages: Iterable[BaseMessage]) -> list[Message]:
+    """Convert a thread's LangChain messages for MESSAGES_SNAPSHOT."""
+    out: list[Message] = []
+    for message in messages:
+        out.extend(_to_agui(message))
+    return out
+
+
+def _to_agui(message: BaseMessage) -> list[Message]:
+    msg_id = message.id or ""
+    if isinstance(message, AIMessage):
+        return _assistant(message, msg_id)
+    if isinstance(message, LcToolMessage):
+        content = text_of(message.content) or _json(message.content)
+        error = content if message.status == "error" else None
+        return [
+            ToolMessage(id=msg_id, content=content, tool_call_id=message.tool_call_id, error=error)
+        ]
+    if isinstance(message, HumanMessage):
+        return [UserMessage(id=msg_id, content=_agui_content(message.content), name=message.name)]
+    if isinstance(message, LcSystemMessage):
+        text = text_of(message.content)
+        if message.additional_kwargs.get(_DEVELOPER_KEY) == "developer":
+            return [DeveloperMessage(id=msg_id, content=text, name=message.name)]
+        return [SystemMessage(id=msg_id, content=text, name=message.name)]
+    return []
+
+
+def _assistant(message: AIMessage, msg_id: str) -> list[Message]:
+    out: list[Message] = []
+    reasoning, secrets = reasoning_of(message)
+    if reasoning or secrets:
+        out.append(
+            ReasoningMessage(
+                id=reasoning_message_id(msg_id),
+                content=reasoning,
+                encrypted_value=secrets[-1] if secrets else None,
+            )
+        )
+    calls = [
+        ToolCall(
+            id=call["id"] or "",
+            function=FunctionCall(
+                name=call["name"], arguments=json.dumps(call["args"], ensure_ascii=False)
+            ),
+        )
+        for call in message.tool_calls
+    ] + [
+        ToolCall(
+            id=bad["id"] or "",
+            function=FunctionCall(name=bad["name"] or "", arguments=bad["args"] or ""),
+        )
+        for bad in message.invalid_tool_calls
+    ]
+    text = text_of(message.content)
+    out.append(
+        AssistantMessage(
+            id=msg_id, content=text or None, tool_calls=calls or None, name=message.name
+        )
+    )
+    return out
+
+
+def _agui_content(content: str | list[Any]) -> Any:
+    """Text stays text; multimodal content becomes AG-UI parts."""
+    if isinstance(content, str):
+        return content
+    parts: list[dict[str, Any]] = []
+    for block in content:
+        part = _agui_part(block)
+        if part is not None:
+            parts.append(part)
+    return parts
+
+
+def _agui_part(block: Any) -> dict[str, Any] | None:
+    if isinstance(block, str):
+        return {"type": "text", "text": block}
+    kind = block.get("type") if isinstance(block, dict) else None
+    if kind == "text":
+        return {"type": "text", "text": str(block.get("text") or "")}
+    media = {value: key for key, value in _MEDIA_TYPES.items()}.get(str(kind))
+    if media is None:
+        return None
+    mime = block.get("mime_type")
+    if "base64" in block:
+        source = {"type": "data", "value": block["base64"], "mimeType": mime or ""}
+    elif "url" in block:
+        source = {"type": "url", "value": block["url"], "mimeType": mime}
+    else:
+        source = {"type": "file", "value": str(block.get("file_id") or ""), "mimeType": mime}
+    return {"type": media, "source": {k: v for k, v in source.items() if v is not None}}
+
+
+def _json(content: Any) -> str:
+    return json.dumps(content, default=str, ensure_ascii=False)
+
+
+# -- AG-UI -> LangChain --------------------------------------------------------
+
+
+def to_langchain_messages(messages: Sequence[Message]) -> list[BaseMessage]:
+    """Convert AG-UI input messages; display-only roles are skipped."""
+    out: list[BaseMessage] = []
+    for message in messages:
+        converted = _to_langchain(message)
+        if converted is not None:
+            out.append(converted)
+    return out
+
+
+def _to_langchain(message: Message) -> BaseMessage | None:
+    if isinstance(message, UserMessage):
+        return HumanMessage(
+            id=message.id, content=_user_content(message.content), name=message.name
+        )
+    if isinstance(message, AssistantMessage):
+        return _ai(message)
+    if isinstance(message, ToolMessage):
+        return LcToolMessage(
+            id=message.id,
+            content=_user_content(message.content),
+            tool_call_id=message.tool_call_id,
+            status="error" if message.error else "success",
+        )
+    if isinstance(message, SystemMessage):
+        return LcSystemMessage(id=message.id, content=message.content, name=message.name)
+    if isinstance(message, DeveloperMessage):
+        return LcSystemMessage(
+            id=message.id,
+            content=message.content,
+            name=message.name,
+            additional_kwargs={_DEVELOPER_KEY: "developer"},
+        )
+    return None
+
+
+def _ai(message: AssistantMessage) -> AIMessage:
+    calls = []
+    invalid = []
+    for call in message.tool_calls or ():
+        try:
+            args = json.loads(call.function.arguments or "{}")
+        except json.JSONDecodeError:
+            args = None
+        if isinstance(args, dict):
+            calls.append(lc_tool_call(name=call.function.name, args=args, id=call.id))
+        else:
+            invalid.append(
+                InvalidToolCall(
+                    type="invalid_tool_call",
+                    name=call.function.name,
+                    args=call.function.arguments,
+                    id=call.id,
+                    error="arguments are not a JSON object",
+                )
+            )
+    return AIMessage(
+        id=message.id,
+        content=message.content or "",
+        tool_calls=calls,
+        invalid_tool_calls=invalid,
+        name=message.name,
+    )
+
+
+def _user_content(content: str | Sequence[Any]) -> str | list[str | dict[str, Any]]:
+    if isinstance(content, str):
+        return content
+    return [_part(part) for part in content]
+
+
+def _part(part: Any) -> dict[str, Any]:
+    if isinstance(part, TextPart):
+        return {"type": "text", "text": part.text}
+    kind = _MEDIA_TYPES.get(str(part.type))
+    if kind is None:
+        raise InputError(ErrorCode.INVALID_INPUT, f"unsupported content part {part.type!r}")
+    source = part.source
+    block: dict[str, Any] = {"type": kind}
+    mime = getattr(source, "mime_type", None)
+    if mime:
+        block["mime_type"] = mime
+    if source.type == "data":
+        block["base64"] = source.value
+    elif source.type == "url":
+        block["url"] = source.value
+    else:
+        block["file_id"] = source.value
+    if isinstance(part, ImagePart) and part.id:
+        block["id"] = part.id
+    return block

@@ -1,0 +1,248 @@
+"""LangGraph ``astream(..., version="v2", subgraphs=True)`` parts -> typed events.
+
+Pure: it keeps just enough memory to report each message, tool result and
+interrupt exactly once (docs/adr/0002-event-mapping.md).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any, Final, Literal
+
+from langchain_core.messages import (
+    AIMessage,
+    AIMessageChunk,
+    BaseMessage,
+    HumanMessage,
+    SystemMessage,
+    ToolMessage,
+)
+
+from graphwire.protocol._content import reasoning_of, text_of
+from graphwire.protocol._events import (
+    CustomWrite,
+    InterruptRaised,
+    MessageEnd,
+    Namespace,
+    NodeFinished,
+    NodeStarted,
+    ParsedEvent,
+    Raw,
+    ReasoningDelta,
+    ReasoningEncrypted,
+    StateValues,
+    TextDelta,
+    ToolCallChunk,
+    ToolResult,
+    Usage,
+)
+
+STREAM_MODES: Final = ("messages", "tasks", "custom", "values")
+"""The stream modes graphwire asks LangGraph for: together they carry every
+token, node boundary, interrupt, custom write and state change."""
+
+_INTERRUPT_KEY: Final = "__interrupt__"
+
+
+class StreamParser:
+    """Turns stream parts into typed events, one part at a time."""
+
+    def __init__(self, *, raw: bool = False) -> None:
+        self._raw = raw
+        self._ended: set[str] = set()
+        self._results: set[str] = set()
+        self._interrupts: set[str] = set()
+        self._task_calls: dict[str, str] = {}
+        self._late: dict[str, tuple[Any, Namespace]] = {}
+
+    def parse(self, part: Mapping[str, Any]) -> list[ParsedEvent]:
+        """Parse one v2 stream part (``{"type", "ns", "data", ...}``)."""
+        out: list[ParsedEvent] = [Raw(part)] if self._raw else []
+        kind = part["type"]
+        ns: Namespace = tuple(part.get("ns") or ())
+        data = part["data"]
+        if kind == "messages":
+            self._message(data[0], ns, out)
+        elif kind == "tasks":
+            self._task(data, ns, out)
+        elif kind == "values":
+            if not ns:
+                out.append(StateValues(data))
+            for item in part.get("interrupts") or ():
+                self._late.setdefault(str(item.id), (item, ns))
+        elif kind == "custom":
+            out.append(CustomWrite(data, ns))
+        elif kind == "updates" and isinstance(data, Mapping):
+            self._interrupts_from(data.get(_INTERRUPT_KEY) or (), ns, None, out)
+        return out
+
+    def flush(self) -> list[ParsedEvent]:
+        """At the end of the stream: interrupts seen only in ``values`` parts.
+
+        Task results name the node (and tool call) that raised an interrupt, so
+        they are preferred; values parts, which arrive first, are the fallback.
+        """
+        out: list[ParsedEvent] = []
+        for item, ns in self._late.values():
+            self._interrupts_from((item,), ns, None, out)
+        self._late.clear()
+        return out
+
+    # -- messages -----------------------------------------------------------
+
+    def _message(self, message: BaseMessage, ns: Namespace, out: list[ParsedEvent]) -> None:
+        if isinstance(message, AIMessageChunk):
+            self._ai_chunk(message, ns, out)
+        elif isinstance(message, AIMessage):
+            self._ai_whole(message, ns, out)
+        elif isinstance(message, ToolMessage):
+            self._tool_result(message, ns, out)
+        elif isinstance(message, HumanMessage | SystemMessage):
+            self._other_whole(message, ns, out)
+
+    def _ai_chunk(self, chunk: AIMessageChunk, ns: Namespace, out: list[ParsedEvent]) -> None:
+        msg_id = chunk.id or ""
+        if msg_id in self._ended:
+            return
+        self._reasoning(chunk, msg_id, ns, out)
+        text = text_of(chunk.content)
+        if text:
+            out.append(TextDelta(msg_id, text, ns))
+        for position, call in enumerate(chunk.tool_call_chunks):
+            index = call.get("index")
+            out.append(
+                ToolCallChunk(
+                    msg_id,
+                    position if index is None else int(index),
+                    call.get("id"),
+                    call.get("name"),
+                    call.get("args") or "",
+                    ns,
+                )
+            )
+        self._usage(chunk, out)
+        if chunk.chunk_position == "last":
+            self._ended.add(msg_id)
+            out.append(MessageEnd(msg_id, ns))
+
+    def _ai_whole(self, message: AIMessage, ns: Namespace, out: list[ParsedEvent]) -> None:
+        msg_id = message.id or ""
+        if msg_id in self._ended:
+            return
+        self._ended.add(msg_id)
+        self._reasoning(message, msg_id, ns, out)
+        text = text_of(message.content)
+        if text:
+            out.append(TextDelta(msg_id, text, ns))
+        for index, call in enumerate(message.tool_calls):
+            args = json.dumps(call["args"], ensure_ascii=False)
+            out.append(ToolCallChunk(msg_id, index, call["id"], call["name"], args, ns))
+        offset = len(message.tool_calls)
+        for index, bad in enumerate(message.invalid_tool_calls, start=offset):
+            out.append(ToolCallChunk(msg_id, index, bad["id"], bad["name"], bad["args"] or "", ns))
+        self._usage(message, out)
+        out.append(MessageEnd(msg_id, ns))
+
+    def _other_whole(self, message: BaseMessage, ns: Namespace, out: list[ParsedEvent]) -> None:
+        msg_id = message.id or ""
+        if msg_id in self._ended:
+            return
+        self._ended.add(msg_id)
+        role: Literal["user", "system"] = "user" if isinstance(message, HumanMessage) else "system"
+        out.append(TextDelta(msg_id, text_of(message.content), ns, role))
+        out.append(MessageEnd(msg_id, ns))
+
+    def _tool_result(self, message: ToolMessage, ns: Namespace, out: list[ParsedEvent]) -> None:
+        msg_id = message.id or ""
+        if msg_id in self._results:
+            return
+        self._results.add(msg_id)
+        content = message.content
+        text = content if isinstance(content, str) else _json_text(content)
+        error = message.status == "error"
+        out.append(ToolResult(msg_id, message.tool_call_id, text, error, ns))
+
+    @staticmethod
+    def _reasoning(
+        message: BaseMessage, msg_id: str, ns: Namespace, out: list[ParsedEvent]
+    ) -> None:
+        text, secrets = reasoning_of(message)
+        if text:
+            out.append(ReasoningDelta(msg_id, text, ns))
+        out.extend(ReasoningEncrypted(msg_id, secret, ns) for secret in secrets)
+
+    @staticmethod
+    def _usage(message: AIMessage | AIMessageChunk, out: list[ParsedEvent]) -> None:
+        usage = message.usage_metadata
+        if not usage:
+            return
+        meta = message.response_metadata
+        model = meta.get("model_name") or meta.get("model")
+        provider = meta.get("model_provider")
+        out.append(Usage(dict(usage), model, provider))
+
+    # -- tasks and interrupts -----------------------------------------------
+
+    def _task(self, data: Mapping[str, Any], ns: Namespace, out: list[ParsedEvent]) -> None:
+        task_id = str(data["id"])
+        node = str(data["name"])
+        if "input" in data:
+            call_id = _tool_call_id_of(data["input"])
+            if call_id is not None:
+                self._task_calls[task_id] = call_id
+            out.append(NodeStarted(task_id, node, ns))
+            return
+        call_id = self._task_calls.pop(task_id, None)
+        self._interrupts_from(data.get("interrupts") or (), ns, node, out, call_id)
+        error = data.get("error")
+        out.append(NodeFinished(task_id, node, None if error is None else str(error), ns))
+
+    def _interrupts_from(
+        self,
+        interrupts: Iterable[Any],
+        ns: Namespace,
+        node: str | None,
+        out: list[ParsedEvent],
+        call_id: str | None = None,
+    ) -> None:
+        for item in interrupts:
+            fields = item if isinstance(item, Mapping) else _interrupt_fields(item)
+            interrupt_id = str(fields["id"])
+            if interrupt_id in self._interrupts:
+                continue
+            self._interrupts.add(interrupt_id)
+            schema = fields.get("response_schema")
+            out.append(
+                InterruptRaised(
+                    interrupt_id,
+                    fields.get("value"),
+                    schema if isinstance(schema, dict) else None,
+                    node,
+                    ns,
+                    call_id,
+                )
+            )
+
+
+def _interrupt_fields(item: Any) -> dict[str, Any]:
+    return {
+        "id": item.id,
+        "value": item.value,
+        "response_schema": getattr(item, "response_schema", None),
+    }
+
+
+def _tool_call_id_of(task_input: Any) -> str | None:
+    """The tool call a task runs, when the task runs exactly one (Send per call)."""
+    if not isinstance(task_input, Mapping):
+        return None
+    call = task_input.get("tool_call")
+    if isinstance(call, Mapping) and isinstance(call.get("id"), str):
+        return str(call["id"])
+    return None
+
+
+def _json_text(content: Any) -> str:
+    text = text_of(content)
+    return text if text else json.dumps(content, default=str, ensure_ascii=False)

@@ -1,0 +1,127 @@
+"""Drive one graph run: read the thread, plan, astream -> parse -> map.
+
+The run's events come out of ``GraphRun.events()``; a caller that stops
+iterating on purpose (Stop, disconnect) asks ``GraphRun.cancel()`` for the
+closing events, so the run still ends with exactly one terminal event.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ag_ui.core import BaseEvent, RunAgentInput
+from langchain_core.messages import BaseMessage
+from langchain_core.runnables import RunnableConfig
+from langgraph.errors import GraphRecursionError
+from langgraph.pregel import Pregel
+
+from graphwire.protocol import (
+    STREAM_MODES,
+    AguiMapper,
+    ErrorCode,
+    GraphCall,
+    InputError,
+    MapperOptions,
+    RunInfo,
+    StreamParser,
+    ThreadView,
+    plan_run,
+)
+
+logger = logging.getLogger("graphwire.runs")
+
+
+@dataclass(frozen=True, slots=True)
+class RunOptions:
+    mapper: MapperOptions = field(default_factory=MapperOptions)
+
+
+class GraphRun:
+    """One AG-UI run of a compiled graph."""
+
+    def __init__(
+        self, graph: Pregel[Any, Any], run: RunAgentInput, options: RunOptions | None = None
+    ) -> None:
+        self._graph = graph
+        self._input = run
+        opts = options or RunOptions()
+        self._parser = StreamParser(raw=opts.mapper.emit_raw)
+        self._mapper = AguiMapper(
+            RunInfo(run.thread_id, run.run_id, run.parent_run_id), opts.mapper
+        )
+
+    async def events(self) -> AsyncIterator[BaseEvent]:
+        """The run's AG-UI events, RUN_STARTED first and one terminal event last."""
+        mapper = self._mapper
+        for event in mapper.start():
+            yield event
+        try:
+            async for event in self._stream():
+                yield event
+            final = mapper.finish()
+        except InputError as exc:
+            final = mapper.fail(exc.code, exc.message)
+        except GraphRecursionError:
+            logger.exception("run %s hit the recursion limit", self._input.run_id)
+            final = mapper.fail(ErrorCode.RECURSION_LIMIT, "The agent hit its recursion limit.")
+        except Exception as exc:
+            logger.exception("run %s failed", self._input.run_id)
+            final = mapper.fail(ErrorCode.AGENT_ERROR, f"The agent failed ({type(exc).__name__}).")
+        for event in final:
+            yield event
+
+    def cancel(self) -> list[BaseEvent]:
+        """Closing events for a run stopped on purpose; empty if it already ended."""
+        if self._mapper.closed:
+            return []
+        return self._mapper.cancel()
+
+    async def _stream(self) -> AsyncIterator[BaseEvent]:
+        graph = self._graph
+        call = plan_run(self._input, await read_thread(graph, self._input.thread_id))
+        config = await _fork_config(graph, call)
+        parts = graph.astream(
+            call.input, config, stream_mode=list(STREAM_MODES), subgraphs=True, version="v2"
+        )
+        parse, feed = self._parser.parse, self._mapper.feed
+        async for part in parts:
+            for parsed in parse(part):
+                for event in feed(parsed):
+                    yield event
+        for parsed in self._parser.flush():
+            for event in feed(parsed):
+                yield event
+
+
+async def read_thread(graph: Pregel[Any, Any], thread_id: str) -> ThreadView:
+    """What the thread's checkpoint holds; empty for a graph without a checkpointer."""
+    keys = frozenset(k for k in graph.channels if not k.startswith("__") and ":" not in k)
+    if graph.checkpointer is None:
+        return ThreadView(state_keys=keys)
+    snapshot = await graph.aget_state({"configurable": {"thread_id": thread_id}})
+    messages = _messages_of(snapshot.values)
+    pending = tuple(dict.fromkeys(i.id for i in snapshot.interrupts))
+    return ThreadView(tuple(messages), pending, keys)
+
+
+def _messages_of(values: Any) -> Sequence[BaseMessage]:
+    messages = values.get("messages") if isinstance(values, dict) else None
+    return messages if isinstance(messages, list) else ()
+
+
+async def _fork_config(graph: Pregel[Any, Any], call: GraphCall) -> RunnableConfig:
+    """The run's config, pointed at an earlier checkpoint when the client edited history."""
+    config: RunnableConfig = {"configurable": dict(call.config["configurable"])}
+    if call.fork_before is None or graph.checkpointer is None:
+        return config
+    async for snapshot in graph.aget_state_history(config):
+        ids = {m.id for m in _messages_of(snapshot.values)}
+        if call.fork_before not in ids:
+            config["configurable"]["checkpoint_id"] = snapshot.config["configurable"][
+                "checkpoint_id"
+            ]
+            return config
+    raise InputError(ErrorCode.INVALID_INPUT, "no checkpoint to regenerate from")

@@ -1,0 +1,68 @@
+"""Real LangGraph graphs on the scripted fake model, shared by the tests."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from ag_ui.core import BaseEvent, RunAgentInput, UserMessage
+from langchain_core.messages import AIMessage
+from langchain_core.tools import tool
+from langgraph.checkpoint.memory import InMemorySaver
+from langgraph.graph import START, MessagesState, StateGraph
+from langgraph.prebuilt import ToolNode, tools_condition
+from langgraph.pregel import Pregel
+
+from graphwire.runs import GraphRun
+from graphwire.testing import ScriptedChatModel
+
+
+@tool
+def get_weather(city: str) -> str:
+    """Tell the weather in a city."""
+    return f"sunny in {city}"
+
+
+def call(name: str, args: dict[str, Any], call_id: str) -> dict[str, Any]:
+    return {"name": name, "args": args, "id": call_id, "type": "tool_call"}
+
+
+def agent_graph(
+    script: Sequence[Any], tools: Sequence[Any] = (get_weather,), **model_kwargs: Any
+) -> Pregel[Any, Any]:
+    """agent <-> tools loop on a scripted model, with an in-memory checkpointer."""
+    model = ScriptedChatModel(script=list(script), **model_kwargs)
+
+    def agent(state: MessagesState) -> dict[str, Any]:
+        return {"messages": [model.invoke(state["messages"])]}
+
+    builder = StateGraph(MessagesState)
+    builder.add_node("agent", agent)
+    builder.add_node("tools", ToolNode(list(tools)))
+    builder.add_edge(START, "agent")
+    builder.add_conditional_edges("agent", tools_condition)
+    builder.add_edge("tools", "agent")
+    return builder.compile(checkpointer=InMemorySaver())
+
+
+def user_input(
+    text: str = "hi", *, thread: str = "t1", run: str = "r1", msg_id: str = "u1", **extra: Any
+) -> RunAgentInput:
+    return RunAgentInput(
+        thread_id=thread,
+        run_id=run,
+        messages=[UserMessage(id=msg_id, content=text)],
+        state={},
+        tools=[],
+        context=[],
+        forwarded_props={},
+        **extra,
+    )
+
+
+async def collect(graph: Pregel[Any, Any], run: RunAgentInput) -> list[BaseEvent]:
+    return [event async for event in GraphRun(graph, run).events()]
+
+
+def hand_built(text: str, msg_id: str = "hb1") -> AIMessage:
+    return AIMessage(content=text, id=msg_id)
