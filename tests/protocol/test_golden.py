@@ -6,7 +6,16 @@ from typing import Any
 
 import jsonpatch
 import pytest
-from ag_ui.core import EventType, ResumeEntry
+from ag_ui.core import (
+    AssistantMessage,
+    EventType,
+    FunctionCall,
+    ResumeEntry,
+    ToolCall,
+    ToolMessage,
+    UserMessage,
+)
+from langchain.agents import create_agent
 from langchain_core.messages import AIMessage
 from langchain_core.tools import tool
 from langgraph.checkpoint.memory import InMemorySaver
@@ -16,7 +25,7 @@ from langgraph.types import interrupt
 
 from graphwire.testing import ScriptedChatModel
 from tests.agui_checks import check_run, outline
-from tests.graphs import agent_graph, call, collect, hand_built, user_input
+from tests.graphs import agent_graph, call, collect, get_weather, hand_built, user_input
 
 TEXT = ["TEXT_MESSAGE_START 'assistant'"]
 
@@ -139,8 +148,6 @@ async def test_frontend_tool_is_left_pending_then_answered() -> None:
     first = await collect(graph, user_input("make it red"))
     check_run(first)
     assert first[-1].outcome.pending_tool_call_ids == ["f1"]
-    from ag_ui.core import AssistantMessage, FunctionCall, ToolCall, ToolMessage, UserMessage
-
     answered = user_input(run="r2")
     answered.messages = [
         UserMessage(id="u1", content="make it red"),
@@ -317,7 +324,7 @@ async def test_subgraph_output_is_attributed_to_its_subagent() -> None:
     started = of_type(events, EventType.SUBAGENT_STARTED)[0]
     assert started.name == "research"
     text = of_type(events, EventType.TEXT_MESSAGE_START)[0]
-    step = [e for e in of_type(events, EventType.STEP_STARTED) if e.step_name == "inner"][0]
+    step = next(e for e in of_type(events, EventType.STEP_STARTED) if e.step_name == "inner")
     assert text.subagent_run_id == step.subagent_run_id == started.subagent_run_id
     finished = of_type(events, EventType.SUBAGENT_FINISHED)[0]
     assert finished.subagent_run_id == started.subagent_run_id
@@ -368,10 +375,6 @@ async def test_state_deltas_rebuild_the_final_state() -> None:
 
 @pytest.mark.parametrize("streaming", [True, False])
 async def test_create_agent_with_a_tool(streaming: bool) -> None:
-    from langchain.agents import create_agent
-
-    from tests.graphs import get_weather
-
     model = ScriptedChatModel(
         script=[
             AIMessage(content="", tool_calls=[call("get_weather", {"city": "Lima"}, "c9")]),

@@ -1,0 +1,212 @@
+"""RunAgentInput -> graph input, resume commands and config."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from ag_ui.core import (
+    AssistantMessage,
+    Context,
+    DataSource,
+    DeveloperMessage,
+    EventType,
+    ImagePart,
+    ResumeEntry,
+    TextPart,
+    Tool,
+    UserMessage,
+)
+from langchain_core.messages import HumanMessage, SystemMessage
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.memory import InMemorySaver
+from langgraph.graph import START, MessagesState, StateGraph
+from langgraph.types import Command, interrupt
+
+from graphwire import bind_frontend_tools, frontend_tools
+from graphwire.protocol import (
+    ErrorCode,
+    InputError,
+    ThreadView,
+    plan_run,
+    to_agui_messages,
+    to_langchain_messages,
+)
+from graphwire.testing import ScriptedChatModel
+from tests.agui_checks import check_run
+from tests.graphs import agent_graph, collect, user_input
+from tests.protocol.test_golden import two_question_graph
+
+
+def thread_config(thread: str = "t1") -> RunnableConfig:
+    return {"configurable": {"thread_id": thread}}
+
+
+def asking_graph() -> Any:
+    def ask(state: MessagesState) -> dict[str, Any]:
+        return {"messages": [HumanMessage(content=str(interrupt("Go?")), id="answer")]}
+
+    builder = StateGraph(MessagesState)
+    builder.add_node(ask)
+    builder.add_edge(START, "ask")
+    return builder.compile(checkpointer=InMemorySaver())
+
+
+async def test_new_message_while_interrupt_pending_is_an_error_and_changes_nothing() -> None:
+    graph = asking_graph()
+    check_run(await collect(graph, user_input()))
+    before = await graph.aget_state(thread_config())
+    events = await collect(graph, user_input("another", run="r2", msg_id="u2"))
+    check_run(events)
+    assert events[-1].type == EventType.RUN_ERROR
+    assert events[-1].code == ErrorCode.INTERRUPT_PENDING
+    after = await graph.aget_state(thread_config())
+    assert after.values == before.values and after.interrupts == before.interrupts
+
+
+async def test_resume_naming_an_unknown_interrupt() -> None:
+    graph = asking_graph()
+    await collect(graph, user_input())
+    run = user_input(run="r2")
+    run.resume = [ResumeEntry(interrupt_id="nope", status="resolved", payload=1)]
+    events = await collect(graph, run)
+    check_run(events)
+    assert events[-1].code == ErrorCode.UNKNOWN_INTERRUPT
+
+
+async def test_resume_that_leaves_an_interrupt_open() -> None:
+    graph = two_question_graph({})
+    first = await collect(graph, user_input())
+    some = first[-1].outcome.interrupts[0]
+    run = user_input(run="r2")
+    run.resume = [ResumeEntry(interrupt_id=some.id, status="resolved", payload=1)]
+    events = await collect(graph, run)
+    assert events[-1].code == ErrorCode.RESUME_INCOMPLETE
+
+
+async def test_legacy_forwarded_props_command_resume() -> None:
+    graph = asking_graph()
+    await collect(graph, user_input())
+    run = user_input(run="r2", msg_id="u1")
+    run.forwarded_props = {"command": {"resume": "legacy yes"}}
+    events = await collect(graph, run)
+    check_run(events)
+    assert events[-1].outcome.type == "success"
+    state = await graph.aget_state(thread_config())
+    assert state.values["messages"][-1].content == "legacy yes"
+
+
+async def test_messages_already_in_the_checkpoint_are_not_added_again() -> None:
+    graph = agent_graph(["First.", "Second."])
+    await collect(graph, user_input())
+    run = user_input(run="r2")
+    run.messages = [
+        UserMessage(id="u1", content="hi"),
+        AssistantMessage(id="ai-1", content="First."),
+        UserMessage(id="u2", content="more"),
+    ]
+    check_run(await collect(graph, run))
+    state = await graph.aget_state(thread_config())
+    assert [m.id for m in state.values["messages"]] == ["u1", "ai-1", "u2", "ai-2"]
+
+
+async def test_edited_message_reruns_from_the_checkpoint_before_it() -> None:
+    graph = agent_graph(["First answer.", "Edited answer."])
+    await collect(graph, user_input("original"))
+    events = await collect(graph, user_input("edited", run="r2"))
+    check_run(events)
+    state = await graph.aget_state(thread_config())
+    assert [(m.id, m.content) for m in state.values["messages"]] == [
+        ("u1", "edited"), ("ai-2", "Edited answer.")]
+
+
+async def test_regenerate_by_resending_history_up_to_the_user_message() -> None:
+    graph = agent_graph(["One.", "Two."])
+    await collect(graph, user_input())
+    check_run(await collect(graph, user_input(run="r2")))
+    state = await graph.aget_state(thread_config())
+    assert [m.content for m in state.values["messages"]] == ["hi", "Two."]
+
+
+def test_state_is_merged_and_unknown_keys_go_to_config() -> None:
+    run = user_input(state={"count": 3, "other": 1, "messages": ["ignored"]})
+    call = plan_run(run, ThreadView(state_keys=frozenset({"messages", "count"})))
+    assert call.input["count"] == 3 and "other" not in call.input
+    assert call.config["configurable"]["ag_ui"]["state"]["other"] == 1
+    assert [m.id for m in call.input["messages"]] == ["u1"]
+
+
+def test_frontend_tools_reach_declared_state_keys_and_config() -> None:
+    tool = Tool(name="set_color", description="Set the color",
+                parameters={"type": "object", "properties": {"c": {"type": "string"}}})
+    run = user_input(tools=[tool], context=[Context(description="page", value="home")])
+    run.forwarded_props = {"x": 1}
+    call = plan_run(run, ThreadView(state_keys=frozenset({"messages", "tools", "copilotkit"})))
+    spec = {"name": "set_color", "description": "Set the color",
+            "parameters": tool.parameters}
+    assert call.input["tools"] == [spec]
+    assert call.input["copilotkit"] == {
+        "actions": [spec], "context": [{"description": "page", "value": "home"}]}
+    assert frontend_tools(call.config) == [spec]
+    assert call.config["configurable"]["ag_ui"]["forwarded_props"] == {"x": 1}
+    assert call.config["configurable"]["thread_id"] == "t1"
+
+
+def test_bind_frontend_tools_binds_backend_and_frontend_tools() -> None:
+    bound: list[Any] = []
+
+    class Recording(ScriptedChatModel):
+        def bind_tools(self, tools: Any, **kwargs: Any) -> Any:
+            bound.extend(tools)
+            return self
+
+    config = plan_run(user_input(tools=[Tool(name="f", description="d")]), ThreadView()).config
+    bind_frontend_tools(Recording(script=[]), config, backend_tools=["backend"])
+    assert [getattr(t, "get", lambda k: t)("name") for t in bound] == ["backend", "f"]
+
+
+def test_resume_values_single_and_many() -> None:
+    run = user_input()
+    run.resume = [ResumeEntry(interrupt_id="i1", status="resolved", payload={"ok": True})]
+    call = plan_run(run, ThreadView(pending_interrupt_ids=("i1",)))
+    assert isinstance(call.input, Command) and call.input.resume == {"ok": True}
+    run.resume = [ResumeEntry(interrupt_id="i1", status="resolved", payload=1),
+                  ResumeEntry(interrupt_id="i2", status="cancelled", payload="why")]
+    call = plan_run(run, ThreadView(pending_interrupt_ids=("i1", "i2")))
+    assert call.input.resume == {"i1": 1, "i2": {"status": "cancelled", "payload": "why"}}
+
+
+def test_resume_answering_twice_is_rejected() -> None:
+    run = user_input()
+    run.resume = [ResumeEntry(interrupt_id="i1", status="resolved")] * 2
+    with pytest.raises(InputError) as caught:
+        plan_run(run, ThreadView(pending_interrupt_ids=("i1",)))
+    assert caught.value.code == ErrorCode.INVALID_INPUT
+
+
+def test_message_conversion_keeps_ids_roles_and_media() -> None:
+    image = ImagePart(source=DataSource(value="aGk=", mime_type="image/png"))
+    messages = [
+        UserMessage(id="u", content=[TextPart(text="look"), image]),
+        DeveloperMessage(id="d", content="be brief"),
+        AssistantMessage(id="a", content="ok"),
+    ]
+    converted = to_langchain_messages(messages)
+    assert converted[0].content == [
+        {"type": "text", "text": "look"},
+        {"type": "image", "mime_type": "image/png", "base64": "aGk="},
+    ]
+    assert isinstance(converted[1], SystemMessage)
+    back = to_agui_messages(converted)
+    assert [(m.id, m.role) for m in back] == [("u", "user"), ("d", "developer"), ("a", "assistant")]
+    assert back[0].content[1].source.value == "aGk="
+
+
+def test_unparseable_tool_arguments_become_invalid_tool_calls() -> None:
+    message = AssistantMessage.model_validate(
+        {"id": "a", "role": "assistant",
+         "toolCalls": [{"id": "c", "type": "function",
+                        "function": {"name": "f", "arguments": "{broken"}}]})
+    [converted] = to_langchain_messages([message])
+    assert converted.invalid_tool_calls[0]["args"] == "{broken"
+    assert to_agui_messages([converted])[0].tool_calls[0].function.arguments == "{broken"
