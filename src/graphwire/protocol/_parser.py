@@ -105,6 +105,17 @@ class StreamParser:
         msg_id = chunk.id or ""
         if msg_id in self._ended:
             return
+        content = chunk.content
+        if (
+            content.__class__ is str
+            and not chunk.additional_kwargs
+            and not chunk.tool_call_chunks
+            and chunk.usage_metadata is None
+            and chunk.chunk_position is None
+        ):  # the hot path: a plain text token
+            if content:
+                out.append(TextDelta(msg_id, content, ns))
+            return
         self._reasoning(chunk, msg_id, ns, out)
         text = text_of(chunk.content)
         if text:
