@@ -41,7 +41,9 @@ def make_graph(tokens: int) -> Any:
 def parts_of(graph: Any) -> Any:
     return graph.astream(
         {"messages": [HumanMessage("go", id="u")]},
-        stream_mode=list(STREAM_MODES), subgraphs=True, version="v2",
+        stream_mode=list(STREAM_MODES),
+        subgraphs=True,
+        version="v2",
     )
 
 

@@ -17,6 +17,7 @@ from ag_ui.core import (
 )
 from langchain.agents import create_agent
 from langchain_core.messages import AIMessage
+from langchain_core.messages import ToolMessage as ToolMessageLC
 from langchain_core.tools import tool
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.config import get_stream_writer
@@ -390,3 +391,44 @@ async def test_create_agent_with_a_tool(streaming: bool) -> None:
     assert texts == "Warm in Lima."
     ids = snapshot_ids(events)
     assert ids[0] == "u1" and ids[1] == "ai-1" and len(ids) == 4
+
+
+async def test_usage_parent_run_id_and_no_raw_by_default() -> None:
+    usage = {"input_tokens": 10, "output_tokens": 4, "total_tokens": 14}
+    message = AIMessage(
+        content="Hi.",
+        usage_metadata=usage,
+        response_metadata={"model_name": "fake-1", "model_provider": "fake"},
+    )
+    events = await collect(agent_graph([message]), user_input(parent_run_id="parent-run"))
+    check_run(events)
+    assert events[0].parent_run_id == "parent-run"
+    [entry] = events[-1].usage
+    assert (entry.provider, entry.model, entry.input_tokens, entry.total_tokens) == (
+        "fake",
+        "fake-1",
+        10,
+        14,
+    )
+    assert not of_type(events, EventType.RAW)
+
+
+async def test_tool_error_result_without_a_name() -> None:
+    def agent(state: MessagesState) -> dict[str, Any]:
+        return {"messages": [AIMessage(content="", id="a1", tool_calls=[call("flaky", {}, "x1")])]}
+
+    def tools(state: MessagesState) -> dict[str, Any]:
+        return {
+            "messages": [
+                ToolMessageLC(content="it broke", tool_call_id="x1", id="tr1", status="error")
+            ]
+        }
+
+    events = await collect(node_graph(agent, tools), user_input())
+    check_run(events)
+    result = of_type(events, EventType.TOOL_CALL_RESULT)[0]
+    assert (result.message_id, result.tool_call_id, result.content) == ("tr1", "x1", "it broke")
+    assert result.metadata == {"error": True}
+    snapshot = of_type(events, EventType.MESSAGES_SNAPSHOT)[0].messages
+    assert snapshot[-1].error == "it broke"
+    assert events[-1].outcome.pending_tool_call_ids is None

@@ -117,7 +117,9 @@ async def test_edited_message_reruns_from_the_checkpoint_before_it() -> None:
     check_run(events)
     state = await graph.aget_state(thread_config())
     assert [(m.id, m.content) for m in state.values["messages"]] == [
-        ("u1", "edited"), ("ai-2", "Edited answer.")]
+        ("u1", "edited"),
+        ("ai-2", "Edited answer."),
+    ]
 
 
 async def test_regenerate_by_resending_history_up_to_the_user_message() -> None:
@@ -137,16 +139,20 @@ def test_state_is_merged_and_unknown_keys_go_to_config() -> None:
 
 
 def test_frontend_tools_reach_declared_state_keys_and_config() -> None:
-    tool = Tool(name="set_color", description="Set the color",
-                parameters={"type": "object", "properties": {"c": {"type": "string"}}})
+    tool = Tool(
+        name="set_color",
+        description="Set the color",
+        parameters={"type": "object", "properties": {"c": {"type": "string"}}},
+    )
     run = user_input(tools=[tool], context=[Context(description="page", value="home")])
     run.forwarded_props = {"x": 1}
     call = plan_run(run, ThreadView(state_keys=frozenset({"messages", "tools", "copilotkit"})))
-    spec = {"name": "set_color", "description": "Set the color",
-            "parameters": tool.parameters}
+    spec = {"name": "set_color", "description": "Set the color", "parameters": tool.parameters}
     assert call.input["tools"] == [spec]
     assert call.input["copilotkit"] == {
-        "actions": [spec], "context": [{"description": "page", "value": "home"}]}
+        "actions": [spec],
+        "context": [{"description": "page", "value": "home"}],
+    }
     assert frontend_tools(call.config) == [spec]
     assert call.config["configurable"]["ag_ui"]["forwarded_props"] == {"x": 1}
     assert call.config["configurable"]["thread_id"] == "t1"
@@ -170,8 +176,10 @@ def test_resume_values_single_and_many() -> None:
     run.resume = [ResumeEntry(interrupt_id="i1", status="resolved", payload={"ok": True})]
     call = plan_run(run, ThreadView(pending_interrupt_ids=("i1",)))
     assert isinstance(call.input, Command) and call.input.resume == {"ok": True}
-    run.resume = [ResumeEntry(interrupt_id="i1", status="resolved", payload=1),
-                  ResumeEntry(interrupt_id="i2", status="cancelled", payload="why")]
+    run.resume = [
+        ResumeEntry(interrupt_id="i1", status="resolved", payload=1),
+        ResumeEntry(interrupt_id="i2", status="cancelled", payload="why"),
+    ]
     call = plan_run(run, ThreadView(pending_interrupt_ids=("i1", "i2")))
     assert call.input.resume == {"i1": 1, "i2": {"status": "cancelled", "payload": "why"}}
 
@@ -204,9 +212,14 @@ def test_message_conversion_keeps_ids_roles_and_media() -> None:
 
 def test_unparseable_tool_arguments_become_invalid_tool_calls() -> None:
     message = AssistantMessage.model_validate(
-        {"id": "a", "role": "assistant",
-         "toolCalls": [{"id": "c", "type": "function",
-                        "function": {"name": "f", "arguments": "{broken"}}]})
+        {
+            "id": "a",
+            "role": "assistant",
+            "toolCalls": [
+                {"id": "c", "type": "function", "function": {"name": "f", "arguments": "{broken"}}
+            ],
+        }
+    )
     [converted] = to_langchain_messages([message])
     assert converted.invalid_tool_calls[0]["args"] == "{broken"
     assert to_agui_messages([converted])[0].tool_calls[0].function.arguments == "{broken"

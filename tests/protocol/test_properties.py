@@ -28,10 +28,20 @@ def chunk(draw: st.DrawFn) -> dict[str, Any]:
     msg = draw(MSG)
     index = draw(st.integers(0, 2))
     first = draw(st.booleans())
-    calls = draw(st.lists(st.just({
-        "name": "tool" if first else None, "args": draw(TEXT),
-        "id": f"{msg}-c{index}" if first else None, "index": index,
-        "type": "tool_call_chunk"}), max_size=1))
+    calls = draw(
+        st.lists(
+            st.just(
+                {
+                    "name": "tool" if first else None,
+                    "args": draw(TEXT),
+                    "id": f"{msg}-c{index}" if first else None,
+                    "index": index,
+                    "type": "tool_call_chunk",
+                }
+            ),
+            max_size=1,
+        )
+    )
     reasoning = draw(st.one_of(st.none(), TEXT))
     message = AIMessageChunk(
         id=msg,
@@ -46,8 +56,10 @@ def chunk(draw: st.DrawFn) -> dict[str, Any]:
 @st.composite
 def whole(draw: st.DrawFn) -> dict[str, Any]:
     msg = draw(MSG)
-    calls = [{"name": "tool", "args": {"a": 1}, "id": f"{msg}-c{i}", "type": "tool_call"}
-             for i in range(draw(st.integers(0, 2)))]
+    calls = [
+        {"name": "tool", "args": {"a": 1}, "id": f"{msg}-c{i}", "type": "tool_call"}
+        for i in range(draw(st.integers(0, 2)))
+    ]
     message = AIMessage(id=msg, content=draw(TEXT), tool_calls=calls)
     return part("messages", draw(NS), (message, {}))
 
@@ -55,8 +67,12 @@ def whole(draw: st.DrawFn) -> dict[str, Any]:
 @st.composite
 def tool_result(draw: st.DrawFn) -> dict[str, Any]:
     call_id = f"{draw(MSG)}-c{draw(st.integers(0, 2))}"
-    message = ToolMessage(id=f"tm-{draw(st.integers(0, 3))}", tool_call_id=call_id,
-                          content=draw(TEXT), status=draw(st.sampled_from(["success", "error"])))
+    message = ToolMessage(
+        id=f"tm-{draw(st.integers(0, 3))}",
+        tool_call_id=call_id,
+        content=draw(TEXT),
+        status=draw(st.sampled_from(["success", "error"])),
+    )
     return part("messages", draw(NS), (message, {}))
 
 
@@ -66,16 +82,18 @@ def task(draw: st.DrawFn) -> dict[str, Any]:
     if draw(st.booleans()):
         data.update(input={}, triggers=())
     else:
-        interrupts = [{"id": f"i{draw(st.integers(0, 3))}", "value": draw(TEXT),
-                       "response_schema": None} for _ in range(draw(st.integers(0, 1)))]
-        data.update(error=draw(st.sampled_from([None, "boom"])), result={},
-                    interrupts=interrupts)
+        interrupts = [
+            {"id": f"i{draw(st.integers(0, 3))}", "value": draw(TEXT), "response_schema": None}
+            for _ in range(draw(st.integers(0, 1)))
+        ]
+        data.update(error=draw(st.sampled_from([None, "boom"])), result={}, interrupts=interrupts)
     return part("tasks", draw(NS), data)
 
 
 values = st.builds(
     lambda n, s: part("values", (), {"messages": [], "n": n, "s": s}, interrupts=()),
-    st.integers(0, 3), st.lists(st.integers(0, 2), max_size=3),
+    st.integers(0, 3),
+    st.lists(st.integers(0, 2), max_size=3),
 )
 custom = st.builds(lambda ns, v: part("custom", ns, v), NS, st.one_of(TEXT, st.integers()))
 PARTS = st.one_of(chunk(), whole(), tool_result(), task(), values, custom)
@@ -102,8 +120,11 @@ def test_invariants_hold_for_any_stream(
             events += mapper.feed(parsed)
     if not mapper.closed:
         events += parser_flush(parser, mapper)
-        events += {"finish": mapper.finish, "cancel": mapper.cancel,
-                   "fail": lambda: mapper.fail("X", "late")}[ending]()
+        events += {
+            "finish": mapper.finish,
+            "cancel": mapper.cancel,
+            "fail": lambda: mapper.fail("X", "late"),
+        }[ending]()
     check_run(events)
     assert mapper.fail("Y", "after") == []
 
@@ -115,8 +136,10 @@ def parser_flush(parser: StreamParser, mapper: AguiMapper) -> list[Any]:
 def test_streamed_then_whole_message_is_sent_once() -> None:
     parser = StreamParser()
     mapper = AguiMapper(RunInfo("t", "r"))
-    chunks = [AIMessageChunk(id="m", content="Hi"),
-              AIMessageChunk(id="m", content="", chunk_position="last")]
+    chunks = [
+        AIMessageChunk(id="m", content="Hi"),
+        AIMessageChunk(id="m", content="", chunk_position="last"),
+    ]
     events = mapper.start()
     for item in [*chunks, AIMessage(id="m", content="Hi")]:
         for parsed in parser.parse(part("messages", (), (item, {}))):
