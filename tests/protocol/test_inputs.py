@@ -17,7 +17,7 @@ from ag_ui.core import (
     Tool,
     UserMessage,
 )
-from langchain_core.messages import HumanMessage, SystemMessage
+from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.graph import START, MessagesState, StateGraph
@@ -224,3 +224,27 @@ def test_unparseable_tool_arguments_become_invalid_tool_calls() -> None:
     [converted] = to_langchain_messages([message])
     assert converted.invalid_tool_calls[0]["args"] == "{broken"
     assert to_agui_messages([converted])[0].tool_calls[0].function.arguments == "{broken"
+
+
+class CopilotState(MessagesState):
+    copilotkit: dict[str, Any]
+    tools: list[dict[str, Any]]
+
+
+async def test_graph_written_for_copilotkit_sees_frontend_actions() -> None:
+    seen: dict[str, Any] = {}
+
+    def agent(state: CopilotState) -> dict[str, Any]:
+        seen["actions"] = [a["name"] for a in state["copilotkit"]["actions"]]
+        seen["tools"] = [t["name"] for t in state["tools"]]
+        return {"messages": [AIMessage(content="ok", id="a1")]}
+
+    builder = StateGraph(CopilotState)
+    builder.add_node(agent)
+    builder.add_edge(START, "agent")
+    graph = builder.compile(checkpointer=InMemorySaver())
+    events = await collect(graph, user_input(tools=[Tool(name="confirm", description="Ask")]))
+    check_run(events)
+    assert seen == {"actions": ["confirm"], "tools": ["confirm"]}
+    snapshot = next(e for e in events if e.type == EventType.STATE_SNAPSHOT).snapshot
+    assert "copilotkit" not in snapshot and "tools" not in snapshot

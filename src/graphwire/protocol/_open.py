@@ -185,7 +185,10 @@ class OpenEntities:
         name = call.name or ""
         self._out.append(
             ToolCallStartEvent(
-                tool_call_id=wire, tool_call_name=name, parent_message_id=message.wire_id
+                tool_call_id=wire,
+                tool_call_name=name,
+                parent_message_id=message.wire_id,
+                subagent_run_id=message.owner,
             )
         )
         self._unanswered[wire] = OpenCall(wire, name, "")
