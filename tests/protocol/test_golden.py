@@ -432,3 +432,16 @@ async def test_tool_error_result_without_a_name() -> None:
     snapshot = of_type(events, EventType.MESSAGES_SNAPSHOT)[0].messages
     assert snapshot[-1].error == "it broke"
     assert events[-1].outcome.pending_tool_call_ids is None
+
+
+async def test_interrupt_response_schema_is_passed_on() -> None:
+    schema = {"type": "object", "properties": {"approved": {"type": "boolean"}}}
+
+    def ask(state: MessagesState) -> dict[str, Any]:
+        interrupt("Approve?", response_schema=schema)
+        return {}
+
+    events = await collect(node_graph(ask), user_input())
+    check_run(events)
+    [pending] = events[-1].outcome.interrupts
+    assert (pending.message, pending.response_schema) == ("Approve?", schema)

@@ -19,6 +19,8 @@ class TextDelta:
     delta: str
     ns: Namespace = ()
     role: Literal["assistant", "user", "system", "developer"] = "assistant"
+    node: str | None = None
+    """The LangGraph node that produced the message."""
 
 
 @dataclass(frozen=True, slots=True)

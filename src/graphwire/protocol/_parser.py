@@ -63,7 +63,7 @@ class StreamParser:
         ns: Namespace = tuple(part.get("ns") or ())
         data = part["data"]
         if kind == "messages":
-            self._message(data[0], ns, out)
+            self._message(data[0], data[1].get("langgraph_node"), ns, out)
         elif kind == "tasks":
             self._task(data, ns, out)
         elif kind == "values":
@@ -91,17 +91,21 @@ class StreamParser:
 
     # -- messages -----------------------------------------------------------
 
-    def _message(self, message: BaseMessage, ns: Namespace, out: list[ParsedEvent]) -> None:
+    def _message(
+        self, message: BaseMessage, node: str | None, ns: Namespace, out: list[ParsedEvent]
+    ) -> None:
         if isinstance(message, AIMessageChunk):
-            self._ai_chunk(message, ns, out)
+            self._ai_chunk(message, node, ns, out)
         elif isinstance(message, AIMessage):
-            self._ai_whole(message, ns, out)
+            self._ai_whole(message, node, ns, out)
         elif isinstance(message, ToolMessage):
             self._tool_result(message, ns, out)
         elif isinstance(message, HumanMessage | SystemMessage):
-            self._other_whole(message, ns, out)
+            self._other_whole(message, node, ns, out)
 
-    def _ai_chunk(self, chunk: AIMessageChunk, ns: Namespace, out: list[ParsedEvent]) -> None:
+    def _ai_chunk(
+        self, chunk: AIMessageChunk, node: str | None, ns: Namespace, out: list[ParsedEvent]
+    ) -> None:
         msg_id = chunk.id or ""
         if msg_id in self._ended:
             return
@@ -114,12 +118,12 @@ class StreamParser:
             and chunk.chunk_position is None
         ):  # the hot path: a plain text token
             if content:
-                out.append(TextDelta(msg_id, content, ns))
+                out.append(TextDelta(msg_id, content, ns, "assistant", node))
             return
         self._reasoning(chunk, msg_id, ns, out)
         text = text_of(chunk.content)
         if text:
-            out.append(TextDelta(msg_id, text, ns))
+            out.append(TextDelta(msg_id, text, ns, "assistant", node))
         for position, call in enumerate(chunk.tool_call_chunks):
             index = call.get("index")
             out.append(
@@ -137,7 +141,9 @@ class StreamParser:
             self._ended.add(msg_id)
             out.append(MessageEnd(msg_id, ns))
 
-    def _ai_whole(self, message: AIMessage, ns: Namespace, out: list[ParsedEvent]) -> None:
+    def _ai_whole(
+        self, message: AIMessage, node: str | None, ns: Namespace, out: list[ParsedEvent]
+    ) -> None:
         msg_id = message.id or ""
         if msg_id in self._ended:
             return
@@ -145,7 +151,7 @@ class StreamParser:
         self._reasoning(message, msg_id, ns, out)
         text = text_of(message.content)
         if text:
-            out.append(TextDelta(msg_id, text, ns))
+            out.append(TextDelta(msg_id, text, ns, "assistant", node))
         for index, call in enumerate(message.tool_calls):
             args = json.dumps(call["args"], ensure_ascii=False)
             out.append(ToolCallChunk(msg_id, index, call["id"], call["name"], args, ns))
@@ -155,13 +161,15 @@ class StreamParser:
         self._usage(message, out)
         out.append(MessageEnd(msg_id, ns))
 
-    def _other_whole(self, message: BaseMessage, ns: Namespace, out: list[ParsedEvent]) -> None:
+    def _other_whole(
+        self, message: BaseMessage, node: str | None, ns: Namespace, out: list[ParsedEvent]
+    ) -> None:
         msg_id = message.id or ""
         if msg_id in self._ended:
             return
         self._ended.add(msg_id)
         role: Literal["user", "system"] = "user" if isinstance(message, HumanMessage) else "system"
-        out.append(TextDelta(msg_id, text_of(message.content), ns, role))
+        out.append(TextDelta(msg_id, text_of(message.content), ns, role, node))
         out.append(MessageEnd(msg_id, ns))
 
     def _tool_result(self, message: ToolMessage, ns: Namespace, out: list[ParsedEvent]) -> None:
