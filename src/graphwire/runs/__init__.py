@@ -1,7 +1,29 @@
-"""Runs: drive one graph run through the protocol mapping."""
+"""Runs: drive one graph run through the protocol mapping; track active runs."""
 
 from __future__ import annotations
 
 from graphwire.runs._driver import GraphRun, RunOptions, read_thread
+from graphwire.runs._log import RunLog
+from graphwire.runs._registry import (
+    OnDisconnect,
+    RunEndedError,
+    RunExistsError,
+    RunNotFoundError,
+    RunRecord,
+    RunRegistry,
+    ThreadBusyError,
+)
 
-__all__ = ["GraphRun", "RunOptions", "read_thread"]
+__all__ = [
+    "GraphRun",
+    "OnDisconnect",
+    "RunEndedError",
+    "RunExistsError",
+    "RunLog",
+    "RunNotFoundError",
+    "RunOptions",
+    "RunRecord",
+    "RunRegistry",
+    "ThreadBusyError",
+    "read_thread",
+]

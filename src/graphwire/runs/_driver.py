@@ -8,9 +8,10 @@ closing events, so the run still ends with exactly one terminal event.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from contextlib import aclosing
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from ag_ui.core import BaseEvent, RunAgentInput
 from langchain_core.messages import BaseMessage
@@ -37,6 +38,9 @@ logger = logging.getLogger("graphwire.runs")
 @dataclass(frozen=True, slots=True)
 class RunOptions:
     mapper: MapperOptions = field(default_factory=MapperOptions)
+    thread_key: str | None = None
+    """The checkpointer's thread id, when it differs from the AG-UI threadId
+    (threads scoped to an authenticated principal)."""
 
 
 class GraphRun:
@@ -48,12 +52,13 @@ class GraphRun:
         self._graph = graph
         self._input = run
         opts = options or RunOptions()
+        self._thread_key = opts.thread_key or run.thread_id
         self._parser = StreamParser(raw=opts.mapper.emit_raw)
         self._mapper = AguiMapper(
             RunInfo(run.thread_id, run.run_id, run.parent_run_id), opts.mapper
         )
 
-    async def events(self) -> AsyncIterator[BaseEvent]:
+    async def events(self) -> AsyncGenerator[BaseEvent, None]:
         """The run's AG-UI events, RUN_STARTED first and one terminal event last."""
         mapper = self._mapper
         for event in mapper.start():
@@ -81,16 +86,21 @@ class GraphRun:
 
     async def _stream(self) -> AsyncIterator[BaseEvent]:
         graph = self._graph
-        call = plan_run(self._input, await read_thread(graph, self._input.thread_id))
+        call = plan_run(self._input, await read_thread(graph, self._thread_key))
+        call.config["configurable"]["thread_id"] = self._thread_key
         config = await _fork_config(graph, call)
-        parts = graph.astream(
-            call.input, config, stream_mode=list(STREAM_MODES), subgraphs=True, version="v2"
+        parts = cast(
+            AsyncGenerator[Any, None],
+            graph.astream(
+                call.input, config, stream_mode=list(STREAM_MODES), subgraphs=True, version="v2"
+            ),
         )
         parse, feed = self._parser.parse, self._mapper.feed
-        async for part in parts:
-            for parsed in parse(part):
-                for event in feed(parsed):
-                    yield event
+        async with aclosing(parts):
+            async for part in parts:
+                for parsed in parse(part):
+                    for event in feed(parsed):
+                        yield event
         for parsed in self._parser.flush():
             for event in feed(parsed):
                 yield event

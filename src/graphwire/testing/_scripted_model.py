@@ -44,6 +44,7 @@ class ScriptedChatModel(BaseChatModel):
     """Raise mid-stream after this many text tokens (tests an error mid-message)."""
 
     _cursor: int = PrivateAttr(default=0)
+    _calls: int = PrivateAttr(default=0)
 
     @property
     def _llm_type(self) -> str:
@@ -53,16 +54,22 @@ class ScriptedChatModel(BaseChatModel):
         """Accept any tools: the script already says which ones get called."""
         return self
 
-    def _next(self) -> AIMessage:
+    def reply(self, messages: list[BaseMessage]) -> AIMessage | str:
+        """The next answer; subclasses may compute it from the conversation."""
         if self._cursor >= len(self.script):
             raise IndexError("ScriptedChatModel script is exhausted")
         item = self.script[self._cursor]
         self._cursor += 1
         if isinstance(item, Exception):
             raise item
+        return item  # type: ignore[no-any-return]
+
+    def _next(self, messages: list[BaseMessage]) -> AIMessage:
+        item = self.reply(messages)
+        self._calls += 1
         message = AIMessage(content=item) if isinstance(item, str) else item.model_copy()
         if message.id is None:
-            message.id = f"ai-{self._cursor}"
+            message.id = f"ai-{self._calls}"
         return message
 
     def _generate(
@@ -72,7 +79,7 @@ class ScriptedChatModel(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        return ChatResult(generations=[ChatGeneration(message=self._next())])
+        return ChatResult(generations=[ChatGeneration(message=self._next(messages))])
 
     def _stream(
         self,
@@ -81,7 +88,7 @@ class ScriptedChatModel(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
-        message = self._next()
+        message = self._next(messages)
         for chunk in _chunks(message, self.fail_after_tokens):
             if run_manager:
                 run_manager.on_llm_new_token(chunk.text, chunk=chunk)

@@ -1,0 +1,85 @@
+"""The ``graphwire`` command: ``serve`` agents, print the ``config``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+
+import uvicorn
+
+from graphwire.host import FIELDS, ConfigError, SpecError, load_settings
+from graphwire.server._build import RELOAD_ENV, build
+
+EXIT_USAGE = 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="graphwire", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="serve LangGraph graphs over AG-UI")
+    serve.add_argument(
+        "specs",
+        nargs="*",
+        metavar="[NAME=]SPEC",
+        help="pkg.module:attr or path/file.py:attr (default: the demo agent)",
+    )
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.add_argument("--reload", action="store_const", const=True)
+    serve.add_argument("--log-level", dest="log_level")
+    serve.add_argument("--store", choices=["sqlite", "memory"])
+    serve.add_argument("--config", help="a graphwire.toml to use instead of the nearest one")
+    config = commands.add_parser("config", help="print every setting and its source")
+    config.add_argument("--config")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "config":
+            return _print_config(args.config)
+        return _serve(args)
+    except (ConfigError, SpecError) as exc:
+        print(f"graphwire: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+def _print_config(config_file: str | None) -> int:
+    settings = load_settings(config_file=config_file)
+    for key in FIELDS:
+        value = settings.values[key]
+        shown = "***" if key == "api_key" and value else json.dumps(value)
+        print(f"{key} = {shown}  # {settings.sources[key]}")
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    cli = {k: getattr(args, k) for k in ("host", "port", "reload", "log_level", "store")}
+    settings = load_settings(cli=cli, config_file=args.config)
+    served = build(settings, args.specs)
+    base = f"http://{settings.host}:{settings.port}"
+    for name in served.agents:
+        print(f"graphwire: agent {name!r} at {base}/agents/{name}", flush=True)
+    if settings.reload:
+        os.environ[RELOAD_ENV] = json.dumps(
+            {"cli": cli, "config": args.config, "specs": args.specs}
+        )
+        uvicorn.run(
+            "graphwire.server._build:reload_app",
+            factory=True,
+            reload=True,
+            host=settings.host,
+            port=settings.port,
+            log_level=settings.log_level,
+        )
+        return 0
+    uvicorn.run(served.app, host=settings.host, port=settings.port, log_level=settings.log_level)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,18 @@
+"""Host: agent spec loading and layered configuration."""
+
+from __future__ import annotations
+
+from graphwire.host._config import FIELDS, ConfigError, Settings, find_config, load_settings
+from graphwire.host._spec import AgentSpec, SpecError, load_graph, parse_spec
+
+__all__ = [
+    "FIELDS",
+    "AgentSpec",
+    "ConfigError",
+    "Settings",
+    "SpecError",
+    "find_config",
+    "load_graph",
+    "load_settings",
+    "parse_spec",
+]

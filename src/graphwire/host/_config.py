@@ -1,0 +1,173 @@
+"""Layered configuration: defaults < graphwire.toml < GRAPHWIRE_* env < CLI flags.
+
+Every value remembers where it came from, so ``graphwire config`` can say so,
+and every error names the key and its source.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from graphwire.protocol import GraphwireError
+
+CONFIG_FILE = "graphwire.toml"
+ENV_PREFIX = "GRAPHWIRE_"
+
+
+class ConfigError(GraphwireError):
+    """A configuration value is unknown or invalid; names the key and the source."""
+
+
+def _choice(*allowed: str) -> Callable[[Any], str]:
+    def parse(value: Any) -> str:
+        text = str(value)
+        if text not in allowed:
+            raise ValueError(f"must be one of {', '.join(allowed)}")
+        return text
+
+    return parse
+
+
+def _positive(kind: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    def parse(value: Any) -> Any:
+        number = kind(value)
+        if number <= 0:
+            raise ValueError("must be positive")
+        return number
+
+    return parse
+
+
+def _bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise ValueError("must be true or false")
+
+
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return list(value)
+    raise ValueError("must be a list of strings")
+
+
+def _optional_str(value: Any) -> str | None:
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise ValueError("must be a string")
+    return value
+
+
+def _agents(value: Any) -> dict[str, str]:
+    if isinstance(value, Mapping) and all(isinstance(v, str) for v in value.values()):
+        return {str(k): v for k, v in value.items()}
+    raise ValueError('must be a table of name = "spec"')
+
+
+@dataclass(frozen=True, slots=True)
+class Field:
+    parse: Callable[[Any], Any]
+    default: Any
+    help: str
+
+
+FIELDS: dict[str, Field] = {
+    "host": Field(str, "127.0.0.1", "interface to bind"),
+    "port": Field(_positive(int), 8000, "port to bind"),
+    "reload": Field(_bool, False, "restart on code changes (development)"),
+    "log_level": Field(_choice("debug", "info", "warning", "error"), "info", "log level"),
+    "data_dir": Field(str, ".graphwire", "where the SQLite file lives"),
+    "store": Field(_choice("sqlite", "memory"), "sqlite", "checkpointer for graphs without one"),
+    "keepalive_seconds": Field(_positive(float), 15.0, "SSE keepalive comment interval"),
+    "send_timeout_seconds": Field(_positive(float), 30.0, "give up on a client not reading"),
+    "max_body_bytes": Field(_positive(int), 10 * 1024 * 1024, "largest request body"),
+    "api_key": Field(_optional_str, None, "require Authorization: Bearer <key>"),
+    "cors_origins": Field(_strings, [], "allowed CORS origins (off when empty)"),
+    "auth_hook": Field(_optional_str, None, "module:callable(request) -> principal | None"),
+    "on_disconnect": Field(_choice("cancel", "continue"), "cancel", "what a dropped caller means"),
+    "agents": Field(_agents, {}, "name = spec table of agents to serve"),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    values: Mapping[str, Any]
+    sources: Mapping[str, str]
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self.values[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
+def load_settings(
+    *,
+    cli: Mapping[str, Any] | None = None,
+    config_file: str | None = None,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+) -> Settings:
+    """Resolve every setting from its layers."""
+    values = {key: field.default for key, field in FIELDS.items()}
+    sources = dict.fromkeys(FIELDS, "default")
+    path = Path(config_file) if config_file else find_config(cwd or Path.cwd())
+    if path is not None:
+        _apply(values, sources, _read_toml(path), f"file {path}")
+    environ = os.environ if env is None else env
+    from_env = {
+        name[len(ENV_PREFIX) :].lower(): value
+        for name, value in environ.items()
+        if name.startswith(ENV_PREFIX)
+    }
+    _apply(values, sources, from_env, "env", key_label=lambda k: f"{ENV_PREFIX}{k.upper()}")
+    _apply(values, sources, {k: v for k, v in (cli or {}).items() if v is not None}, "cli")
+    return Settings(values, sources)
+
+
+def find_config(start: Path) -> Path | None:
+    """The nearest graphwire.toml, walking up from ``start``."""
+    for folder in (start, *start.parents):
+        candidate = folder / CONFIG_FILE
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(path.read_text())
+    except FileNotFoundError as exc:
+        raise ConfigError(f"config file {path} does not exist") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from exc
+
+
+def _apply(
+    values: dict[str, Any],
+    sources: dict[str, str],
+    layer: Mapping[str, Any],
+    source: str,
+    key_label: Callable[[str], str] = str,
+) -> None:
+    for key, raw in layer.items():
+        field = FIELDS.get(key)
+        if field is None:
+            raise ConfigError(f"unknown setting {key_label(key)!r} (from {source})")
+        try:
+            values[key] = field.parse(raw)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"bad value for {key_label(key)!r} (from {source}): {exc}") from exc
+        sources[key] = source

@@ -1,0 +1,130 @@
+"""Active runs: one per thread, each owned by a background task, each with an
+event log a caller can re-attach to."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import OrderedDict
+from contextlib import aclosing
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from ag_ui.core import RunAgentInput
+from langgraph.pregel import Pregel
+
+from graphwire.protocol import GraphwireError
+from graphwire.runs._driver import GraphRun, RunOptions
+from graphwire.runs._log import RunLog
+
+logger = logging.getLogger("graphwire.runs")
+
+OnDisconnect = Literal["cancel", "continue"]
+
+
+class ThreadBusyError(GraphwireError):
+    """The thread already has an active run."""
+
+
+class RunExistsError(GraphwireError):
+    """A run with this id is already known."""
+
+
+class RunNotFoundError(GraphwireError):
+    """No such run (or not visible to the caller)."""
+
+
+class RunEndedError(GraphwireError):
+    """The run has already ended."""
+
+
+@dataclass(slots=True)
+class RunRecord:
+    run_id: str
+    thread_key: str
+    agent: str
+    principal: str | None
+    on_disconnect: OnDisconnect
+    graph_run: GraphRun
+    log: RunLog = field(default_factory=RunLog)
+    task: asyncio.Task[None] | None = None
+
+
+class RunRegistry:
+    """Starts, tracks, cancels and forgets runs. Call ``aclose`` on shutdown."""
+
+    def __init__(self, retention: int = 1000) -> None:
+        self._active: dict[str, RunRecord] = {}
+        self._threads: dict[str, str] = {}
+        self._ended: OrderedDict[str, RunRecord] = OrderedDict()
+        self._retention = retention
+
+    def start(
+        self,
+        graph: Pregel[Any, Any],
+        run: RunAgentInput,
+        *,
+        agent: str,
+        thread_key: str,
+        principal: str | None = None,
+        on_disconnect: OnDisconnect = "cancel",
+        options: RunOptions | None = None,
+    ) -> RunRecord:
+        """Claim the thread and start the run in the background (atomic: no await)."""
+        if thread_key in self._threads:
+            raise ThreadBusyError(f"thread {run.thread_id!r} already has an active run")
+        if run.run_id in self._active or run.run_id in self._ended:
+            raise RunExistsError(f"run {run.run_id!r} already exists")
+        opts = options or RunOptions()
+        graph_run = GraphRun(graph, run, RunOptions(mapper=opts.mapper, thread_key=thread_key))
+        record = RunRecord(run.run_id, thread_key, agent, principal, on_disconnect, graph_run)
+        self._active[run.run_id] = record
+        self._threads[thread_key] = run.run_id
+        record.task = asyncio.create_task(self._drive(record), name=f"graphwire-run-{run.run_id}")
+        record.task.add_done_callback(lambda _task: self._settle(record))
+        return record
+
+    @staticmethod
+    async def _drive(record: RunRecord) -> None:
+        async with aclosing(record.graph_run.events()) as events:
+            async for event in events:
+                record.log.append(event)
+
+    def _settle(self, record: RunRecord) -> None:
+        """The run's task ended (finished, failed or cancelled): close its log."""
+        task = record.task
+        if task is not None and not task.cancelled() and task.exception() is not None:
+            logger.error("run %s driver crashed", record.run_id, exc_info=task.exception())
+        if not record.log.closed:
+            for event in record.graph_run.cancel():
+                record.log.append(event)
+        self._active.pop(record.run_id, None)
+        if self._threads.get(record.thread_key) == record.run_id:
+            del self._threads[record.thread_key]
+        self._ended[record.run_id] = record
+        while len(self._ended) > self._retention:
+            self._ended.popitem(last=False)
+
+    def get(self, run_id: str, principal: str | None = None) -> RunRecord:
+        record = self._active.get(run_id) or self._ended.get(run_id)
+        if record is None or record.principal != principal:
+            raise RunNotFoundError(f"no run {run_id!r}")
+        return record
+
+    def cancel(self, run_id: str, principal: str | None = None) -> RunRecord:
+        """Stop a run: its graph task is cancelled; its log ends with outcome cancelled."""
+        record = self.get(run_id, principal)
+        if record.log.closed or record.task is None or record.task.done():
+            raise RunEndedError(f"run {run_id!r} has already ended")
+        record.task.cancel()
+        return record
+
+    def active_run_for(self, thread_key: str) -> str | None:
+        return self._threads.get(thread_key)
+
+    async def aclose(self) -> None:
+        """Cancel every active run and wait for each to close its log."""
+        tasks = [r.task for r in self._active.values() if r.task is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)

@@ -1,0 +1,26 @@
+"""The agents a server serves: a graph each, with a checkpointer guaranteed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.pregel import Pregel
+
+
+@dataclass(frozen=True, slots=True)
+class Agent:
+    name: str
+    graph: Pregel[Any, Any]
+    description: str = ""
+
+
+def with_checkpointer(graph: Pregel[Any, Any], saver: BaseCheckpointSaver[Any]) -> Pregel[Any, Any]:
+    """The graph itself if it has a checkpointer, else a copy using ``saver``.
+
+    The user's graph object is never mutated.
+    """
+    if isinstance(graph.checkpointer, BaseCheckpointSaver):
+        return graph
+    return graph.copy(update={"checkpointer": saver})

@@ -1,0 +1,356 @@
+"""The Starlette application: AG-UI runs over SSE, discovery, threads, runs."""
+
+from __future__ import annotations
+
+import contextlib
+import hmac
+import inspect
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from typing import Any
+
+from ag_ui.core import (
+    AgentCapabilities,
+    HumanInTheLoopCapabilities,
+    IdentityCapabilities,
+    ReasoningCapabilities,
+    RunAgentInput,
+    StateCapabilities,
+    ToolsCapabilities,
+    TransportCapabilities,
+)
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from pydantic import ValidationError
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
+
+from graphwire.protocol import DEFAULT_HIDDEN_KEYS, to_agui_messages
+from graphwire.protocol._events import InterruptRaised
+from graphwire.protocol._interrupts import to_agui_interrupt
+from graphwire.protocol._state import visible_state
+from graphwire.runs import (
+    OnDisconnect,
+    RunEndedError,
+    RunExistsError,
+    RunLog,
+    RunNotFoundError,
+    RunRegistry,
+    ThreadBusyError,
+)
+from graphwire.server._agents import Agent, with_checkpointer
+from graphwire.server._errors import ApiError
+from graphwire.server._sse import EventStream
+
+Reply = Response | EventStream
+AuthHook = Callable[[Request], "str | Awaitable[str | None] | None"]
+
+
+class ServerOptions:
+    """What the app needs from the settings (plain values, no I/O)."""
+
+    def __init__(
+        self,
+        *,
+        keepalive_seconds: float = 15.0,
+        send_timeout_seconds: float = 30.0,
+        max_body_bytes: int = 10 * 1024 * 1024,
+        api_key: str | None = None,
+        cors_origins: Sequence[str] = (),
+        auth_hook: AuthHook | None = None,
+        on_disconnect: OnDisconnect = "cancel",
+    ) -> None:
+        self.keepalive_seconds = keepalive_seconds
+        self.send_timeout_seconds = send_timeout_seconds
+        self.max_body_bytes = max_body_bytes
+        self.api_key = api_key
+        self.cors_origins = list(cors_origins)
+        self.auth_hook = auth_hook
+        self.on_disconnect = on_disconnect
+
+
+CheckpointerFactory = Callable[[], contextlib.AbstractAsyncContextManager[BaseCheckpointSaver[Any]]]
+
+
+def create_app(
+    agents: Sequence[Agent],
+    options: ServerOptions | None = None,
+    checkpointer: CheckpointerFactory | None = None,
+) -> Starlette:
+    """An ASGI app serving ``agents``.
+
+    A graph compiled without a checkpointer is served from a copy that uses the
+    one ``checkpointer`` opens when the app starts; the user's graph is untouched.
+    """
+    api = _Api({a.name: a for a in agents}, options or ServerOptions(), RunRegistry())
+
+    @contextlib.asynccontextmanager
+    async def span(app: Starlette) -> AsyncIterator[None]:
+        async with contextlib.AsyncExitStack() as stack:
+            if checkpointer is not None:
+                saver = await stack.enter_async_context(checkpointer())
+                api.agents = {
+                    name: Agent(a.name, with_checkpointer(a.graph, saver), a.description)
+                    for name, a in api.agents.items()
+                }
+            try:
+                yield
+            finally:
+                await api.registry.aclose()
+
+    routes = [
+        Route("/healthz", api.healthz, methods=["GET"]),
+        Route("/agents", api.list_agents, methods=["GET"]),
+        Route("/agents/{name}", api.run_agent, methods=["POST"]),
+        Route("/agents/{name}/threads/{thread_id}", api.thread, methods=["GET"]),
+        Route("/runs/{run_id}/cancel", api.cancel, methods=["POST"]),
+        Route("/runs/{run_id}/events", api.events, methods=["GET"]),
+    ]
+    if len(agents) == 1:
+        routes.append(Route("/", api.run_single, methods=["POST"]))
+    middleware = []
+    if api.options.cors_origins:
+        middleware.append(
+            Middleware(
+                CORSMiddleware,
+                allow_origins=api.options.cors_origins,
+                allow_methods=["GET", "POST"],
+                allow_headers=["*"],
+                expose_headers=["*"],
+            )
+        )
+    app = Starlette(routes=routes, middleware=middleware, lifespan=span)
+    app.state.registry = api.registry
+    return app
+
+
+class _Endpoint:
+    """Turns ``ApiError`` into its JSON response; runs auth first."""
+
+    def __init__(
+        self, handler: Callable[[Request], Awaitable[Reply]], api: _Api, public: bool = False
+    ) -> None:
+        self._handler = handler
+        self._api = api
+        self._public = public
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request = Request(scope, receive)
+        response: Reply
+        try:
+            if not self._public:
+                request.state.principal = await self._api.authenticate(request)
+            response = await self._handler(request)
+        except ApiError as exc:
+            response = exc.response()
+        await response(scope, receive, send)
+
+
+class _Api:
+    def __init__(
+        self, agents: Mapping[str, Agent], options: ServerOptions, registry: RunRegistry
+    ) -> None:
+        self.agents = agents
+        self.options = options
+        self.registry = registry
+        self.healthz = _Endpoint(self._healthz, self, public=True)
+        self.list_agents = _Endpoint(self._list_agents, self)
+        self.run_agent = _Endpoint(self._run_agent, self)
+        self.run_single = _Endpoint(self._run_single, self)
+        self.thread = _Endpoint(self._thread, self)
+        self.cancel = _Endpoint(self._cancel, self)
+        self.events = _Endpoint(self._events, self)
+
+    # -- auth -------------------------------------------------------------------
+
+    async def authenticate(self, request: Request) -> str | None:
+        key = self.options.api_key
+        if key is not None:
+            given = request.headers.get("authorization", "")
+            if not hmac.compare_digest(given.encode(), f"Bearer {key}".encode()):
+                raise ApiError(401, "UNAUTHORIZED", "missing or wrong API key")
+        hook = self.options.auth_hook
+        if hook is None:
+            return None
+        principal = hook(request)
+        if inspect.isawaitable(principal):
+            principal = await principal
+        if principal is None:
+            raise ApiError(401, "UNAUTHORIZED", "the auth hook rejected the request")
+        return str(principal)
+
+    # -- routes -----------------------------------------------------------------
+
+    async def _healthz(self, request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def _list_agents(self, request: Request) -> Response:
+        base = str(request.base_url).rstrip("/")
+        return JSONResponse(
+            {
+                "agents": [
+                    {
+                        "name": a.name,
+                        "description": a.description,
+                        "url": f"{base}/agents/{a.name}",
+                        "capabilities": _capabilities(a).model_dump(by_alias=True),
+                    }
+                    for a in self.agents.values()
+                ]
+            }
+        )
+
+    async def _run_single(self, request: Request) -> Reply:
+        return await self._start(request, next(iter(self.agents.values())))
+
+    async def _run_agent(self, request: Request) -> Reply:
+        return await self._start(request, self._agent(request))
+
+    def _agent(self, request: Request) -> Agent:
+        name = request.path_params["name"]
+        agent = self.agents.get(name)
+        if agent is None:
+            raise ApiError(404, "AGENT_NOT_FOUND", f"no agent named {name!r}")
+        return agent
+
+    async def _start(self, request: Request, agent: Agent) -> Reply:
+        run = await self._read_input(request)
+        principal = request.state.principal
+        mode = _on_disconnect(run, self.options.on_disconnect)
+        try:
+            record = self.registry.start(
+                agent.graph,
+                run,
+                agent=agent.name,
+                thread_key=thread_key(principal, run.thread_id),
+                principal=principal,
+                on_disconnect=mode,
+            )
+        except ThreadBusyError as exc:
+            raise ApiError(409, "THREAD_BUSY", str(exc)) from exc
+        except RunExistsError as exc:
+            raise ApiError(409, "RUN_EXISTS", str(exc)) from exc
+        stop = None
+        if mode == "cancel":
+
+            def stop() -> None:
+                if not record.log.closed:
+                    self.registry.cancel(record.run_id, principal)
+
+        return self._stream(record.log, 0, stop, record.run_id)
+
+    def _stream(
+        self, log: RunLog, after: int, stop: Callable[[], None] | None, run_id: str
+    ) -> EventStream:
+        return EventStream(
+            log,
+            after,
+            self.options.keepalive_seconds,
+            self.options.send_timeout_seconds,
+            stop,
+            ((b"x-graphwire-run-id", run_id.encode()),),
+        )
+
+    async def _read_input(self, request: Request) -> RunAgentInput:
+        body = b""
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > self.options.max_body_bytes:
+                raise ApiError(
+                    413, "BODY_TOO_LARGE", f"body exceeds {self.options.max_body_bytes} bytes"
+                )
+        try:
+            return RunAgentInput.model_validate_json(body)
+        except ValidationError as exc:
+            details = json.loads(exc.json(include_url=False, include_input=False))
+            raise ApiError(
+                422, "INVALID_INPUT", "the body is not a valid RunAgentInput", details
+            ) from exc
+
+    async def _thread(self, request: Request) -> Response:
+        agent = self._agent(request)
+        thread_id = request.path_params["thread_id"]
+        key = thread_key(request.state.principal, thread_id)
+        snapshot = await agent.graph.aget_state({"configurable": {"thread_id": key}})
+        values = snapshot.values if isinstance(snapshot.values, dict) else {}
+        interrupts = [
+            to_agui_interrupt(InterruptRaised(i.id, i.value, _schema(i)), [], None)
+            for i in snapshot.interrupts
+        ]
+        return JSONResponse(
+            {
+                "threadId": thread_id,
+                "messages": [
+                    m.model_dump(by_alias=True)
+                    for m in to_agui_messages(values.get("messages") or [])
+                ],
+                "state": visible_state(values, DEFAULT_HIDDEN_KEYS),
+                "interrupts": [i.model_dump(by_alias=True) for i in interrupts],
+                "activeRunId": self.registry.active_run_for(key),
+            }
+        )
+
+    async def _cancel(self, request: Request) -> Response:
+        run_id = request.path_params["run_id"]
+        try:
+            self.registry.cancel(run_id, request.state.principal)
+        except RunNotFoundError as exc:
+            raise ApiError(404, "RUN_NOT_FOUND", str(exc)) from exc
+        except RunEndedError as exc:
+            raise ApiError(409, "RUN_ENDED", str(exc)) from exc
+        return JSONResponse({"runId": run_id, "status": "cancelling"}, status_code=202)
+
+    async def _events(self, request: Request) -> Reply:
+        run_id = request.path_params["run_id"]
+        try:
+            record = self.registry.get(run_id, request.state.principal)
+        except RunNotFoundError as exc:
+            raise ApiError(404, "RUN_NOT_FOUND", str(exc)) from exc
+        raw = request.headers.get("last-event-id") or request.query_params.get("lastEventId")
+        try:
+            after = int(raw or 0)
+        except ValueError as exc:
+            raise ApiError(422, "INVALID_INPUT", "Last-Event-ID must be a number") from exc
+        return self._stream(record.log, after, None, run_id)
+
+
+def thread_key(principal: str | None, thread_id: str) -> str:
+    """The checkpointer key: threads are scoped to the principal the auth hook returns."""
+    return thread_id if principal is None else f"{len(principal)}:{principal}:{thread_id}"
+
+
+def _on_disconnect(run: RunAgentInput, default: OnDisconnect) -> OnDisconnect:
+    props = run.forwarded_props if isinstance(run.forwarded_props, dict) else {}
+    ours = props.get("graphwire")
+    choice = ours.get("onDisconnect") if isinstance(ours, dict) else None
+    if choice is None:
+        return default
+    if choice not in ("cancel", "continue"):
+        raise ApiError(
+            422,
+            "INVALID_INPUT",
+            "forwardedProps.graphwire.onDisconnect must be 'cancel' or 'continue'",
+        )
+    return "continue" if choice == "continue" else "cancel"
+
+
+def _schema(interrupt: Any) -> dict[str, Any] | None:
+    schema = getattr(interrupt, "response_schema", None)
+    return schema if isinstance(schema, dict) else None
+
+
+def _capabilities(agent: Agent) -> AgentCapabilities:
+    return AgentCapabilities(
+        identity=IdentityCapabilities(
+            name=agent.name, type="langgraph", description=agent.description or None
+        ),
+        transport=TransportCapabilities(streaming=True, resumable=True),
+        tools=ToolsCapabilities(supported=True, client_provided=True, parallel_calls=True),
+        state=StateCapabilities(snapshots=True, deltas=True, persistent_state=True),
+        reasoning=ReasoningCapabilities(supported=True, streaming=True),
+        human_in_the_loop=HumanInTheLoopCapabilities(supported=True, interrupts=True),
+    )

@@ -1,0 +1,108 @@
+"""Settings + specs -> the running app: agents loaded, checkpointer provided."""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import json
+import os
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.checkpoint.memory import InMemorySaver
+from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+from starlette.applications import Starlette
+
+from graphwire.host import (
+    AgentSpec,
+    ConfigError,
+    Settings,
+    SpecError,
+    load_graph,
+    load_settings,
+    parse_spec,
+)
+from graphwire.server._agents import Agent
+from graphwire.server._app import AuthHook, CheckpointerFactory, ServerOptions, create_app
+
+DEMO_SPEC = "graphwire.demo:graph"
+RELOAD_ENV = "_GRAPHWIRE_RELOAD_ARGS"
+SQLITE_FILE = "graphwire.sqlite"
+
+
+@dataclass(frozen=True, slots=True)
+class Served:
+    app: Starlette
+    agents: list[str]
+
+
+def agent_specs(settings: Settings, cli_specs: Sequence[str]) -> list[AgentSpec]:
+    """CLI specs, else the config's ``agents`` table, else the keyless demo."""
+    specs = [parse_spec(text) for text in cli_specs]
+    if not specs:
+        specs = [AgentSpec(name, target) for name, target in settings.agents.items()]
+    if not specs:
+        specs = [AgentSpec("demo", DEMO_SPEC)]
+    names = [s.name for s in specs]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise SpecError(f"two agents share the name(s) {duplicates}; use NAME=SPEC")
+    return specs
+
+
+def build(settings: Settings, cli_specs: Sequence[str]) -> Served:
+    """Load every agent and assemble the app (no I/O until the app starts)."""
+    specs = agent_specs(settings, cli_specs)
+    agents = [Agent(s.name, load_graph(s), s.target) for s in specs]
+    options = ServerOptions(
+        keepalive_seconds=settings.keepalive_seconds,
+        send_timeout_seconds=settings.send_timeout_seconds,
+        max_body_bytes=settings.max_body_bytes,
+        api_key=settings.api_key,
+        cors_origins=settings.cors_origins,
+        auth_hook=_auth_hook(settings.auth_hook),
+        on_disconnect=settings.on_disconnect,
+    )
+    factory = _memory_saver if settings.store == "memory" else _sqlite_saver(settings.data_dir)
+    return Served(create_app(agents, options, factory), [a.name for a in agents])
+
+
+@contextlib.asynccontextmanager
+async def _memory_saver() -> AsyncIterator[BaseCheckpointSaver[Any]]:
+    yield InMemorySaver()
+
+
+def _sqlite_saver(data_dir: str) -> CheckpointerFactory:
+    """One SQLite file in the data directory holds the checkpoints."""
+
+    @contextlib.asynccontextmanager
+    async def open_saver() -> AsyncIterator[BaseCheckpointSaver[Any]]:
+        folder = Path(data_dir)
+        folder.mkdir(parents=True, exist_ok=True)
+        async with AsyncSqliteSaver.from_conn_string(str(folder / SQLITE_FILE)) as saver:
+            yield saver
+
+    return open_saver
+
+
+def _auth_hook(target: str | None) -> AuthHook | None:
+    if target is None:
+        return None
+    module, _, attr = target.rpartition(":")
+    try:
+        hook = getattr(importlib.import_module(module), attr)
+    except (ImportError, AttributeError, ValueError) as exc:
+        raise ConfigError(f"auth_hook {target!r} cannot be loaded: {exc}") from exc
+    if not callable(hook):
+        raise ConfigError(f"auth_hook {target!r} is not callable")
+    return hook  # type: ignore[no-any-return]
+
+
+def reload_app() -> Starlette:
+    """uvicorn --reload factory: rebuilds the app from the serve command's arguments."""
+    args = json.loads(os.environ[RELOAD_ENV])
+    settings = load_settings(cli=args["cli"], config_file=args["config"])
+    return build(settings, args["specs"]).app
