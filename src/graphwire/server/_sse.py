@@ -70,19 +70,17 @@ class EventStream:
                 await self._send(send, body)
                 continue
             if self.log.closed:
-                await asyncio.wait_for(
-                    send({"type": "http.response.body", "body": b"", "more_body": False}),
-                    self.send_timeout,
-                )
+                async with asyncio.timeout(self.send_timeout):
+                    await send({"type": "http.response.body", "body": b"", "more_body": False})
                 return
             if not await self.log.wait(seq, self.keepalive):
                 await self._send(send, KEEPALIVE)
 
     async def _send(self, send: Send, body: bytes) -> None:
-        await asyncio.wait_for(
-            send({"type": "http.response.body", "body": body, "more_body": True}),
-            self.send_timeout,
-        )
+        # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a
+        # cancellation that races a completing send, and the writer runs on.
+        async with asyncio.timeout(self.send_timeout):
+            await send({"type": "http.response.body", "body": body, "more_body": True})
 
 
 def _frame(seq: int, data: str) -> bytes:
