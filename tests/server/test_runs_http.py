@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 import httpx
 from ag_ui.core import EventType
+from langgraph.checkpoint.memory import InMemorySaver
 
 from graphwire.demo import build_demo_graph
 from graphwire.server import Agent, ServerOptions
@@ -19,7 +19,7 @@ from tests.server.conftest import live_server, read_events, run_body
 async def test_chat_streams_sse_with_sequence_ids(client: httpx.AsyncClient) -> None:
     async with live_server([Agent("chat", agent_graph(["Hello there", "Again"]))]) as url:
         ids, events = await read_events(client, "POST", f"{url}/agents/chat", json=run_body())
-        single_ids, single = await read_events(
+        _, single = await read_events(
             client, "POST", url + "/", json=run_body(thread="t2", run="r2")
         )
     check_run(events)
@@ -122,9 +122,11 @@ async def test_continue_mode_reattach_gets_every_remaining_event_once(
 async def test_keepalive_comments_flow_on_quiet_streams(client: httpx.AsyncClient) -> None:
     finished: list[str] = []
     agents = [slow_agent(finished, steps=3, delay=0.4)]
-    async with live_server(agents, ServerOptions(keepalive_seconds=0.1)) as url:
-        async with client.stream("POST", f"{url}/agents/slow", json=run_body()) as response:
-            raw = (await response.aread()).decode()
+    async with (
+        live_server(agents, ServerOptions(keepalive_seconds=0.1)) as url,
+        client.stream("POST", f"{url}/agents/slow", json=run_body()) as response,
+    ):
+        raw = (await response.aread()).decode()
     assert response.headers["content-type"].startswith("text/event-stream")
     assert response.headers["x-accel-buffering"] == "no"
     assert raw.count(": keepalive\n\n") >= 3
@@ -152,7 +154,7 @@ async def test_eight_concurrent_runs_do_not_mix(client: httpx.AsyncClient) -> No
 
 
 async def test_thread_route_recovers_a_pending_interrupt(client: httpx.AsyncClient) -> None:
-    agents = [Agent("demo", build_demo_graph().copy(update={"checkpointer": _saver()}))]
+    agents = [Agent("demo", build_demo_graph().copy(update={"checkpointer": InMemorySaver()}))]
     async with live_server(agents) as url:
         _, events = await read_events(
             client, "POST", f"{url}/agents/demo", json=run_body(text="deploy to staging")
@@ -166,9 +168,3 @@ async def test_thread_route_recovers_a_pending_interrupt(client: httpx.AsyncClie
     assert thread["state"] == {"turns": 1, "last_tool": "deploy"}
     assert listing["agents"][0]["name"] == "demo"
     assert listing["agents"][0]["capabilities"]["humanInTheLoop"]["interrupts"] is True
-
-
-def _saver() -> Any:
-    from langgraph.checkpoint.memory import InMemorySaver
-
-    return InMemorySaver()

@@ -1,0 +1,44 @@
+"""Layered configuration and its sources."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from graphwire.host import ConfigError, load_settings
+
+
+def test_layers_override_in_order_and_remember_sources(tmp_path: Path) -> None:
+    (tmp_path / "graphwire.toml").write_text(
+        'port = 9000\nkeepalive_seconds = 5\nlog_level = "debug"\n[agents]\nx = "a.py:g"\n'
+    )
+    nested = tmp_path / "deep" / "er"
+    nested.mkdir(parents=True)
+    env = {"GRAPHWIRE_PORT": "9100", "GRAPHWIRE_CORS_ORIGINS": "http://a, http://b"}
+    settings = load_settings(cli={"port": 9200, "host": None}, env=env, cwd=nested)
+    assert settings.port == 9200 and settings.sources["port"] == "cli"
+    assert settings.keepalive_seconds == 5.0
+    assert settings.sources["keepalive_seconds"] == f"file {tmp_path / 'graphwire.toml'}"
+    assert settings.cors_origins == ["http://a", "http://b"]
+    assert settings.sources["cors_origins"] == "env"
+    assert settings.host == "127.0.0.1" and settings.sources["host"] == "default"
+    assert settings.agents == {"x": "a.py:g"}
+
+
+@pytest.mark.parametrize(
+    ("env", "toml", "says"),
+    [
+        ({"GRAPHWIRE_PROT": "1"}, "", "unknown setting 'GRAPHWIRE_PROT' (from env)"),
+        ({"GRAPHWIRE_PORT": "abc"}, "", "bad value for 'GRAPHWIRE_PORT' (from env)"),
+        ({}, "colour = 1\n", "unknown setting 'colour' (from file"),
+        ({}, 'store = "redis"\n', "bad value for 'store' (from file"),
+        ({}, "port = \n", "is not valid TOML"),
+    ],
+)
+def test_errors_name_the_key_and_the_source(
+    tmp_path: Path, env: dict[str, str], toml: str, says: str
+) -> None:
+    (tmp_path / "graphwire.toml").write_text(toml)
+    with pytest.raises(ConfigError, match=says.replace("(", r"\(").replace(")", r"\)")):
+        load_settings(env=env, cwd=tmp_path)
