@@ -80,7 +80,7 @@ async def test_serve_with_no_spec_serves_the_demo(tmp_path: Path) -> None:
             )
     finally:
         process.terminate()
-        out, err = process.communicate(timeout=30)
+        out, _ = process.communicate(timeout=30)
     assert f"agent 'demo' at {url}/agents/demo" in out
     text = "".join(getattr(e, "delta", "") for e in events if e.type == "TEXT_MESSAGE_CONTENT")
     assert "sunny in Oslo" in text
