@@ -38,8 +38,6 @@ pytestmark = pytest.mark.skipif(
 
 
 class FrontendModel(ScriptedChatModel):
-    script: list[Any] = []
-
     def reply(self, messages: list[BaseMessage]) -> AIMessage | str:
         msg_id = f"fe-{uuid.uuid4().hex[:8]}"
         if isinstance(messages[-1], ToolMessage):
@@ -49,8 +47,6 @@ class FrontendModel(ScriptedChatModel):
 
 
 class BrokenModel(ScriptedChatModel):
-    script: list[Any] = []
-
     def reply(self, messages: list[BaseMessage]) -> AIMessage | str:
         if "before" in messages[-1].text:
             raise RuntimeError("provider down")

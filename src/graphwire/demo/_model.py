@@ -6,7 +6,6 @@ import re
 import uuid
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
-from pydantic import Field
 
 from graphwire.testing import ScriptedChatModel
 
@@ -16,8 +15,6 @@ _DEPLOY = re.compile(r"\bdeploy(?: to)? ([A-Za-z0-9_-]+)", re.IGNORECASE)
 
 class DemoChatModel(ScriptedChatModel):
     """Streams reasoning and text, calls the demo's tools, never needs a key."""
-
-    script: list[object] = Field(default_factory=list)
 
     def reply(self, messages: list[BaseMessage]) -> AIMessage | str:
         last = messages[-1] if messages else HumanMessage("")

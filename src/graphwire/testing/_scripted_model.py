@@ -17,7 +17,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.messages.tool import tool_call_chunk
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
-from pydantic import PrivateAttr
+from pydantic import Field, PrivateAttr
 
 _TOKEN = re.compile(r"(\s)")
 
@@ -38,7 +38,7 @@ class ScriptedChatModel(BaseChatModel):
     whole messages. Raise from the script by putting an exception in it.
     """
 
-    script: list[Any]
+    script: list[Any] = Field(default_factory=list)
     """Each call takes the next item: an AIMessage, a str, or an Exception to raise."""
     fail_after_tokens: int | None = None
     """Raise mid-stream after this many text tokens (tests an error mid-message)."""
