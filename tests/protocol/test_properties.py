@@ -147,3 +147,10 @@ def test_streamed_then_whole_message_is_sent_once() -> None:
     events += mapper.finish()
     check_run(events)
     assert [e.delta for e in events if e.type.value == "TEXT_MESSAGE_CONTENT"] == ["Hi"]
+
+
+def test_a_run_ended_before_it_started_still_opens_with_run_started() -> None:
+    for end in ("cancel", "finish", "fail"):
+        mapper = AguiMapper(RunInfo("t", "r"))
+        events = mapper.fail("X", "boom") if end == "fail" else getattr(mapper, end)()
+        check_run(events)

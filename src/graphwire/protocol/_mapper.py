@@ -100,6 +100,10 @@ class AguiMapper:
         """RUN_STARTED, declaring protocol version 1.0."""
         if self._started:
             raise GraphwireError("the run was already started")
+        self._open_run()
+        return self._flush()
+
+    def _open_run(self) -> None:
         self._started = True
         self._out.append(
             RunStartedEvent(
@@ -109,7 +113,6 @@ class AguiMapper:
                 protocol_version=PROTOCOL_VERSION,
             )
         )
-        return self._flush()
 
     def feed(self, event: ev.ParsedEvent) -> list[BaseEvent]:
         """Map one parsed event."""
@@ -145,7 +148,7 @@ class AguiMapper:
         if self._closed:
             return []
         if not self._started:
-            self.start()
+            self._open_run()
         self._open.close_all(error=(str(code), message))
         self._closed = True
         self._out.append(RunErrorEvent(message=message, code=str(code), usage=self._usage_totals()))
@@ -157,7 +160,7 @@ class AguiMapper:
         if self._closed:
             raise GraphwireError("the run is already closed")
         if not self._started:
-            self.start()
+            self._open_run()
 
     def _flush(self) -> list[BaseEvent]:
         out = self._out[:]
