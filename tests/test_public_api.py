@@ -2,30 +2,21 @@
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 
 import graphwire
 import graphwire.protocol
 
 
-def test_top_level_all_is_curated_and_importable() -> None:
-    assert sorted(graphwire.__all__) == [
-        "AguiMapper",
-        "ErrorCode",
-        "GraphRun",
-        "GraphwireError",
-        "InputError",
-        "MapperOptions",
-        "RunInfo",
-        "RunOptions",
-        "StreamParser",
-        "bind_frontend_tools",
-        "cancelled_resume",
-        "frontend_tools",
-        "is_cancelled_resume",
-    ]
-    for name in graphwire.__all__:
-        assert getattr(graphwire, name) is not None
+def test_top_level_all_names_exactly_the_public_objects() -> None:
+    public = {
+        name
+        for name, value in vars(graphwire).items()
+        if not name.startswith("_") and not inspect.ismodule(value) and name != "annotations"
+    }
+    assert sorted(graphwire.__all__) == sorted(public)
+    assert {"GraphRun", "AguiMapper", "ErrorCode", "bind_frontend_tools"} <= public
 
 
 def test_every_exception_descends_from_graphwire_error() -> None:

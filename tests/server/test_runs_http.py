@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import httpx
 from ag_ui.core import EventType
@@ -42,13 +43,17 @@ async def test_bad_input_unknown_agent_and_too_large_body(client: httpx.AsyncCli
     assert large.status_code == 413 and large.json()["code"] == "BODY_TOO_LARGE"
 
 
+async def running_slow_run(client: httpx.AsyncClient, url: str) -> asyncio.Task[Any]:
+    """Start run r1 on thread t1 of the slow agent and let it get going."""
+    task = asyncio.create_task(read_events(client, "POST", f"{url}/agents/slow", json=run_body()))
+    await asyncio.sleep(0.3)
+    return task
+
+
 async def test_second_run_on_a_busy_thread_is_refused(client: httpx.AsyncClient) -> None:
     finished: list[str] = []
     async with live_server([slow_agent(finished)]) as url:
-        first = asyncio.create_task(
-            read_events(client, "POST", f"{url}/agents/slow", json=run_body())
-        )
-        await asyncio.sleep(0.3)
+        first = await running_slow_run(client, url)
         busy = await client.post(f"{url}/agents/slow", json=run_body(run="r2"))
         other = await read_events(
             client, "POST", f"{url}/agents/slow", json=run_body(thread="t9", run="r9")
@@ -62,10 +67,7 @@ async def test_second_run_on_a_busy_thread_is_refused(client: httpx.AsyncClient)
 async def test_cancel_route_stops_the_graph(client: httpx.AsyncClient) -> None:
     finished: list[str] = []
     async with live_server([slow_agent(finished)]) as url:
-        stream = asyncio.create_task(
-            read_events(client, "POST", f"{url}/agents/slow", json=run_body())
-        )
-        await asyncio.sleep(0.3)
+        stream = await running_slow_run(client, url)
         cancelled = await client.post(f"{url}/runs/r1/cancel")
         _, events = await stream
         again = await client.post(f"{url}/runs/r1/cancel")
