@@ -16,6 +16,7 @@ from ag_ui.core import BaseEvent
 from httpx_sse import aconnect_sse
 
 from graphwire.server import Agent, ServerOptions, create_app
+from graphwire.server._uvicorn import GraphwireServer
 from tests.agui_checks import EVENT
 
 LiveServer = Callable[..., Any]
@@ -30,7 +31,7 @@ async def live_server(
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     config = uvicorn.Config(app, log_level="warning", lifespan="on")
-    server = uvicorn.Server(config)
+    server = GraphwireServer(config, app.state.registry)
     task = asyncio.create_task(server.serve(sockets=[sock]))
     try:
         async with asyncio.timeout(10):
@@ -38,8 +39,9 @@ async def live_server(
                 await asyncio.sleep(0.01)
         yield f"http://127.0.0.1:{sock.getsockname()[1]}"
     finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, 10)
+        server.stop()
+        async with asyncio.timeout(10):
+            await task
         sock.close()
 
 

@@ -170,3 +170,18 @@ async def test_thread_route_recovers_a_pending_interrupt(client: httpx.AsyncClie
     assert thread["state"] == {"turns": 1, "last_tool": "deploy"}
     assert listing["agents"][0]["name"] == "demo"
     assert listing["agents"][0]["capabilities"]["humanInTheLoop"]["interrupts"] is True
+
+
+async def test_shutdown_stops_streaming_runs_instead_of_waiting(
+    client: httpx.AsyncClient,
+) -> None:
+    finished: list[str] = []
+    body = run_body(forwardedProps={"graphwire": {"onDisconnect": "continue"}})
+    loop = asyncio.get_running_loop()
+    async with live_server([slow_agent(finished, steps=200)]) as url:
+        stream = asyncio.create_task(read_events(client, "POST", f"{url}/agents/slow", json=body))
+        await asyncio.sleep(0.3)
+        stopping = loop.time()
+    _, events = await stream
+    assert loop.time() - stopping < 5
+    assert events[-1].outcome.type == "cancelled" and finished == []

@@ -122,6 +122,12 @@ class RunRegistry:
     def active_run_for(self, thread_key: str) -> str | None:
         return self._threads.get(thread_key)
 
+    def cancel_all(self) -> None:
+        """Cancel every active run now (shutdown); each log ends with outcome cancelled."""
+        for record in list(self._active.values()):
+            if record.task is not None:
+                record.task.cancel()
+
     async def aclose(self) -> None:
         """Cancel every active run and wait for each to close its log."""
         tasks = [r.task for r in self._active.values() if r.task is not None]
