@@ -1,0 +1,228 @@
+"""Load benchmark: graphwire over real HTTP vs the in-process floor.
+
+For a 23-token chat and a 2,000-token stream at concurrency 1, 8 and 64:
+server CPU per run (from /proc), p50/p95 latency, first-event latency, runs/s,
+bytes per run and peak RSS — beside the same graph run in-process with
+graph.astream (the floor). Then N concurrent slow streams held with keepalives.
+
+Run: .venv/bin/python bench/server_bench.py [--quick] [--slow-streams 1000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+from langchain_core.messages import HumanMessage
+from langgraph.checkpoint.memory import InMemorySaver
+
+sys.path.insert(0, str(Path(__file__).parent))
+import server_agents
+from graphwire.protocol import STREAM_MODES
+
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def peak_rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_server(port: int) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(Path(__file__).parent),
+        "GRAPHWIRE_KEEPALIVE_SECONDS": "1",
+    }
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "graphwire.cli",
+            "serve",
+            "--port",
+            str(port),
+            "--store",
+            "memory",
+            "--log-level",
+            "warning",
+            "chat=server_agents:chat",
+            "long=server_agents:long",
+            "quiet=server_agents:quiet",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+    )
+
+
+def body(text: str = "go") -> dict[str, Any]:
+    return {
+        "threadId": uuid.uuid4().hex,
+        "runId": uuid.uuid4().hex,
+        "state": {},
+        "tools": [],
+        "context": [],
+        "forwardedProps": {},
+        "messages": [{"id": uuid.uuid4().hex, "role": "user", "content": text}],
+    }
+
+
+async def one_run(client: httpx.AsyncClient, url: str) -> tuple[float, float, int]:
+    start = time.perf_counter()
+    first = 0.0
+    size = 0
+    tail = b""
+    async with client.stream("POST", url, json=body()) as response:
+        response.raise_for_status()
+        async for chunk in response.aiter_bytes():
+            if not first:
+                first = time.perf_counter() - start
+            size += len(chunk)
+            tail = (tail + chunk)[-400:]
+    if b'"RUN_FINISHED"' not in tail:
+        raise RuntimeError("the run did not finish with RUN_FINISHED")
+    return time.perf_counter() - start, first, size
+
+
+async def load(url: str, pid: int, runs: int, concurrency: int) -> dict[str, float]:
+    limits = httpx.Limits(max_connections=concurrency + 8)
+    async with httpx.AsyncClient(timeout=60, limits=limits) as client:
+        await one_run(client, url)  # warm-up
+        queue = list(range(runs))
+        results: list[tuple[float, float, int]] = []
+
+        async def worker() -> None:
+            while queue:
+                queue.pop()
+                results.append(await one_run(client, url))
+
+        cpu0, wall0 = cpu_seconds(pid), time.perf_counter()
+        await asyncio.gather(*[worker() for _ in range(concurrency)])
+        cpu1, wall1 = cpu_seconds(pid), time.perf_counter()
+    latency = sorted(r[0] for r in results)
+    firsts = sorted(r[1] for r in results)
+    return {
+        "cpu_ms": (cpu1 - cpu0) / runs * 1e3,
+        "p50_ms": statistics.median(latency) * 1e3,
+        "p95_ms": latency[int(len(latency) * 0.95) - 1] * 1e3,
+        "first_p50_ms": statistics.median(firsts) * 1e3,
+        "runs_s": runs / (wall1 - wall0),
+        "bytes": statistics.mean(r[2] for r in results),
+    }
+
+
+async def floor(tokens: int, runs: int) -> float:
+    graph = server_agents.build(tokens).copy(update={"checkpointer": InMemorySaver()})
+
+    async def run() -> None:
+        config = {"configurable": {"thread_id": uuid.uuid4().hex}}
+        async for _ in graph.astream(
+            {"messages": [HumanMessage("go")]},
+            config,
+            stream_mode=list(STREAM_MODES),
+            subgraphs=True,
+            version="v2",
+        ):
+            pass
+
+    await run()
+    start = time.process_time()
+    for _ in range(runs):
+        await run()
+    return (time.process_time() - start) / runs * 1e3
+
+
+async def slow_streams(base: str, count: int) -> dict[str, float]:
+    limits = httpx.Limits(max_connections=count + 8)
+    keepalives = errors = finished = 0
+    async with httpx.AsyncClient(timeout=60, limits=limits) as client:
+
+        async def stream() -> None:
+            nonlocal keepalives, errors, finished
+            try:
+                async with client.stream("POST", f"{base}/agents/quiet", json=body()) as resp:
+                    async for line in resp.aiter_lines():
+                        keepalives += line == ": keepalive"
+                        finished += "RUN_FINISHED" in line
+            except httpx.HTTPError:
+                errors += 1
+
+        await asyncio.gather(*[stream() for _ in range(count)])
+    return {
+        "streams": count,
+        "finished": finished,
+        "errors": errors,
+        "keepalives_per_stream": keepalives / count,
+    }
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--slow-streams", type=int, default=1000)
+    opts = parser.parse_args()
+    scale = 0.25 if opts.quick else 1.0
+    port = free_port()
+    server = start_server(port)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        async with httpx.AsyncClient() as client:
+            for _ in range(200):
+                try:
+                    if (await client.get(f"{base}/healthz")).status_code == 200:
+                        break
+                except httpx.ConnectError:
+                    await asyncio.sleep(0.05)
+        print(
+            "| graph | conc | server CPU ms/run | floor CPU ms/run | ratio | p50 ms | "
+            "p95 ms | first-event p50 ms | runs/s | bytes/run |"
+        )
+        print("|---|---|---|---|---|---|---|---|---|---|")
+        for name, tokens, runs in (("chat", 23, 200), ("long", 2000, 30)):
+            floor_ms = await floor(tokens, max(5, int(runs * scale)))
+            for conc in (1, 8, 64):
+                n = max(conc, int(runs * scale * (1 if conc == 1 else 2)))
+                r = await load(f"{base}/agents/{name}", server.pid, n, conc)
+                print(
+                    f"| {name} ({tokens} tok) | {conc} | {r['cpu_ms']:.2f} | {floor_ms:.2f} | "
+                    f"{r['cpu_ms'] / floor_ms:.2f} | {r['p50_ms']:.1f} | {r['p95_ms']:.1f} | "
+                    f"{r['first_p50_ms']:.2f} | {r['runs_s']:.1f} | {r['bytes']:.0f} |",
+                    flush=True,
+                )
+        print(f"peak RSS after load: {peak_rss_mib(server.pid):.0f} MiB")
+        cpu0 = cpu_seconds(server.pid)
+        result = await slow_streams(base, opts.slow_streams)
+        print(
+            f"slow streams: {result}; server CPU {cpu_seconds(server.pid) - cpu0:.2f} s; "
+            f"peak RSS {peak_rss_mib(server.pid):.0f} MiB"
+        )
+    finally:
+        server.terminate()
+        server.wait(30)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
