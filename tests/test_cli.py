@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.server.conftest import read_events, run_body
 
@@ -56,10 +57,11 @@ def free_port() -> int:
         return port
 
 
-async def test_serve_with_no_spec_serves_the_demo(tmp_path: Path) -> None:
+@pytest.mark.parametrize("extra", [[], ["--reload"]], ids=["plain", "reload"])
+async def test_serve_with_no_spec_serves_the_demo(tmp_path: Path, extra: list[str]) -> None:
     port = free_port()
     process = subprocess.Popen(
-        [*GRAPHWIRE, "serve", "--port", str(port), "--log-level", "warning"],
+        [*GRAPHWIRE, "serve", "--port", str(port), "--log-level", "warning", *extra],
         cwd=tmp_path,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
