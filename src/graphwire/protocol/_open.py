@@ -175,7 +175,6 @@ class OpenEntities:
         call.pending.append(chunk.args)
         if call.call_id and call.name:
             self._start_call(message, chunk.index, call)
-            return
 
     def _start_call(self, message: _Message, index: int, call: _Call) -> str:
         self._close_reasoning(message)

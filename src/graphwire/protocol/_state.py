@@ -37,8 +37,7 @@ def visible_state(values: Any, hidden: Iterable[str]) -> dict[str, Any]:
         for key, value in as_mapping(values).items()
         if key not in hidden_keys and not key.startswith("_")
     }
-    plain = to_jsonable_python(shared, fallback=str)
-    assert isinstance(plain, dict)
+    plain: dict[str, Any] = to_jsonable_python(shared, fallback=str)
     return plain
 
 
