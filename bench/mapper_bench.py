@@ -19,23 +19,10 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from langchain_core.messages import HumanMessage
-from langgraph.graph import START, MessagesState, StateGraph
 
+# bench/ is on sys.path when a script here is run: graphs is bench/graphs.py.
+import graphs
 from graphwire.protocol import STREAM_MODES, AguiMapper, RunInfo, StreamParser
-from graphwire.testing import ScriptedChatModel
-
-
-def make_graph(tokens: int) -> Any:
-    text = " ".join(["tok"] * (tokens // 2))
-    model = ScriptedChatModel(script=[text] * 10_000)
-
-    def agent(state: MessagesState) -> dict[str, Any]:
-        return {"messages": [model.invoke(state["messages"])]}
-
-    builder = StateGraph(MessagesState)
-    builder.add_node(agent)
-    builder.add_edge(START, "agent")
-    return builder.compile()
 
 
 def parts_of(graph: Any) -> Any:
@@ -101,7 +88,7 @@ async def main() -> None:
     args.add_argument("--repeat", type=int, default=15)
     args.add_argument("--tokens", type=int, default=2000)
     opts = args.parse_args()
-    graph = make_graph(opts.tokens)
+    graph = graphs.build(opts.tokens)
     base, parts = await cpu(lambda: floor(graph), opts.repeat)
     mapd, events = await cpu(lambda: mapped(graph), opts.repeat)
     enc, _ = await cpu(lambda: mapped(graph, encode=True), opts.repeat)

@@ -26,8 +26,8 @@ import httpx
 from langchain_core.messages import HumanMessage
 from langgraph.checkpoint.memory import InMemorySaver
 
-sys.path.insert(0, str(Path(__file__).parent))
-import server_agents
+# bench/ is on sys.path when a script here is run: graphs is bench/graphs.py.
+import graphs
 from graphwire.protocol import STREAM_MODES
 
 TICK = os.sysconf("SC_CLK_TCK")
@@ -69,9 +69,9 @@ def start_server(port: int) -> subprocess.Popen[bytes]:
             "memory",
             "--log-level",
             "warning",
-            "chat=server_agents:chat",
-            "long=server_agents:long",
-            "quiet=server_agents:quiet",
+            "chat=graphs:chat",
+            "long=graphs:long",
+            "quiet=graphs:quiet",
         ],
         env=env,
         stdout=subprocess.DEVNULL,
@@ -135,7 +135,7 @@ async def load(url: str, pid: int, runs: int, concurrency: int) -> dict[str, flo
 
 
 async def floor(tokens: int, runs: int) -> float:
-    graph = server_agents.build(tokens).copy(update={"checkpointer": InMemorySaver()})
+    graph = graphs.build(tokens).copy(update={"checkpointer": InMemorySaver()})
 
     async def run() -> None:
         config = {"configurable": {"thread_id": uuid.uuid4().hex}}

@@ -87,8 +87,7 @@ class GraphRun:
     async def _stream(self) -> AsyncIterator[BaseEvent]:
         graph = self._graph
         call = plan_run(self._input, await read_thread(graph, self._thread_key))
-        call.config["configurable"]["thread_id"] = self._thread_key
-        config = await _fork_config(graph, call)
+        config = await _run_config(graph, call, self._thread_key)
         parts = cast(
             AsyncGenerator[Any, None],
             graph.astream(
@@ -122,9 +121,12 @@ def _messages_of(values: Any) -> Sequence[BaseMessage]:
     return messages if isinstance(messages, list) else ()
 
 
-async def _fork_config(graph: Pregel[Any, Any], call: GraphCall) -> RunnableConfig:
-    """The run's config, pointed at an earlier checkpoint when the client edited history."""
-    config: RunnableConfig = {"configurable": dict(call.config["configurable"])}
+async def _run_config(graph: Pregel[Any, Any], call: GraphCall, thread_key: str) -> RunnableConfig:
+    """The run's config on the checkpointer's thread key, pointed at an earlier
+    checkpoint when the client edited history."""
+    config: RunnableConfig = {
+        "configurable": {**call.config["configurable"], "thread_id": thread_key}
+    }
     if call.fork_before is None or graph.checkpointer is None:
         return config
     async for snapshot in graph.aget_state_history(config):

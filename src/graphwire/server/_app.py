@@ -7,6 +7,7 @@ import hmac
 import inspect
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from ag_ui.core import (
@@ -50,27 +51,17 @@ Reply = Response | EventStream
 AuthHook = Callable[[Request], "str | Awaitable[str | None] | None"]
 
 
+@dataclass(frozen=True, kw_only=True, slots=True)
 class ServerOptions:
     """What the app needs from the settings (plain values, no I/O)."""
 
-    def __init__(
-        self,
-        *,
-        keepalive_seconds: float = 15.0,
-        send_timeout_seconds: float = 30.0,
-        max_body_bytes: int = 10 * 1024 * 1024,
-        api_key: str | None = None,
-        cors_origins: Sequence[str] = (),
-        auth_hook: AuthHook | None = None,
-        on_disconnect: OnDisconnect = "cancel",
-    ) -> None:
-        self.keepalive_seconds = keepalive_seconds
-        self.send_timeout_seconds = send_timeout_seconds
-        self.max_body_bytes = max_body_bytes
-        self.api_key = api_key
-        self.cors_origins = list(cors_origins)
-        self.auth_hook = auth_hook
-        self.on_disconnect = on_disconnect
+    keepalive_seconds: float = 15.0
+    send_timeout_seconds: float = 30.0
+    max_body_bytes: int = 10 * 1024 * 1024
+    api_key: str | None = None
+    cors_origins: Sequence[str] = ()
+    auth_hook: AuthHook | None = None
+    on_disconnect: OnDisconnect = "cancel"
 
 
 CheckpointerFactory = Callable[[], contextlib.AbstractAsyncContextManager[BaseCheckpointSaver[Any]]]
@@ -117,7 +108,7 @@ def create_app(
         middleware.append(
             Middleware(
                 CORSMiddleware,
-                allow_origins=api.options.cors_origins,
+                allow_origins=list(api.options.cors_origins),
                 allow_methods=["GET", "POST"],
                 allow_headers=["*"],
                 expose_headers=["*"],
