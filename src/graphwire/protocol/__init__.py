@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from graphwire.protocol._close import closing_events
 from graphwire.protocol._events import ParsedEvent
 from graphwire.protocol._inputs import (
     CONFIG_KEY,
@@ -33,6 +34,7 @@ __all__ = [
     "StreamParser",
     "ThreadView",
     "cancelled_resume",
+    "closing_events",
     "frontend_tool_specs",
     "is_cancelled_resume",
     "plan_run",

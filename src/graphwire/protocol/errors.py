@@ -26,6 +26,16 @@ class ErrorCode(StrEnum):
     """A resume list leaves an open interrupt unanswered."""
     INTERNAL_ERROR = "INTERNAL_ERROR"
     """graphwire itself failed while mapping the run."""
+    TASK_NOT_FOUND = "TASK_NOT_FOUND"
+    """No task with that id."""
+    TASK_STATE_CONFLICT = "TASK_STATE_CONFLICT"
+    """The task's state does not allow the action (details name the state)."""
+    TASK_TIMEOUT = "TASK_TIMEOUT"
+    """A task's run exceeded the per-task timeout."""
+    WORKER_LOST = "WORKER_LOST"
+    """The process running a task died; the task runs again from its checkpoint."""
+    WORKER_STOPPED = "WORKER_STOPPED"
+    """The server stopped while a task ran; the task runs again from its checkpoint."""
 
 
 class GraphwireError(Exception):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from graphwire.runs._driver import GraphRun, RunOptions, read_thread
-from graphwire.runs._log import RunLog
+from graphwire.runs._log import RunLog, encode_event
 from graphwire.runs._registry import (
     OnDisconnect,
     RunEndedError,
@@ -25,5 +25,6 @@ __all__ = [
     "RunRecord",
     "RunRegistry",
     "ThreadBusyError",
+    "encode_event",
     "read_thread",
 ]

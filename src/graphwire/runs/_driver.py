@@ -8,7 +8,7 @@ closing events, so the run still ends with exactly one terminal event.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -41,6 +41,8 @@ class RunOptions:
     thread_key: str | None = None
     """The checkpointer's thread id, when it differs from the AG-UI threadId
     (threads scoped to an authenticated principal)."""
+    configurable: Mapping[str, Any] = field(default_factory=dict)
+    """Extra ``config["configurable"]`` entries for the graph (e.g. the task tools' context)."""
 
 
 class GraphRun:
@@ -53,6 +55,7 @@ class GraphRun:
         self._input = run
         opts = options or RunOptions()
         self._thread_key = opts.thread_key or run.thread_id
+        self._configurable = opts.configurable
         self._parser = StreamParser(raw=opts.mapper.emit_raw)
         self._mapper = AguiMapper(
             RunInfo(run.thread_id, run.run_id, run.parent_run_id), opts.mapper
@@ -84,10 +87,16 @@ class GraphRun:
             return []
         return self._mapper.cancel()
 
+    def abort(self, code: ErrorCode, message: str) -> list[BaseEvent]:
+        """Closing events (RUN_ERROR) for a run stopped by graphwire itself (timeout,
+        shutdown); empty if it already ended."""
+        return self._mapper.fail(code, message)
+
     async def _stream(self) -> AsyncIterator[BaseEvent]:
         graph = self._graph
         call = plan_run(self._input, await read_thread(graph, self._thread_key))
         config = await _run_config(graph, call, self._thread_key)
+        config["configurable"].update(self._configurable)
         parts = cast(
             AsyncGenerator[Any, None],
             graph.astream(

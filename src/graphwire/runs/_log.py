@@ -10,6 +10,11 @@ from ag_ui.core import BaseEvent, EventType
 _TERMINAL = frozenset({EventType.RUN_FINISHED, EventType.RUN_ERROR})
 
 
+def encode_event(event: BaseEvent) -> str:
+    """An event's wire JSON (camelCase; the SDK's models leave out unset fields)."""
+    return event.model_dump_json(by_alias=True)
+
+
 class RunLog:
     """Events as JSON text, numbered from 1; closed by the terminal event."""
 
@@ -30,7 +35,7 @@ class RunLog:
         """Append one event; returns its seq. Nothing may follow the terminal event."""
         if self._closed:
             raise RuntimeError("the run's log is closed")
-        self._frames.append(event.model_dump_json(by_alias=True))
+        self._frames.append(encode_event(event))
         self._closed = event.type in _TERMINAL
         self._changed.set()
         self._changed = asyncio.Event()

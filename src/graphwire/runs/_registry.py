@@ -7,7 +7,7 @@ import asyncio
 import logging
 from collections import OrderedDict
 from contextlib import aclosing
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from ag_ui.core import RunAgentInput
@@ -75,8 +75,8 @@ class RunRegistry:
             raise ThreadBusyError(f"thread {run.thread_id!r} already has an active run")
         if run.run_id in self._active or run.run_id in self._ended:
             raise RunExistsError(f"run {run.run_id!r} already exists")
-        opts = options or RunOptions()
-        graph_run = GraphRun(graph, run, RunOptions(mapper=opts.mapper, thread_key=thread_key))
+        opts = replace(options or RunOptions(), thread_key=thread_key)
+        graph_run = GraphRun(graph, run, opts)
         record = RunRecord(run.run_id, thread_key, agent, principal, on_disconnect, graph_run)
         self._active[run.run_id] = record
         self._threads[thread_key] = run.run_id

@@ -1,0 +1,9 @@
+"""TaskStore implementations: memory (tests, throwaway) and SQLite (embedded default)."""
+
+from __future__ import annotations
+
+from graphwire.tasks.stores._base import BaseTaskStore, TaskStore
+from graphwire.tasks.stores.memory import MemoryTaskStore
+from graphwire.tasks.stores.sqlite import SqliteTaskStore
+
+__all__ = ["BaseTaskStore", "MemoryTaskStore", "SqliteTaskStore", "TaskStore"]

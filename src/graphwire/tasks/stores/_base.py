@@ -1,0 +1,240 @@
+"""The TaskStore protocol and what every store shares.
+
+A store keeps tasks and their event logs and applies the transitions of
+``tasks._model`` atomically. Implementations provide a handful of primitives
+(``_apply``, ``_insert``, queries, event rows); the domain methods and the
+wake-ups live here once, so memory, SQLite and later PostgreSQL behave alike —
+one contract suite (tests/tasks/test_store_contract.py) runs against each.
+"""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+import contextlib
+import json
+import time
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
+from typing import Any, Protocol, runtime_checkable
+
+from graphwire.protocol import ErrorCode, closing_events
+from graphwire.runs import encode_event
+from graphwire.tasks import _model as m
+from graphwire.tasks._model import Lease, RunOutcome, Task, TaskEvent, TaskPage, TaskQuery, TaskSpec
+
+WORK = "__work__"
+"""The signal key workers wait on: something became runnable or a slot freed."""
+
+
+@runtime_checkable
+class TaskStore(Protocol):
+    """Durable tasks and their AG-UI event logs (domain-level, not SQL)."""
+
+    async def create(self, spec: TaskSpec) -> Task: ...
+    async def get(self, task_id: str) -> Task: ...
+    async def list_tasks(self, query: TaskQuery) -> TaskPage: ...
+    async def claim_next(
+        self, owner: str, run_id: str, lease_seconds: float, agents: Collection[str] | None
+    ) -> Task | None: ...
+    async def renew_lease(self, task_id: str, lease: Lease) -> Task: ...
+    async def settle(self, task_id: str, lease: Lease, outcome: RunOutcome) -> Task: ...
+    async def cancel(self, task_id: str) -> Task: ...
+    async def retry(self, task_id: str) -> Task: ...
+    async def followup(self, task_id: str, message: str) -> Task: ...
+    async def resume(self, task_id: str, entries: Sequence[Mapping[str, Any]]) -> Task: ...
+    async def requeue_expired(self) -> list[Task]: ...
+    async def append_events(
+        self, task_id: str, lease: Lease, run_id: str, frames: Sequence[str]
+    ) -> int: ...
+    async def read_events(
+        self, task_id: str, after_seq: int = 0, limit: int | None = None
+    ) -> list[TaskEvent]: ...
+    async def wait_events(self, task_id: str, after_seq: int, timeout: float) -> bool: ...
+    async def wait_change(self, task_id: str, version: int, timeout: float) -> Task | None: ...
+    def watch_work(self) -> AbstractContextManager[asyncio.Future[None]]: ...
+    async def aclose(self) -> None: ...
+
+
+class Signals:
+    """In-process wake-ups keyed by task id (or ``WORK``): no polling loops.
+
+    Arm before checking, check, then wait: a change between the check and the
+    wait still wakes the waiter.
+    """
+
+    def __init__(self) -> None:
+        self._waiters: dict[str, set[asyncio.Future[None]]] = {}
+
+    def arm(self, key: str) -> asyncio.Future[None]:
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.setdefault(key, set()).add(future)
+        return future
+
+    def disarm(self, key: str, future: asyncio.Future[None]) -> None:
+        waiters = self._waiters.get(key)
+        if waiters is not None:
+            waiters.discard(future)
+            if not waiters:
+                del self._waiters[key]
+        future.cancel()
+
+    def fire(self, *keys: str) -> None:
+        for key in keys:
+            for future in self._waiters.pop(key, ()):
+                if not future.done():
+                    future.set_result(None)
+
+
+class BaseTaskStore(abc.ABC):
+    """The domain methods, written once over a few storage primitives."""
+
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self._clock = clock
+        self._signals = Signals()
+
+    # -- primitives each store provides --------------------------------------------
+
+    @abc.abstractmethod
+    async def _insert(self, task: Task) -> None: ...
+
+    @abc.abstractmethod
+    async def _apply(self, task_id: str, change: Callable[[Task], Task]) -> Task:
+        """Atomically load the task, apply ``change``, store and return the result."""
+
+    @abc.abstractmethod
+    async def get(self, task_id: str) -> Task: ...
+
+    @abc.abstractmethod
+    async def list_tasks(self, query: TaskQuery) -> TaskPage: ...
+
+    @abc.abstractmethod
+    async def claim_next(
+        self, owner: str, run_id: str, lease_seconds: float, agents: Collection[str] | None
+    ) -> Task | None: ...
+
+    @abc.abstractmethod
+    async def requeue_expired(self) -> list[Task]: ...
+
+    @abc.abstractmethod
+    async def append_events(
+        self, task_id: str, lease: Lease, run_id: str, frames: Sequence[str]
+    ) -> int: ...
+
+    @abc.abstractmethod
+    async def read_events(
+        self, task_id: str, after_seq: int = 0, limit: int | None = None
+    ) -> list[TaskEvent]: ...
+
+    @abc.abstractmethod
+    async def aclose(self) -> None:
+        """Release the store's resources."""
+
+    # -- domain methods --------------------------------------------------------------
+
+    async def create(self, spec: TaskSpec) -> Task:
+        task = m.new_task(spec, self._clock())
+        await self._insert(task)
+        self._signals.fire(task.id, WORK)
+        return task
+
+    async def _update(self, task_id: str, change: Callable[[Task], Task]) -> Task:
+        task = await self._apply(task_id, change)
+        self._signals.fire(task_id)
+        return task
+
+    async def renew_lease(self, task_id: str, lease: Lease) -> Task:
+        return await self._update(task_id, lambda t: m.renew(t, lease, self._clock()))
+
+    async def settle(self, task_id: str, lease: Lease, outcome: RunOutcome) -> Task:
+        task = await self._update(task_id, lambda t: m.settle(t, lease, outcome, self._clock()))
+        self._signals.fire(WORK)
+        return task
+
+    async def cancel(self, task_id: str) -> Task:
+        return await self._update(task_id, lambda t: m.cancel(t, self._clock()))
+
+    async def retry(self, task_id: str) -> Task:
+        return await self._ready(task_id, lambda t: m.retry(t, self._clock()))
+
+    async def followup(self, task_id: str, message: str) -> Task:
+        return await self._ready(task_id, lambda t: m.followup(t, message, self._clock()))
+
+    async def resume(self, task_id: str, entries: Sequence[Mapping[str, Any]]) -> Task:
+        return await self._ready(task_id, lambda t: m.resume(t, entries, self._clock()))
+
+    async def _ready(self, task_id: str, change: Callable[[Task], Task]) -> Task:
+        task = await self._update(task_id, change)
+        self._signals.fire(WORK)
+        return task
+
+    # -- waiting -----------------------------------------------------------------------
+
+    async def wait_change(self, task_id: str, version: int, timeout: float) -> Task | None:
+        """The task once its version exceeds ``version``; None on timeout."""
+        future = self._signals.arm(task_id)
+        try:
+            task = await self.get(task_id)
+            if task.version > version:
+                return task
+            async with asyncio.timeout(timeout):
+                await future
+            return await self.get(task_id)
+        except TimeoutError:
+            return None
+        finally:
+            self._signals.disarm(task_id, future)
+
+    async def wait_events(self, task_id: str, after_seq: int, timeout: float) -> bool:
+        """Wait for an event after ``after_seq`` or a change of the task; False on timeout."""
+        future = self._signals.arm(task_id)
+        try:
+            if await self.read_events(task_id, after_seq, limit=1):
+                return True
+            async with asyncio.timeout(timeout):
+                await future
+            return True
+        except TimeoutError:
+            return False
+        finally:
+            self._signals.disarm(task_id, future)
+
+    @contextlib.contextmanager
+    def watch_work(self) -> Iterator[asyncio.Future[None]]:
+        """A future that resolves when something may have become claimable.
+
+        Enter before ``claim_next``: work that arrives during the claim still
+        wakes the worker.
+        """
+        future = self._signals.arm(WORK)
+        try:
+            yield future
+        finally:
+            self._signals.disarm(WORK, future)
+
+    def _fire(self, *keys: str) -> None:
+        self._signals.fire(*keys)
+
+
+def closing_frames(frames: Sequence[str]) -> list[str]:
+    """Frames that end a run cut short by a dead worker (nothing if it ended)."""
+    if not frames:
+        return []
+    events = closing_events(
+        (json.loads(f) for f in frames),
+        ErrorCode.WORKER_LOST,
+        "The process running this task stopped; the task runs again from its last checkpoint.",
+    )
+    return [encode_event(e) for e in events]
+
+
+def encode_cursor(task: Task) -> str:
+    return f"{task.created_at!r}|{task.id}"
+
+
+def decode_cursor(cursor: str) -> tuple[float, str]:
+    created, _, task_id = cursor.partition("|")
+    try:
+        return float(created), task_id
+    except ValueError:
+        raise m.TaskInputError(f"bad page cursor {cursor!r}") from None
