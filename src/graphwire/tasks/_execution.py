@@ -244,20 +244,23 @@ class TaskExecution:
         return None
 
     async def _run_input(self) -> RunAgentInput:
+        """The run's input: only what the thread does not hold yet (a rerun after a
+        failure or crash continues from the checkpoint instead of starting over)."""
         task = self._task
-        resume = list(task.resume or ())
-        if resume:
+        messages, resume = list(task.input_messages), list(task.resume or ())
+        if len(task.run_ids) > 1:
             view = await read_thread(self._graph, task.thread_id)
-            # A crash after the resume reached the checkpoint: continue instead.
+            known = {m.id for m in view.messages}
+            messages = [m for m in messages if m.get("id") not in known]
             if not {str(e.get("interruptId")) for e in resume} <= set(view.pending_interrupt_ids):
-                resume = []
+                resume = []  # the answers reached the checkpoint before a crash
         return RunAgentInput.model_validate(
             {
                 "threadId": task.thread_id,
                 "runId": self._run_id,
                 "parentRunId": task.parent_run_id,
                 "state": {},
-                "messages": list(task.input_messages),
+                "messages": messages,
                 "tools": [],
                 "context": [],
                 "forwardedProps": {},

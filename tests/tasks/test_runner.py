@@ -1,0 +1,284 @@
+"""The TaskRunner end to end on fake-model graphs, on every store."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+from ag_ui.core import RunErrorEvent, RunFinishedEvent, RunStartedEvent
+from langgraph.pregel import Pregel
+
+from graphwire.tasks import (
+    MemoryTaskStore,
+    RunnerOptions,
+    SqliteTaskStore,
+    Task,
+    TaskInputError,
+    TaskRunner,
+    TaskSpec,
+    TaskState,
+    TaskStateError,
+    TaskStore,
+)
+from tests.tasks.graphs import Flaky, Slow, chat_graph, kinds, logged_runs, review_graph
+
+RunnerFactory = Callable[..., Any]
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+def make_runner(request: pytest.FixtureRequest, tmp_path: Path) -> RunnerFactory:
+    @asynccontextmanager
+    async def make(
+        agents: Mapping[str, Pregel[Any, Any]], **options: Any
+    ) -> AsyncIterator[TaskRunner]:
+        store: TaskStore = (
+            MemoryTaskStore()
+            if request.param == "memory"
+            else await SqliteTaskStore.open(tmp_path / "tasks.sqlite")
+        )
+        try:
+            async with TaskRunner(store, agents, RunnerOptions(**options)) as runner:
+                yield runner
+        finally:
+            await store.aclose()
+
+    return make
+
+
+async def settled(runner: TaskRunner, task: Task) -> Task:
+    return await runner.wait_settled(task.id, 10)
+
+
+async def test_enqueue_to_done_with_result(make_runner: RunnerFactory) -> None:
+    async with make_runner({"echo": chat_graph()}) as runner:
+        task = await runner.enqueue(
+            TaskSpec(agent="echo", prompt="summarise the report", parent_run_id="parent-run")
+        )
+        assert task.state is TaskState.QUEUED
+        done = await settled(runner, task)
+        assert (done.state, done.result) == (TaskState.DONE, "turn 1: summarise the report")
+        assert (done.attempt, len(done.run_ids), done.error) == (1, 1, None)
+        assert done.started_at is not None
+        assert done.finished_at is not None
+        [run] = await logged_runs(runner.store, task.id)
+        start = run[0]
+        assert isinstance(start, RunStartedEvent)
+        assert (start.thread_id, start.run_id, start.parent_run_id) == (
+            task.thread_id,
+            done.run_ids[0],
+            "parent-run",
+        )
+        assert isinstance(run[-1], RunFinishedEvent)
+        assert run[-1].outcome is not None
+        assert run[-1].outcome.type == "success"
+
+
+async def test_bad_enqueue_is_a_clear_error(make_runner: RunnerFactory) -> None:
+    async with make_runner({"echo": chat_graph()}) as runner:
+        with pytest.raises(TaskInputError, match="non-blank"):
+            await runner.enqueue(TaskSpec(agent="echo", prompt=" "))
+        with pytest.raises(TaskInputError, match="unknown agent"):
+            await runner.enqueue(TaskSpec(agent="nobody", prompt="x"))
+
+
+async def test_failure_then_retry_continues_from_the_checkpoint(
+    make_runner: RunnerFactory,
+) -> None:
+    flaky = Flaky()
+    async with make_runner({"flaky": flaky.graph()}) as runner:
+        task = await runner.enqueue(TaskSpec(agent="flaky", prompt="go"))
+        failed = await settled(runner, task)
+        assert failed.state is TaskState.FAILED
+        assert failed.error is not None
+        assert failed.error.code == "AGENT_ERROR"
+        assert "RuntimeError" in failed.error.message
+        flaky.failing = False
+        await runner.retry(task.id)
+        done = await settled(runner, task)
+        assert (done.state, done.result, done.attempt) == (TaskState.DONE, "worked", 2)
+        assert flaky.prepared[task.thread_id] == 1  # the node before the failure did not rerun
+        first, second = await logged_runs(runner.store, task.id)
+        assert isinstance(first[-1], RunErrorEvent)
+        assert isinstance(second[-1], RunFinishedEvent)
+        with pytest.raises(TaskStateError, match="retry"):
+            await runner.retry(task.id)
+
+
+async def test_interrupt_review_then_resume(make_runner: RunnerFactory) -> None:
+    async with make_runner({"review": review_graph()}) as runner:
+        task = await runner.enqueue(TaskSpec(agent="review", prompt="deploy"))
+        review = await settled(runner, task)
+        assert review.state is TaskState.REVIEW_NEEDED
+        [pending] = review.interrupts
+        assert pending["metadata"] == {"payload": {"question": "ship it?"}}
+        assert pending["message"] == "ship it?"
+        answer = [{"interruptId": pending["id"], "status": "resolved", "payload": "yes"}]
+        await runner.resume(task.id, answer)
+        done = await settled(runner, task)
+        assert (done.state, done.result, done.interrupts) == (TaskState.DONE, "approved: yes", ())
+        first, second = await logged_runs(runner.store, task.id)
+        assert isinstance(first[-1], RunFinishedEvent)
+        assert first[-1].outcome is not None
+        assert first[-1].outcome.type == "interrupt"
+        assert isinstance(second[-1], RunFinishedEvent)
+        assert second[-1].outcome is not None
+        assert second[-1].outcome.type == "success"
+
+
+async def test_concurrent_double_resume_runs_once(make_runner: RunnerFactory) -> None:
+    async with make_runner({"review": review_graph()}) as runner:
+        task = await runner.enqueue(TaskSpec(agent="review", prompt="deploy"))
+        review = await settled(runner, task)
+        answer = [{"interruptId": review.interrupts[0]["id"], "status": "resolved", "payload": 1}]
+        results = await asyncio.gather(
+            runner.resume(task.id, answer), runner.resume(task.id, answer), return_exceptions=True
+        )
+        assert sum(isinstance(r, TaskStateError) for r in results) == 1
+        assert sum(isinstance(r, Task) for r in results) == 1
+        done = await settled(runner, task)
+        assert done.state is TaskState.DONE
+        assert len(await logged_runs(runner.store, task.id)) == 2
+
+
+async def test_cancel_queued_task_never_runs(make_runner: RunnerFactory) -> None:
+    slow = Slow()
+    graphs = {"slow": slow.graph(), "echo": chat_graph()}
+    async with make_runner(graphs, workers=1) as runner:
+        blocker = await runner.enqueue(TaskSpec(agent="slow", prompt="hold the worker"))
+        await asyncio.wait_for(slow.started.wait(), 5)
+        queued = await runner.enqueue(TaskSpec(agent="echo", prompt="never"))
+        cancelled = await runner.cancel(queued.id)
+        assert cancelled.state is TaskState.CANCELLED
+        slow.release.set()
+        assert (await settled(runner, blocker)).state is TaskState.DONE
+        assert (await runner.get(queued.id)).state is TaskState.CANCELLED
+        assert await runner.store.read_events(queued.id) == []
+        assert graphs["echo"].calls == {}  # type: ignore[attr-defined]
+
+
+async def test_cancel_ongoing_stops_the_graph(make_runner: RunnerFactory) -> None:
+    slow = Slow()
+    async with make_runner({"slow": slow.graph()}) as runner:
+        task = await runner.enqueue(TaskSpec(agent="slow", prompt="wait"))
+        await asyncio.wait_for(slow.started.wait(), 5)
+        await runner.cancel(task.id)
+        done = await settled(runner, task)
+        assert (done.state, done.lease_owner) == (TaskState.CANCELLED, None)
+        assert slow.cancelled == 1
+        [run] = await logged_runs(runner.store, task.id)
+        assert isinstance(run[-1], RunFinishedEvent)
+        assert run[-1].outcome is not None
+        assert run[-1].outcome.type == "cancelled"
+
+
+async def test_cancel_racing_the_claim(make_runner: RunnerFactory) -> None:
+    rng = random.Random(7)
+    async with make_runner({"echo": chat_graph()}, workers=2) as runner:
+        for _ in range(40):
+            task = await runner.enqueue(TaskSpec(agent="echo", prompt="race"))
+            for _ in range(rng.randrange(4)):
+                await asyncio.sleep(0)
+            try:
+                await runner.cancel(task.id)
+            except TaskStateError:
+                assert (await settled(runner, task)).state is TaskState.DONE
+                continue
+            final = await settled(runner, task)
+            assert (final.state, final.result) == (TaskState.CANCELLED, None)
+            runs = await logged_runs(runner.store, task.id)
+            assert len(runs) <= 1
+            for run in runs:
+                assert isinstance(run[-1], RunFinishedEvent)
+
+
+async def test_followup_remembers_the_thread(make_runner: RunnerFactory) -> None:
+    async with make_runner({"echo": chat_graph()}) as runner:
+        task = await runner.enqueue(TaskSpec(agent="echo", prompt="count apples"))
+        await settled(runner, task)
+        await runner.followup(task.id, "now pears")
+        again = await settled(runner, task)
+        assert again.result == "turn 2: count apples / now pears"
+        assert len(await logged_runs(runner.store, task.id)) == 2
+
+
+async def test_hundred_tasks_four_workers_each_once(make_runner: RunnerFactory) -> None:
+    graph = chat_graph()
+    async with make_runner({"echo": graph}, workers=4) as runner:
+        tasks = [await runner.enqueue(TaskSpec(agent="echo", prompt=f"n{n}")) for n in range(100)]
+        results = [await settled(runner, t) for t in tasks]
+        assert {r.state for r in results} == {TaskState.DONE}
+        assert all(r.attempt == 1 for r in results)
+        assert graph.calls == {t.thread_id: 1 for t in tasks}  # type: ignore[attr-defined]
+
+
+async def test_tree_and_cascading_cancel(make_runner: RunnerFactory) -> None:
+    slow = Slow()
+    async with make_runner({"slow": slow.graph()}, workers=4) as runner:
+        root = await runner.enqueue(TaskSpec(agent="slow", prompt="root"))
+        child = await runner.enqueue(TaskSpec(agent="slow", prompt="c", parent_task_id=root.id))
+        leaf = await runner.enqueue(TaskSpec(agent="slow", prompt="l", parent_task_id=child.id))
+        other = await runner.enqueue(TaskSpec(agent="slow", prompt="unrelated"))
+        await runner.cancel(root.id)
+        for task in (root, child, leaf):
+            assert (await settled(runner, task)).state is TaskState.CANCELLED
+        assert (await runner.get(other.id)).state in {TaskState.QUEUED, TaskState.ONGOING}
+        late = await runner.enqueue(TaskSpec(agent="slow", prompt="late", parent_task_id=root.id))
+        assert late.state is TaskState.CANCELLED  # a cancelled parent takes no new children
+        slow.release.set()
+        assert (await settled(runner, other)).state is TaskState.DONE
+
+
+async def test_per_task_timeout(make_runner: RunnerFactory) -> None:
+    slow = Slow()
+    async with make_runner({"slow": slow.graph()}, task_timeout=0.2) as runner:
+        task = await runner.enqueue(TaskSpec(agent="slow", prompt="too long"))
+        failed = await settled(runner, task)
+        assert failed.state is TaskState.FAILED
+        assert failed.error is not None
+        assert failed.error.code == "TASK_TIMEOUT"
+        [run] = await logged_runs(runner.store, task.id)
+        assert isinstance(run[-1], RunErrorEvent)
+        assert run[-1].code == "TASK_TIMEOUT"
+        assert slow.cancelled == 1
+
+
+async def test_concurrency_limit_per_agent(make_runner: RunnerFactory) -> None:
+    slow = Slow()
+    graphs = {"slow": slow.graph(), "echo": chat_graph()}
+    async with make_runner(graphs, workers=4, concurrency={"slow": 1}) as runner:
+        held = [await runner.enqueue(TaskSpec(agent="slow", prompt=f"s{n}")) for n in range(3)]
+        await asyncio.wait_for(slow.started.wait(), 5)
+        quick = await runner.enqueue(TaskSpec(agent="echo", prompt="not blocked"))
+        assert (await settled(runner, quick)).state is TaskState.DONE
+        assert [(await runner.get(t.id)).state for t in held].count(TaskState.ONGOING) == 1
+        slow.release.set()
+        for task in held:
+            assert (await settled(runner, task)).state is TaskState.DONE
+        assert slow.most_at_once == 1
+
+
+async def test_stopping_hands_running_tasks_back(tmp_path: Path) -> None:
+    slow = Slow()
+    store = await SqliteTaskStore.open(tmp_path / "tasks.sqlite")
+    graph = slow.graph()
+    try:
+        async with TaskRunner(store, {"slow": graph}) as runner:
+            task = await runner.enqueue(TaskSpec(agent="slow", prompt="long job"))
+            await asyncio.wait_for(slow.started.wait(), 5)
+        stopped = await store.get(task.id)
+        assert (stopped.state, stopped.runnable) == (TaskState.ONGOING, True)
+        slow.release.set()
+        async with TaskRunner(store, {"slow": graph}) as runner:
+            done = await settled(runner, task)
+        assert (done.state, done.attempt) == (TaskState.DONE, 2)
+        first, second = await logged_runs(store, task.id)
+        assert isinstance(first[-1], RunErrorEvent)
+        assert first[-1].code == "WORKER_STOPPED"
+        assert kinds(second)[-1] == "RUN_FINISHED"
+    finally:
+        await store.aclose()

@@ -1,0 +1,367 @@
+"""The TaskStore contract: one suite, run against every store (memory, SQLite)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import pytest
+from ag_ui.core import (
+    PROTOCOL_VERSION,
+    BaseEvent,
+    RunStartedEvent,
+    StepStartedEvent,
+    TextMessageContentEvent,
+    TextMessageStartEvent,
+    ToolCallStartEvent,
+)
+
+from graphwire.runs import encode_event
+from graphwire.tasks import (
+    BaseTaskStore,
+    Failure,
+    Lease,
+    LeaseLostError,
+    RunOutcome,
+    TaskInputError,
+    TaskNotFoundError,
+    TaskQuery,
+    TaskSpec,
+    TaskState,
+    TaskStateError,
+)
+from tests.tasks.conftest import FakeClock, open_store
+
+INTERRUPT = {"id": "i1", "reason": "approval", "message": "ok?"}
+
+
+def frames(*events: BaseEvent) -> list[str]:
+    return [encode_event(e) for e in events]
+
+
+def started(run_id: str = "r1") -> str:
+    return encode_event(
+        RunStartedEvent(thread_id="t", run_id=run_id, protocol_version=PROTOCOL_VERSION)
+    )
+
+
+async def claimed(
+    store: BaseTaskStore, prompt: str = "do it", owner: str = "w1"
+) -> tuple[str, Lease]:
+    task = await store.create(TaskSpec(agent="a", prompt=prompt))
+    got = await store.claim_next(owner, f"run-{task.id}", 30, None)
+    assert got is not None
+    assert got.id == task.id
+    return task.id, Lease(owner, got.attempt, 30)
+
+
+async def test_create_and_get(store: BaseTaskStore) -> None:
+    task = await store.create(TaskSpec(agent="a", prompt="  Write a poem\nabout tea ", title=None))
+    assert task.state is TaskState.QUEUED
+    assert task.title == "Write a poem"
+    assert task.prompt == "Write a poem\nabout tea"
+    assert task.thread_id == task.id
+    assert task.attempt == 0
+    assert task.input_messages == (
+        {"id": f"{task.id}-prompt", "role": "user", "content": "Write a poem\nabout tea"},
+    )
+    assert await store.get(task.id) == task
+
+
+async def test_blank_prompt_and_unknown_task_are_clear_errors(store: BaseTaskStore) -> None:
+    with pytest.raises(TaskInputError, match="non-blank prompt"):
+        await store.create(TaskSpec(agent="a", prompt="   "))
+    with pytest.raises(TaskNotFoundError):
+        await store.get("nope")
+    with pytest.raises(TaskNotFoundError):
+        await store.cancel("nope")
+    page = await store.list_tasks(TaskQuery())
+    assert page.tasks == ()
+
+
+async def test_messages_instead_of_a_prompt(store: BaseTaskStore) -> None:
+    message = {"id": "m1", "role": "user", "content": "from messages"}
+    task = await store.create(TaskSpec(agent="a", messages=[message]))
+    assert task.prompt is None
+    assert task.title == "from messages"
+    assert task.input_messages == (message,)
+
+
+async def test_list_filters_newest_first_and_pages(store: BaseTaskStore, clock: FakeClock) -> None:
+    ids = []
+    for n in range(7):
+        clock.advance(1)
+        agent = "a" if n % 2 else "b"
+        parent = "p1" if n < 3 else None
+        spec = TaskSpec(agent=agent, prompt=f"t{n}", parent_task_id=parent, parent_thread_id=parent)
+        ids.append((await store.create(spec)).id)
+    await store.cancel(ids[0])
+    seen, cursor = [], None
+    while True:
+        page = await store.list_tasks(TaskQuery(limit=3, cursor=cursor))
+        seen.extend(t.id for t in page.tasks)
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+    assert seen == ids[::-1]
+    only_a = await store.list_tasks(TaskQuery(agent="a"))
+    assert [t.id for t in only_a.tasks] == [ids[5], ids[3], ids[1]]
+    children = await store.list_tasks(TaskQuery(parent_task_id="p1"))
+    assert [t.id for t in children.tasks] == [ids[2], ids[1], ids[0]]
+    by_thread = await store.list_tasks(TaskQuery(parent_thread_id="p1", limit=10))
+    assert len(by_thread.tasks) == 3
+    cancelled = await store.list_tasks(TaskQuery(states=frozenset({TaskState.CANCELLED})))
+    assert [t.id for t in cancelled.tasks] == [ids[0]]
+    with pytest.raises(TaskInputError, match="cursor"):
+        await store.list_tasks(TaskQuery(cursor="garbage"))
+
+
+async def test_claim_is_fifo_sets_lease_and_attempt(store: BaseTaskStore, clock: FakeClock) -> None:
+    first = await store.create(TaskSpec(agent="a", prompt="one"))
+    clock.advance(1)
+    second = await store.create(TaskSpec(agent="b", prompt="two"))
+    assert await store.claim_next("w", "r0", 30, []) is None
+    got = await store.claim_next("w", "r1", 30, None)
+    assert got is not None
+    assert (got.id, got.state, got.attempt, got.run_ids) == (
+        first.id,
+        TaskState.ONGOING,
+        1,
+        ("r1",),
+    )
+    assert got.lease_owner == "w"
+    assert got.lease_expires_at == clock.now + 30
+    assert got.started_at == clock.now
+    assert await store.claim_next("w", "r2", 30, ["a"]) is None
+    got2 = await store.claim_next("w", "r2", 30, ["b"])
+    assert got2 is not None
+    assert got2.id == second.id
+    assert await store.claim_next("w", "r3", 30, None) is None
+
+
+async def test_concurrent_claims_take_each_task_once(store: BaseTaskStore) -> None:
+    for n in range(10):
+        await store.create(TaskSpec(agent="a", prompt=f"t{n}"))
+    results = await asyncio.gather(
+        *(store.claim_next(f"w{n}", f"r{n}", 30, None) for n in range(20))
+    )
+    got = [t.id for t in results if t is not None]
+    assert len(got) == 10
+    assert len(set(got)) == 10
+
+
+async def test_settle_maps_outcomes(store: BaseTaskStore) -> None:
+    task_id, lease = await claimed(store, "done one")
+    done = await store.settle(task_id, lease, RunOutcome("done", result="42"))
+    assert (done.state, done.result, done.lease_owner) == (TaskState.DONE, "42", None)
+    assert done.finished_at is not None
+
+    task_id, lease = await claimed(store, "review")
+    review = await store.settle(task_id, lease, RunOutcome("review", interrupts=(INTERRUPT,)))
+    assert (review.state, review.interrupts) == (TaskState.REVIEW_NEEDED, (INTERRUPT,))
+    assert review.finished_at is None
+
+    task_id, lease = await claimed(store, "fail")
+    failed = await store.settle(task_id, lease, RunOutcome("failed", error=Failure("X", "boom")))
+    assert (failed.state, failed.error) == (TaskState.FAILED, Failure("X", "boom"))
+
+    task_id, lease = await claimed(store, "release")
+    released = await store.settle(task_id, lease, RunOutcome("released"))
+    assert (released.state, released.runnable) == (TaskState.ONGOING, True)
+
+
+async def test_writes_are_fenced_by_owner_and_attempt(store: BaseTaskStore) -> None:
+    task_id, lease = await claimed(store)
+    for stale in (Lease("other", lease.attempt), Lease(lease.owner, lease.attempt + 1)):
+        with pytest.raises(LeaseLostError):
+            await store.renew_lease(task_id, stale)
+        with pytest.raises(LeaseLostError):
+            await store.append_events(task_id, stale, "r", [started()])
+        with pytest.raises(LeaseLostError):
+            await store.settle(task_id, stale, RunOutcome("done"))
+    assert await store.read_events(task_id) == []
+    assert (await store.get(task_id)).state is TaskState.ONGOING
+
+
+async def test_cancel_wins_over_a_late_outcome(store: BaseTaskStore) -> None:
+    task_id, lease = await claimed(store)
+    cancelled = await store.cancel(task_id)
+    assert cancelled.state is TaskState.CANCELLED
+    assert cancelled.lease_owner == lease.owner  # the worker still closes its run
+    await store.append_events(task_id, lease, "r", [started()])
+    late = await store.settle(task_id, lease, RunOutcome("done", result="late"))
+    assert (late.state, late.result, late.lease_owner) == (TaskState.CANCELLED, None, None)
+    with pytest.raises(TaskStateError) as info:
+        await store.cancel(task_id)
+    assert info.value.details == {"state": "cancelled", "action": "cancel"}
+
+
+async def test_cancelled_queued_task_is_never_claimed(store: BaseTaskStore) -> None:
+    task = await store.create(TaskSpec(agent="a", prompt="x"))
+    await store.cancel(task.id)
+    assert await store.claim_next("w", "r", 30, None) is None
+
+
+async def test_transitions_allowed_and_refused(store: BaseTaskStore) -> None:
+    task_id, lease = await claimed(store)
+    for action in (
+        store.retry(task_id),
+        store.followup(task_id, "more"),
+        store.resume(task_id, []),
+    ):
+        with pytest.raises(TaskStateError):
+            await action
+    await store.cancel(task_id)
+    with pytest.raises(TaskStateError, match="still stopping"):
+        await store.retry(task_id)
+    await store.settle(task_id, lease, RunOutcome("cancelled"))
+    retried = await store.retry(task_id)
+    assert (retried.state, retried.runnable, retried.finished_at) == (TaskState.QUEUED, True, None)
+    lease = Lease("w", (await store.claim_next("w", "r2", 30, None) or retried).attempt)
+    assert lease.attempt == 2
+    done = await store.settle(task_id, lease, RunOutcome("done", result="ok"))
+    with pytest.raises(TaskStateError):
+        await store.retry(task_id)
+    with pytest.raises(TaskInputError):
+        await store.followup(task_id, "  ")
+    more = await store.followup(task_id, "and now?")
+    assert (more.state, more.runnable, more.result) == (TaskState.ONGOING, True, None)
+    assert more.input_messages == (
+        *done.input_messages,
+        {"id": f"{task_id}-followup-2", "role": "user", "content": "and now?"},
+    )
+
+
+async def test_resume_checks_answers_and_only_one_of_two_wins(store: BaseTaskStore) -> None:
+    task_id, lease = await claimed(store)
+    two = (INTERRUPT, {**INTERRUPT, "id": "i2"})
+    await store.settle(task_id, lease, RunOutcome("review", interrupts=two))
+    answer = {"interruptId": "i1", "status": "resolved", "payload": True}
+    with pytest.raises(TaskInputError) as missing:
+        await store.resume(task_id, [answer])
+    assert missing.value.code == "RESUME_INCOMPLETE"
+    with pytest.raises(TaskInputError) as unknown:
+        await store.resume(task_id, [{**answer, "interruptId": "zz"}])
+    assert unknown.value.code == "UNKNOWN_INTERRUPT"
+    with pytest.raises(TaskInputError, match="twice"):
+        await store.resume(task_id, [answer, answer])
+    both = [answer, {**answer, "interruptId": "i2"}]
+    results = await asyncio.gather(
+        store.resume(task_id, both), store.resume(task_id, both), return_exceptions=True
+    )
+    assert sum(isinstance(r, TaskStateError) for r in results) == 1
+    task = await store.get(task_id)
+    assert (task.state, task.resume, task.interrupts) == (TaskState.ONGOING, tuple(both), ())
+
+
+async def test_event_log_is_contiguous_and_readable_after_seq(store: BaseTaskStore) -> None:
+    task_id, lease = await claimed(store)
+    assert await store.append_events(task_id, lease, "r1", [started(), "{}"]) == 2
+    assert await store.append_events(task_id, lease, "r1", []) == 2
+    assert await store.append_events(task_id, lease, "r1", ["{}"] * 3) == 5
+    events = await store.read_events(task_id)
+    assert [e.seq for e in events] == [1, 2, 3, 4, 5]
+    assert events[0].frame == started()
+    assert {e.run_id for e in events} == {"r1"}
+    assert [e.seq for e in await store.read_events(task_id, 3)] == [4, 5]
+    assert [e.seq for e in await store.read_events(task_id, 1, limit=2)] == [2, 3]
+    with pytest.raises(TaskNotFoundError):
+        await store.read_events("nope")
+
+
+async def test_waits_wake_on_events_changes_and_work(store: BaseTaskStore) -> None:
+    task_id, lease = await claimed(store)
+    assert await store.wait_events(task_id, 0, 0.01) is False
+    waiter = asyncio.create_task(store.wait_events(task_id, 0, 5))
+    await asyncio.sleep(0)
+    await store.append_events(task_id, lease, "r1", [started()])
+    assert await waiter is True
+    assert await store.wait_events(task_id, 0, 0.01) is True  # already there
+
+    version = (await store.get(task_id)).version
+    assert await store.wait_change(task_id, version, 0.01) is None
+    change = asyncio.create_task(store.wait_change(task_id, version, 5))
+    await asyncio.sleep(0)
+    await store.cancel(task_id)
+    changed = await change
+    assert changed is not None
+    assert changed.state is TaskState.CANCELLED
+
+    with store.watch_work() as woken:
+        assert not woken.done()
+        await store.create(TaskSpec(agent="a", prompt="more"))
+        async with asyncio.timeout(1):
+            await woken
+
+
+async def test_requeue_expired_closes_the_cut_run(store: BaseTaskStore, clock: FakeClock) -> None:
+    task_id, lease = await claimed(store)
+    task = await store.get(task_id)
+    run_id = task.run_ids[-1]
+    logged = frames(
+        RunStartedEvent(thread_id="t", run_id=run_id, protocol_version=PROTOCOL_VERSION),
+        StepStartedEvent(step_name="agent"),
+        TextMessageStartEvent(message_id="m1"),
+        TextMessageContentEvent(message_id="m1", delta="hal"),
+        ToolCallStartEvent(tool_call_id="c1", tool_call_name="t", parent_message_id="m1"),
+    )
+    await store.append_events(task.id, lease, run_id, logged)
+    clock.advance(10)
+    assert await store.requeue_expired() == []
+    clock.advance(30)
+    [requeued] = await store.requeue_expired()
+    assert (requeued.state, requeued.runnable, requeued.lease_owner) == (
+        TaskState.QUEUED,
+        True,
+        None,
+    )
+    events = await store.read_events(task.id)
+    assert [e.frame for e in events[:5]] == logged
+    closing = [json.loads(e.frame) for e in events[5:]]
+    assert [(e["type"], e.get("code")) for e in closing] == [
+        ("TOOL_CALL_END", None),
+        ("TEXT_MESSAGE_END", None),
+        ("STEP_FINISHED", None),
+        ("RUN_ERROR", "WORKER_LOST"),
+    ]
+    assert {e.run_id for e in events} == {run_id}
+    with pytest.raises(LeaseLostError):
+        await store.append_events(task.id, lease, run_id, [started()])
+    again = await store.claim_next("w2", "r-next", 30, None)
+    assert again is not None
+    assert (again.attempt, again.run_ids) == (2, (run_id, "r-next"))
+
+
+async def test_requeue_expired_leaves_ended_runs_and_cancelled_tasks(
+    store: BaseTaskStore, clock: FakeClock
+) -> None:
+    task_id, lease = await claimed(store)
+    task = await store.get(task_id)
+    await store.cancel(task.id)
+    clock.advance(31)
+    [expired] = await store.requeue_expired()
+    assert (expired.state, expired.lease_owner, expired.runnable) == (
+        TaskState.CANCELLED,
+        None,
+        False,
+    )
+    assert await store.read_events(task.id) == []  # no run was logged: nothing to close
+    assert lease.attempt == 1
+
+
+@pytest.mark.parametrize("kind", ["sqlite"])
+async def test_sqlite_keeps_everything_across_reopen(
+    kind: str, tmp_path: Path, clock: FakeClock
+) -> None:
+    first = await open_store(kind, tmp_path, clock)
+    task_id, lease = await claimed(first)
+    task = await first.get(task_id)
+    await first.append_events(task.id, lease, "r1", [started(), "{}"])
+    await first.aclose()
+    again = await open_store(kind, tmp_path, clock)
+    try:
+        assert await again.get(task.id) == task
+        assert [e.seq for e in await again.read_events(task.id)] == [1, 2]
+    finally:
+        await again.aclose()
