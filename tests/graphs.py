@@ -28,10 +28,13 @@ def call(name: str, args: dict[str, Any], call_id: str) -> dict[str, Any]:
 
 
 def agent_graph(
-    script: Sequence[Any], tools: Sequence[Any] = (get_weather,), **model_kwargs: Any
+    script: Sequence[Any],
+    tools: Sequence[Any] = (get_weather,),
+    model: ScriptedChatModel | None = None,
+    **model_kwargs: Any,
 ) -> Pregel[Any, Any]:
     """agent <-> tools loop on a scripted model, with an in-memory checkpointer."""
-    model = ScriptedChatModel(script=list(script), **model_kwargs)
+    model = model or ScriptedChatModel(script=list(script), **model_kwargs)
 
     def agent(state: MessagesState) -> dict[str, Any]:
         return {"messages": [model.invoke(state["messages"])]}
