@@ -2,30 +2,23 @@
 
 from __future__ import annotations
 
-import asyncio
-import os
-import socket
 import subprocess
-import sys
 from pathlib import Path
 
 import httpx
 import pytest
 
+from tests.processes import GRAPHWIRE, clean_env, serve, wait_healthy
 from tests.server.conftest import read_events, run_body
-
-GRAPHWIRE = [sys.executable, "-m", "graphwire.cli"]
 
 
 def run_cli(
     *args: str, cwd: Path, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith("GRAPHWIRE_")}
-    full_env.update(env or {})
     return subprocess.run(
         [*GRAPHWIRE, *args],
         cwd=cwd,
-        env=full_env,
+        env=clean_env(env),
         capture_output=True,
         text=True,
         timeout=60,
@@ -50,33 +43,12 @@ def test_bad_config_and_bad_spec_exit_2(tmp_path: Path) -> None:
     assert missing.returncode == 2 and "does not exist" in missing.stderr
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @pytest.mark.parametrize("extra", [[], ["--reload"]], ids=["plain", "reload"])
 async def test_serve_with_no_spec_serves_the_demo(tmp_path: Path, extra: list[str]) -> None:
-    port = free_port()
-    process = subprocess.Popen(
-        [*GRAPHWIRE, "serve", "--port", str(port), "--log-level", "warning", *extra],
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    process, url = serve(extra, tmp_path)
     try:
-        url = f"http://127.0.0.1:{port}"
+        await wait_healthy(url)
         async with httpx.AsyncClient(timeout=10) as client:
-            async with asyncio.timeout(30):
-                while True:
-                    try:
-                        if (await client.get(f"{url}/healthz")).status_code == 200:
-                            break
-                    except httpx.ConnectError:
-                        await asyncio.sleep(0.1)
             _, events = await read_events(
                 client, "POST", f"{url}/agents/demo", json=run_body(text="weather in Oslo")
             )

@@ -365,3 +365,15 @@ async def test_sqlite_keeps_everything_across_reopen(
         assert [e.seq for e in await again.read_events(task.id)] == [1, 2]
     finally:
         await again.aclose()
+
+
+async def test_settle_writes_the_final_events_with_the_outcome(store: BaseTaskStore) -> None:
+    task_id, lease = await claimed(store)
+    run_id = (await store.get(task_id)).run_ids[-1]
+    await store.append_events(task_id, lease, run_id, [started(run_id)])
+    with pytest.raises(LeaseLostError):
+        await store.settle(task_id, Lease("zombie", 1), RunOutcome("done"), ["{}"])
+    assert len(await store.read_events(task_id)) == 1  # a refused settle writes nothing
+    await store.settle(task_id, lease, RunOutcome("done", result="r"), ['{"type":"X"}'])
+    events = await store.read_events(task_id)
+    assert [(e.seq, e.run_id, e.frame) for e in events[1:]] == [(2, run_id, '{"type":"X"}')]

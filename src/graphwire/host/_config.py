@@ -70,6 +70,15 @@ def _optional_str(value: Any) -> str | None:
     return value
 
 
+def _optional_seconds(value: Any) -> float | None:
+    if value is None or value == "":
+        return None
+    seconds = float(value)
+    if seconds <= 0:
+        raise ValueError("must be positive")
+    return seconds
+
+
 def _agents(value: Any) -> dict[str, str]:
     if isinstance(value, Mapping) and all(isinstance(v, str) for v in value.values()):
         return {str(k): v for k, v in value.items()}
@@ -98,6 +107,9 @@ FIELDS: dict[str, Field] = {
     "auth_hook": Field(_optional_str, None, "module:callable(request) -> principal | None"),
     "on_disconnect": Field(_choice("cancel", "continue"), "cancel", "what a dropped caller means"),
     "agents": Field(_agents, {}, "name = spec table of agents to serve"),
+    "task_workers": Field(_positive(int), 4, "background task workers"),
+    "task_lease_seconds": Field(_positive(float), 30.0, "a task claim's lease (crash recovery)"),
+    "task_timeout_seconds": Field(_optional_seconds, None, "longest run of one task (no limit)"),
 }
 
 

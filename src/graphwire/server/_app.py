@@ -7,7 +7,7 @@ import hmac
 import inspect
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ag_ui.core import (
@@ -40,12 +40,14 @@ from graphwire.runs import (
     RunExistsError,
     RunLog,
     RunNotFoundError,
+    RunOptions,
     RunRegistry,
     ThreadBusyError,
 )
 from graphwire.server._agents import Agent, with_checkpointer
 from graphwire.server._errors import ApiError
 from graphwire.server._sse import EventStream
+from graphwire.tasks import RunnerOptions, TaskRunner, TaskStore
 
 Reply = Response | EventStream
 AuthHook = Callable[[Request], "str | Awaitable[str | None] | None"]
@@ -62,20 +64,25 @@ class ServerOptions:
     cors_origins: Sequence[str] = ()
     auth_hook: AuthHook | None = None
     on_disconnect: OnDisconnect = "cancel"
+    tasks: RunnerOptions = field(default_factory=RunnerOptions)
 
 
 CheckpointerFactory = Callable[[], contextlib.AbstractAsyncContextManager[BaseCheckpointSaver[Any]]]
+TaskStoreFactory = Callable[[], contextlib.AbstractAsyncContextManager[TaskStore]]
 
 
 def create_app(
     agents: Sequence[Agent],
     options: ServerOptions | None = None,
     checkpointer: CheckpointerFactory | None = None,
+    tasks: TaskStoreFactory | None = None,
 ) -> Starlette:
     """An ASGI app serving ``agents``.
 
     A graph compiled without a checkpointer is served from a copy that uses the
     one ``checkpointer`` opens when the app starts; the user's graph is untouched.
+    With a ``tasks`` store, a TaskRunner runs the agents' delegated tasks and
+    every run's task tools reach it.
     """
     api = _Api({a.name: a for a in agents}, options or ServerOptions(), RunRegistry())
 
@@ -88,6 +95,13 @@ def create_app(
                     name: Agent(a.name, with_checkpointer(a.graph, saver), a.description)
                     for name, a in api.agents.items()
                 }
+            if tasks is not None:
+                store = await stack.enter_async_context(tasks())
+                graphs = {name: a.graph for name, a in api.agents.items()}
+                api.tasks = TaskRunner(store, graphs, api.options.tasks)
+                await api.tasks.start()
+                stack.push_async_callback(api.tasks.aclose)
+            app.state.tasks = api.tasks
             try:
                 yield
             finally:
@@ -148,6 +162,7 @@ class _Api:
         self.agents = agents
         self.options = options
         self.registry = registry
+        self.tasks: TaskRunner | None = None
         self.healthz = _Endpoint(self._healthz, self, public=True)
         self.list_agents = _Endpoint(self._list_agents, self)
         self.run_agent = _Endpoint(self._run_agent, self)
@@ -212,14 +227,17 @@ class _Api:
         run = await self._read_input(request)
         principal = request.state.principal
         mode = _on_disconnect(run, self.options.on_disconnect)
+        key = thread_key(principal, run.thread_id)
+        tools = self.tasks.context(agent.name, run.run_id, key) if self.tasks else {}
         try:
             record = self.registry.start(
                 agent.graph,
                 run,
                 agent=agent.name,
-                thread_key=thread_key(principal, run.thread_id),
+                thread_key=key,
                 principal=principal,
                 on_disconnect=mode,
+                options=RunOptions(configurable=tools),
             )
         except ThreadBusyError as exc:
             raise ApiError(409, "THREAD_BUSY", str(exc)) from exc

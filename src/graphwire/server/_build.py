@@ -26,7 +26,14 @@ from graphwire.host import (
     parse_spec,
 )
 from graphwire.server._agents import Agent
-from graphwire.server._app import AuthHook, CheckpointerFactory, ServerOptions, create_app
+from graphwire.server._app import (
+    AuthHook,
+    CheckpointerFactory,
+    ServerOptions,
+    TaskStoreFactory,
+    create_app,
+)
+from graphwire.tasks import MemoryTaskStore, RunnerOptions, SqliteTaskStore, TaskStore
 
 DEMO_SPEC = "graphwire.demo:graph"
 RELOAD_ENV = "_GRAPHWIRE_RELOAD_ARGS"
@@ -65,9 +72,18 @@ def build(settings: Settings, cli_specs: Sequence[str]) -> Served:
         cors_origins=settings.cors_origins,
         auth_hook=_auth_hook(settings.auth_hook),
         on_disconnect=settings.on_disconnect,
+        tasks=RunnerOptions(
+            workers=settings.task_workers,
+            lease_seconds=settings.task_lease_seconds,
+            task_timeout=settings.task_timeout_seconds,
+        ),
     )
-    factory = _memory_saver if settings.store == "memory" else _sqlite_saver(settings.data_dir)
-    return Served(create_app(agents, options, factory), [a.name for a in agents])
+    if settings.store == "memory":
+        app = create_app(agents, options, _memory_saver, _memory_tasks)
+    else:
+        path = Path(settings.data_dir) / SQLITE_FILE
+        app = create_app(agents, options, _sqlite_saver(path), _sqlite_tasks(path))
+    return Served(app, [a.name for a in agents])
 
 
 @contextlib.asynccontextmanager
@@ -75,17 +91,36 @@ async def _memory_saver() -> AsyncIterator[BaseCheckpointSaver[Any]]:
     yield InMemorySaver()
 
 
-def _sqlite_saver(data_dir: str) -> CheckpointerFactory:
-    """One SQLite file in the data directory holds the checkpoints."""
+@contextlib.asynccontextmanager
+async def _memory_tasks() -> AsyncIterator[TaskStore]:
+    yield MemoryTaskStore()
+
+
+def _sqlite_saver(path: Path) -> CheckpointerFactory:
+    """One SQLite file in the data directory holds the checkpoints ..."""
 
     @contextlib.asynccontextmanager
     async def open_saver() -> AsyncIterator[BaseCheckpointSaver[Any]]:
-        folder = Path(data_dir)
-        folder.mkdir(parents=True, exist_ok=True)
-        async with AsyncSqliteSaver.from_conn_string(str(folder / SQLITE_FILE)) as saver:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        async with AsyncSqliteSaver.from_conn_string(str(path)) as saver:
             yield saver
 
     return open_saver
+
+
+def _sqlite_tasks(path: Path) -> TaskStoreFactory:
+    """... and the tasks with their event logs."""
+
+    @contextlib.asynccontextmanager
+    async def open_store() -> AsyncIterator[TaskStore]:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        store = await SqliteTaskStore.open(path)
+        try:
+            yield store
+        finally:
+            await store.aclose()
+
+    return open_store
 
 
 def _auth_hook(target: str | None) -> AuthHook | None:

@@ -58,17 +58,21 @@ class EventWriter:
         self._lease = lease
         self._run_id = run_id
         self._pending: list[str] = []
+        self.final: list[str] = []
+        """The terminal event's frame: written with the outcome, in one transaction."""
         self._more = asyncio.Event()
         self._closing = False
         self.terminal: BaseEvent | None = None
         self.snapshot: MessagesSnapshotEvent | None = None
 
     def put(self, event: BaseEvent) -> None:
-        self._pending.append(encode_event(event))
+        if isinstance(event, RunFinishedEvent | RunErrorEvent):
+            self.terminal = event
+            self.final.append(encode_event(event))
+            return
         if isinstance(event, MessagesSnapshotEvent):
             self.snapshot = event
-        elif isinstance(event, RunFinishedEvent | RunErrorEvent):
-            self.terminal = event
+        self._pending.append(encode_event(event))
         self._more.set()
 
     def close(self) -> None:
@@ -214,7 +218,7 @@ class TaskExecution:
     async def _settle(self, reason: StopReason | None) -> None:
         outcome = self._outcome(reason)
         try:
-            await self._store.settle(self._task.id, self._lease, outcome)
+            await self._store.settle(self._task.id, self._lease, outcome, self._writer.final)
         except LeaseLostError:
             logger.warning("task %s: lease lost before its outcome was saved", self._task.id)
 

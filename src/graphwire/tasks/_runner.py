@@ -200,7 +200,7 @@ class TaskRunner:
                 self._wake_waiting()
 
     def _wake_waiting(self) -> None:
-        """A slot freed: workers held back by a concurrency limit look again."""
+        """Workers waiting for work look again (a slot freed, or a sweep passed)."""
         freed, self._freed = self._freed, asyncio.get_running_loop().create_future()
         freed.set_result(None)
 
@@ -245,6 +245,8 @@ class TaskRunner:
                 await self._sweep_once()
             except Exception:
                 logger.exception("requeueing expired tasks failed; trying again later")
+            # Tasks another process queued in a shared store raise no signal here.
+            self._wake_waiting()
 
     async def _sweep_once(self) -> None:
         for task in await self.store.requeue_expired():

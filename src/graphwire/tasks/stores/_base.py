@@ -38,7 +38,9 @@ class TaskStore(Protocol):
         self, owner: str, run_id: str, lease_seconds: float, agents: Collection[str] | None
     ) -> Task | None: ...
     async def renew_lease(self, task_id: str, lease: Lease) -> Task: ...
-    async def settle(self, task_id: str, lease: Lease, outcome: RunOutcome) -> Task: ...
+    async def settle(
+        self, task_id: str, lease: Lease, outcome: RunOutcome, final: Sequence[str] = ()
+    ) -> Task: ...
     async def cancel(self, task_id: str) -> Task: ...
     async def retry(self, task_id: str) -> Task: ...
     async def followup(self, task_id: str, message: str) -> Task: ...
@@ -99,8 +101,11 @@ class BaseTaskStore(abc.ABC):
     async def _insert(self, task: Task) -> None: ...
 
     @abc.abstractmethod
-    async def _apply(self, task_id: str, change: Callable[[Task], Task]) -> Task:
-        """Atomically load the task, apply ``change``, store and return the result."""
+    async def _apply(
+        self, task_id: str, change: Callable[[Task], Task], frames: Sequence[str] = ()
+    ) -> Task:
+        """Atomically load the task, apply ``change``, append ``frames`` to its log
+        (under its current run id), store and return the result."""
 
     @abc.abstractmethod
     async def get(self, task_id: str) -> Task: ...
@@ -138,16 +143,24 @@ class BaseTaskStore(abc.ABC):
         self._signals.fire(task.id, WORK)
         return task
 
-    async def _update(self, task_id: str, change: Callable[[Task], Task]) -> Task:
-        task = await self._apply(task_id, change)
+    async def _update(
+        self, task_id: str, change: Callable[[Task], Task], frames: Sequence[str] = ()
+    ) -> Task:
+        task = await self._apply(task_id, change, frames)
         self._signals.fire(task_id)
         return task
 
     async def renew_lease(self, task_id: str, lease: Lease) -> Task:
         return await self._update(task_id, lambda t: m.renew(t, lease, self._clock()))
 
-    async def settle(self, task_id: str, lease: Lease, outcome: RunOutcome) -> Task:
-        task = await self._update(task_id, lambda t: m.settle(t, lease, outcome, self._clock()))
+    async def settle(
+        self, task_id: str, lease: Lease, outcome: RunOutcome, final: Sequence[str] = ()
+    ) -> Task:
+        """Record the run's outcome together with its last events (the terminal one):
+        a crash leaves either both or neither, never a logged end with no outcome."""
+        task = await self._update(
+            task_id, lambda t: m.settle(t, lease, outcome, self._clock()), final
+        )
         self._signals.fire(WORK)
         return task
 

@@ -34,9 +34,12 @@ class MemoryTaskStore(BaseTaskStore):
         self._tasks[task.id] = task
         self._events[task.id] = []
 
-    async def _apply(self, task_id: str, change: Callable[[Task], Task]) -> Task:
+    async def _apply(
+        self, task_id: str, change: Callable[[Task], Task], frames: Sequence[str] = ()
+    ) -> Task:
         task = change(self._task(task_id))
         self._tasks[task_id] = task
+        self._extend(task_id, task.run_ids[-1] if task.run_ids else "", frames)
         return task
 
     def _task(self, task_id: str) -> Task:

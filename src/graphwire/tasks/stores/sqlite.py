@@ -151,10 +151,14 @@ class SqliteTaskStore(BaseTaskStore):
         async with self._write() as conn:
             await conn.execute(_UPSERT, self._row(task))
 
-    async def _apply(self, task_id: str, change: Callable[[Task], Task]) -> Task:
+    async def _apply(
+        self, task_id: str, change: Callable[[Task], Task], frames: Sequence[str] = ()
+    ) -> Task:
         async with self._write() as conn:
             task = change(await self._load(conn, task_id))
             await conn.execute(_UPSERT, self._row(task))
+            if frames:
+                await self._extend(conn, task_id, task.run_ids[-1], frames)
         return task
 
     async def get(self, task_id: str) -> Task:

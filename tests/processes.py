@@ -1,0 +1,54 @@
+"""Real ``graphwire`` processes for tests: start, wait until healthy, free ports."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+
+GRAPHWIRE = [sys.executable, "-m", "graphwire.cli"]
+
+
+def clean_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The test's environment without GRAPHWIRE_* settings, plus ``extra``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GRAPHWIRE_")}
+    env.update(extra or {})
+    return env
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def serve(
+    args: list[str], cwd: Path, env: dict[str, str] | None = None
+) -> tuple[subprocess.Popen[str], str]:
+    """``graphwire serve`` on a free port; returns the process and its base URL."""
+    port = free_port()
+    process = subprocess.Popen(
+        [*GRAPHWIRE, "serve", "--port", str(port), "--log-level", "warning", *args],
+        cwd=cwd,
+        env=clean_env(env),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    return process, f"http://127.0.0.1:{port}"
+
+
+async def wait_healthy(url: str, seconds: float = 30) -> None:
+    async with httpx.AsyncClient(timeout=5) as client, asyncio.timeout(seconds):
+        while True:
+            try:
+                if (await client.get(f"{url}/healthz")).status_code == 200:
+                    return
+            except httpx.ConnectError:
+                await asyncio.sleep(0.1)
