@@ -53,3 +53,16 @@ def quiet() -> Pregel[Any, Any]:
     builder.add_node(wait)
     builder.add_edge(START, "wait")
     return builder.compile()
+
+
+def trivial() -> Pregel[Any, Any]:
+    """One async node, one whole (not streamed) reply from the fake model."""
+    model = RepeatingModel(text="done", disable_streaming=True)
+
+    async def agent(state: MessagesState) -> dict[str, Any]:
+        return {"messages": [await model.ainvoke(state["messages"])]}
+
+    builder = StateGraph(MessagesState)
+    builder.add_node(agent)
+    builder.add_edge(START, "agent")
+    return builder.compile()

@@ -110,6 +110,9 @@ FIELDS: dict[str, Field] = {
     "task_workers": Field(_positive(int), 4, "background task workers"),
     "task_lease_seconds": Field(_positive(float), 30.0, "a task claim's lease (crash recovery)"),
     "task_timeout_seconds": Field(_optional_seconds, None, "longest run of one task (no limit)"),
+    "task_durability": Field(
+        _choice("async", "sync", "exit"), "async", "task checkpoints: every step, or at exit"
+    ),
 }
 
 

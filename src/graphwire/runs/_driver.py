@@ -18,6 +18,7 @@ from langchain_core.messages import BaseMessage
 from langchain_core.runnables import RunnableConfig
 from langgraph.errors import GraphRecursionError
 from langgraph.pregel import Pregel
+from langgraph.types import Durability
 
 from graphwire.protocol import (
     STREAM_MODES,
@@ -43,6 +44,12 @@ class RunOptions:
     (threads scoped to an authenticated principal)."""
     configurable: Mapping[str, Any] = field(default_factory=dict)
     """Extra ``config["configurable"]`` entries for the graph (e.g. the task tools' context)."""
+    durability: Durability | None = None
+    """LangGraph's checkpoint durability for the run (None: the graph's default,
+    "async"): "exit" writes one checkpoint when the run ends — fastest, but a
+    crash loses the run's progress."""
+    new_thread: bool = False
+    """The caller knows the thread has no checkpoint yet: skip reading it."""
 
 
 class GraphRun:
@@ -55,7 +62,7 @@ class GraphRun:
         self._input = run
         opts = options or RunOptions()
         self._thread_key = opts.thread_key or run.thread_id
-        self._configurable = opts.configurable
+        self._options = opts
         self._parser = StreamParser(raw=opts.mapper.emit_raw)
         self._mapper = AguiMapper(
             RunInfo(run.thread_id, run.run_id, run.parent_run_id), opts.mapper
@@ -94,13 +101,20 @@ class GraphRun:
 
     async def _stream(self) -> AsyncIterator[BaseEvent]:
         graph = self._graph
-        call = plan_run(self._input, await read_thread(graph, self._thread_key))
+        opts = self._options
+        thread = empty_thread(graph) if opts.new_thread else None
+        call = plan_run(self._input, thread or await read_thread(graph, self._thread_key))
         config = await _run_config(graph, call, self._thread_key)
-        config["configurable"].update(self._configurable)
+        config["configurable"].update(opts.configurable)
         parts = cast(
             AsyncGenerator[Any, None],
             graph.astream(
-                call.input, config, stream_mode=list(STREAM_MODES), subgraphs=True, version="v2"
+                call.input,
+                config,
+                stream_mode=list(STREAM_MODES),
+                subgraphs=True,
+                version="v2",
+                durability=opts.durability,
             ),
         )
         parse, feed = self._parser.parse, self._mapper.feed
@@ -114,11 +128,17 @@ class GraphRun:
                 yield event
 
 
+def empty_thread(graph: Pregel[Any, Any]) -> ThreadView:
+    """A thread with no checkpoint yet: no messages, no interrupts, the graph's keys."""
+    keys = frozenset(k for k in graph.channels if not k.startswith("__") and ":" not in k)
+    return ThreadView(state_keys=keys)
+
+
 async def read_thread(graph: Pregel[Any, Any], thread_id: str) -> ThreadView:
     """What the thread's checkpoint holds; empty for a graph without a checkpointer."""
-    keys = frozenset(k for k in graph.channels if not k.startswith("__") and ":" not in k)
     if graph.checkpointer is None:
-        return ThreadView(state_keys=keys)
+        return empty_thread(graph)
+    keys = empty_thread(graph).state_keys
     snapshot = await graph.aget_state({"configurable": {"thread_id": thread_id}})
     messages = _messages_of(snapshot.values)
     pending = tuple(dict.fromkeys(i.id for i in snapshot.interrupts))

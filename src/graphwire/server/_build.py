@@ -76,6 +76,7 @@ def build(settings: Settings, cli_specs: Sequence[str]) -> Served:
             workers=settings.task_workers,
             lease_seconds=settings.task_lease_seconds,
             task_timeout=settings.task_timeout_seconds,
+            durability=settings.task_durability,
         ),
     )
     if settings.store == "memory":

@@ -25,6 +25,7 @@ from ag_ui.core import (
     RunFinishedEvent,
 )
 from langgraph.pregel import Pregel
+from langgraph.types import Durability
 
 from graphwire.protocol import ErrorCode
 from graphwire.runs import GraphRun, RunOptions, encode_event, read_thread
@@ -41,16 +42,24 @@ from graphwire.tasks.stores import TaskStore
 logger = logging.getLogger("graphwire.tasks")
 
 StopReason = Literal["cancelled", "timeout", "shutdown", "lost"]
+GROUP_COMMIT_SECONDS = 0.02
+"""How long a batch collects events before it is written: a run's tokens arrive
+in bursts, and one transaction per burst costs far less than one per event."""
 
 
 @dataclass(frozen=True, slots=True)
 class RunLimits:
     lease_seconds: float
     timeout: float | None
+    durability: Durability = "async"
 
 
 class EventWriter:
-    """Appends a run's events to the task's log, batching while a write is in flight."""
+    """Appends a run's events to the task's log in batches (group commit).
+
+    Whatever is still unwritten when the run closes — the terminal event at
+    least — is written by ``settle`` in the same transaction as the outcome.
+    """
 
     def __init__(self, store: TaskStore, task_id: str, lease: Lease, run_id: str) -> None:
         self._store = store
@@ -58,37 +67,41 @@ class EventWriter:
         self._lease = lease
         self._run_id = run_id
         self._pending: list[str] = []
-        self.final: list[str] = []
-        """The terminal event's frame: written with the outcome, in one transaction."""
         self._more = asyncio.Event()
         self._closing = False
+        self._closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.terminal: BaseEvent | None = None
         self.snapshot: MessagesSnapshotEvent | None = None
 
     def put(self, event: BaseEvent) -> None:
         if isinstance(event, RunFinishedEvent | RunErrorEvent):
             self.terminal = event
-            self.final.append(encode_event(event))
-            return
-        if isinstance(event, MessagesSnapshotEvent):
+        elif isinstance(event, MessagesSnapshotEvent):
             self.snapshot = event
         self._pending.append(encode_event(event))
         self._more.set()
 
+    @property
+    def rest(self) -> list[str]:
+        """Frames not yet written (after ``run`` returned): they go with the outcome."""
+        return self._pending
+
     def close(self) -> None:
-        """No more events: ``run`` returns once everything is written."""
+        """No more events: ``run`` returns, leaving the rest for the outcome's write."""
         self._closing = True
+        if not self._closed.done():
+            self._closed.set_result(None)
         self._more.set()
 
     async def run(self) -> None:
         while True:
             await self._more.wait()
+            await asyncio.wait({self._closed}, timeout=GROUP_COMMIT_SECONDS)
+            if self._closing:
+                return
             self._more.clear()
             batch, self._pending = self._pending, []
-            if batch:
-                await self._store.append_events(self._task_id, self._lease, self._run_id, batch)
-            if self._closing and not self._pending:
-                return
+            await self._store.append_events(self._task_id, self._lease, self._run_id, batch)
 
 
 class TaskExecution:
@@ -113,7 +126,12 @@ class TaskExecution:
 
     async def execute(self, configurable: Mapping[str, Any]) -> None:
         run_input = await self._run_input()
-        graph_run = GraphRun(self._graph, run_input, RunOptions(configurable=configurable))
+        options = RunOptions(
+            configurable=configurable,
+            durability=self._limits.durability,
+            new_thread=len(self._task.run_ids) == 1,  # a task's thread starts with its first run
+        )
+        graph_run = GraphRun(self._graph, run_input, options)
         writer = asyncio.create_task(self._writer.run(), name=f"graphwire-task-log-{self._run_id}")
         driver = asyncio.create_task(self._drive(graph_run), name=f"graphwire-task-{self._run_id}")
         try:
@@ -218,7 +236,7 @@ class TaskExecution:
     async def _settle(self, reason: StopReason | None) -> None:
         outcome = self._outcome(reason)
         try:
-            await self._store.settle(self._task.id, self._lease, outcome, self._writer.final)
+            await self._store.settle(self._task.id, self._lease, outcome, self._writer.rest)
         except LeaseLostError:
             logger.warning("task %s: lease lost before its outcome was saved", self._task.id)
 

@@ -19,6 +19,7 @@ from types import TracebackType
 from typing import Any
 
 from langgraph.pregel import Pregel
+from langgraph.types import Durability
 
 from graphwire.protocol import ErrorCode
 from graphwire.tasks._context import TASKS_CONFIG_KEY, TaskContext
@@ -51,6 +52,9 @@ class RunnerOptions:
     """Longest one run of a task may take; then it fails with TASK_TIMEOUT."""
     concurrency: Mapping[str, int] = field(default_factory=dict)
     """Most tasks of an agent running at once in this runner (absent: no limit)."""
+    durability: Durability = "async"
+    """Checkpoints of a task's run: "async" after every step (a crash resumes at
+    the last step), "exit" once when the run ends (faster; a crash reruns the run)."""
 
 
 class TaskRunner:
@@ -197,7 +201,8 @@ class TaskRunner:
                 logger.exception("task %s: the worker failed running it", task.id)
             finally:
                 self._running[task.agent] -= 1
-                self._wake_waiting()
+                if self._options.concurrency:
+                    self._wake_waiting()
 
     def _wake_waiting(self) -> None:
         """Workers waiting for work look again (a slot freed, or a sweep passed)."""
@@ -207,7 +212,8 @@ class TaskRunner:
     async def _next(self, stopped: asyncio.Future[None]) -> Task | None:
         with self.store.watch_work() as woken:
             async with self._claim_lock:
-                task = await self._claim()
+                # Stopping while this worker waited for the lock: claim nothing more.
+                task = None if stopped.done() else await self._claim()
             if task is None:
                 await asyncio.wait(
                     {woken, stopped, self._freed}, return_when=asyncio.FIRST_COMPLETED
@@ -227,7 +233,8 @@ class TaskRunner:
         return task
 
     async def _execute(self, task: Task) -> None:
-        limits = RunLimits(self._options.lease_seconds, self._options.task_timeout)
+        opts = self._options
+        limits = RunLimits(opts.lease_seconds, opts.task_timeout, opts.durability)
         execution = TaskExecution(
             self.store, task, self._agents[task.agent], limits, self._require_started()
         )

@@ -27,6 +27,11 @@ WORK = "__work__"
 """The signal key workers wait on: something became runnable or a slot freed."""
 
 
+def events_key(task_id: str) -> str:
+    """The signal key of a task's log (its row changes fire the task id itself)."""
+    return f"{task_id}#events"
+
+
 @runtime_checkable
 class TaskStore(Protocol):
     """Durable tasks and their AG-UI event logs (domain-level, not SQL)."""
@@ -147,7 +152,7 @@ class BaseTaskStore(abc.ABC):
         self, task_id: str, change: Callable[[Task], Task], frames: Sequence[str] = ()
     ) -> Task:
         task = await self._apply(task_id, change, frames)
-        self._signals.fire(task_id)
+        self._signals.fire(task_id, *((events_key(task_id),) if frames else ()))
         return task
 
     async def renew_lease(self, task_id: str, lease: Lease) -> Task:
@@ -161,7 +166,8 @@ class BaseTaskStore(abc.ABC):
         task = await self._update(
             task_id, lambda t: m.settle(t, lease, outcome, self._clock()), final
         )
-        self._signals.fire(WORK)
+        if task.runnable:  # handed back (the runner stopped): another worker may take it
+            self._signals.fire(WORK)
         return task
 
     async def cancel(self, task_id: str) -> Task:
@@ -185,32 +191,32 @@ class BaseTaskStore(abc.ABC):
 
     async def wait_change(self, task_id: str, version: int, timeout: float) -> Task | None:
         """The task once its version exceeds ``version``; None on timeout."""
-        future = self._signals.arm(task_id)
         try:
-            task = await self.get(task_id)
-            if task.version > version:
-                return task
             async with asyncio.timeout(timeout):
-                await future
-            return await self.get(task_id)
+                while True:
+                    future = self._signals.arm(task_id)
+                    try:
+                        task = await self.get(task_id)
+                        if task.version > version:
+                            return task
+                        await future
+                    finally:
+                        self._signals.disarm(task_id, future)
         except TimeoutError:
             return None
-        finally:
-            self._signals.disarm(task_id, future)
 
     async def wait_events(self, task_id: str, after_seq: int, timeout: float) -> bool:
         """Wait for an event after ``after_seq`` or a change of the task; False on timeout."""
-        future = self._signals.arm(task_id)
+        keys = (task_id, events_key(task_id))
+        futures = [self._signals.arm(key) for key in keys]
         try:
             if await self.read_events(task_id, after_seq, limit=1):
                 return True
-            async with asyncio.timeout(timeout):
-                await future
-            return True
-        except TimeoutError:
-            return False
+            done, _ = await asyncio.wait(futures, timeout=timeout, return_when="FIRST_COMPLETED")
+            return bool(done)
         finally:
-            self._signals.disarm(task_id, future)
+            for key, future in zip(keys, futures, strict=True):
+                self._signals.disarm(key, future)
 
     @contextlib.contextmanager
     def watch_work(self) -> Iterator[asyncio.Future[None]]:

@@ -16,6 +16,7 @@ from graphwire.tasks.stores._base import (
     closing_frames,
     decode_cursor,
     encode_cursor,
+    events_key,
 )
 
 
@@ -88,7 +89,7 @@ class MemoryTaskStore(BaseTaskStore):
             self._close_cut_run(task)
             self._tasks[task.id] = m.expire(task, now)
             requeued.append(self._tasks[task.id])
-            self._fire(task.id)
+            self._fire(task.id, events_key(task.id))
         if requeued:
             self._fire(WORK)
         return requeued
@@ -104,7 +105,7 @@ class MemoryTaskStore(BaseTaskStore):
     ) -> int:
         m.check_lease(self._task(task_id), lease)
         last = self._extend(task_id, run_id, frames)
-        self._fire(task_id)
+        self._fire(events_key(task_id))
         return last
 
     def _extend(self, task_id: str, run_id: str, frames: Sequence[str]) -> int:

@@ -6,17 +6,22 @@ thread live together. Every change is one ``BEGIN IMMEDIATE`` transaction:
 SQLite's write lock makes claims and fenced writes atomic across processes.
 The task row keeps the whole Task as JSON (the source of truth) beside the
 columns the queries filter on.
+
+Each domain operation runs as one function on the store's own database thread
+— one hop from the event loop per operation, where a statement-per-await
+driver needs four to six (docs/adr/0005-task-engine.md).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Collection, Sequence
-from contextlib import asynccontextmanager
+import sqlite3
+from collections.abc import Callable, Collection, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-import aiosqlite
 from pydantic import TypeAdapter
 
 from graphwire.tasks import _model as m
@@ -27,9 +32,11 @@ from graphwire.tasks.stores._base import (
     closing_frames,
     decode_cursor,
     encode_cursor,
+    events_key,
 )
 
 _TASK = TypeAdapter(Task)
+_T = TypeVar("_T")
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS graphwire_tasks (
     id TEXT PRIMARY KEY,
@@ -42,6 +49,7 @@ CREATE TABLE IF NOT EXISTS graphwire_tasks (
     ready_at REAL,
     lease_owner TEXT,
     lease_expires_at REAL,
+    attempt INTEGER NOT NULL,
     body TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS graphwire_tasks_ready ON graphwire_tasks (ready_at)
@@ -60,10 +68,16 @@ CREATE TABLE IF NOT EXISTS graphwire_task_events (
 """
 _COLUMNS = (
     "id, agent, state, parent_run_id, parent_task_id, parent_thread_id, "
-    "created_at, ready_at, lease_owner, lease_expires_at, body"
+    "created_at, ready_at, lease_owner, lease_expires_at, attempt, body"
 )
 _UPSERT = (
-    f"INSERT OR REPLACE INTO graphwire_tasks ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    f"INSERT OR REPLACE INTO graphwire_tasks ({_COLUMNS}) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_FENCE = (
+    "SELECT lease_owner, attempt, "
+    "(SELECT COALESCE(MAX(seq), 0) FROM graphwire_task_events WHERE task_id = ?) "
+    "FROM graphwire_tasks WHERE id = ?"
 )
 _FILTERS = (
     ("agent", "agent"),
@@ -73,104 +87,115 @@ _FILTERS = (
 )
 
 
+class _Database:
+    """One sqlite3 connection, used only from its own thread."""
+
+    def __init__(self, path: str) -> None:
+        self._path = path
+        self._thread = ThreadPoolExecutor(1, thread_name_prefix="graphwire-sqlite")
+        self._conn: sqlite3.Connection | None = None
+
+    async def call(self, fn: Callable[..., _T], *args: Any) -> _T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._thread, partial(fn, *args))
+
+    def connect(self) -> None:
+        conn = sqlite3.connect(self._path, isolation_level=None)
+        for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "busy_timeout=10000"):
+            conn.execute(f"PRAGMA {pragma}")
+        conn.executescript(_SCHEMA)
+        self._conn = conn
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise RuntimeError("the task store is closed")
+        return self._conn
+
+    def transaction(self, fn: Callable[[sqlite3.Connection], _T]) -> _T:
+        """Run ``fn`` in one IMMEDIATE transaction (on the database thread)."""
+        conn = self.conn
+        conn.execute("BEGIN IMMEDIATE")
+        committed = False
+        try:
+            result = fn(conn)
+            conn.execute("COMMIT")
+            committed = True
+        finally:
+            if not committed:
+                conn.execute("ROLLBACK")
+        return result
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    async def aclose(self) -> None:
+        try:
+            await self.call(self.close)
+        finally:
+            self._thread.shutdown(wait=False)
+
+
 class SqliteTaskStore(BaseTaskStore):
     """A TaskStore in one SQLite file. Open with ``await SqliteTaskStore.open(path)``."""
 
-    def __init__(self, conn: aiosqlite.Connection, clock: Callable[[], float] | None) -> None:
+    def __init__(self, db: _Database, clock: Callable[[], float] | None) -> None:
         super().__init__(*(() if clock is None else (clock,)))
-        self._conn = conn
-        self._lock = asyncio.Lock()
+        self._db = db
 
     @classmethod
     async def open(
         cls, path: str | Path, *, clock: Callable[[], float] | None = None
     ) -> SqliteTaskStore:
-        conn = await aiosqlite.connect(str(path), isolation_level=None)
-        ready = False
+        db = _Database(str(path))
+        opened = False
         try:
-            for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "busy_timeout=10000"):
-                await conn.execute(f"PRAGMA {pragma}")
-            await conn.executescript(_SCHEMA)
-            ready = True
+            await db.call(db.connect)
+            opened = True
         finally:
-            if not ready:
-                await conn.close()
-        return cls(conn, clock)
+            if not opened:
+                await db.aclose()
+        return cls(db, clock)
 
     async def aclose(self) -> None:
-        async with self._lock:
-            await self._conn.close()
+        await self._db.aclose()
 
-    @asynccontextmanager
-    async def _read(self) -> AsyncIterator[aiosqlite.Connection]:
-        async with self._lock:
-            yield self._conn
+    async def _write(self, fn: Callable[[sqlite3.Connection], _T]) -> _T:
+        return await self._db.call(self._db.transaction, fn)
 
-    @asynccontextmanager
-    async def _write(self) -> AsyncIterator[aiosqlite.Connection]:
-        """One IMMEDIATE transaction: committed on success, rolled back on any error."""
-        async with self._lock:
-            await self._conn.execute("BEGIN IMMEDIATE")
-            committed = False
-            try:
-                yield self._conn
-                await self._conn.commit()
-                committed = True
-            finally:
-                if not committed:
-                    await self._conn.rollback()
+    async def _read(self, fn: Callable[[sqlite3.Connection], _T]) -> _T:
+        return await self._db.call(lambda: fn(self._db.conn))
 
-    # -- rows ---------------------------------------------------------------------------
-
-    @staticmethod
-    def _row(task: Task) -> tuple[Any, ...]:
-        return (
-            task.id,
-            task.agent,
-            task.state.value,
-            task.parent_run_id,
-            task.parent_task_id,
-            task.parent_thread_id,
-            task.created_at,
-            task.ready_at,
-            task.lease_owner,
-            task.lease_expires_at,
-            _TASK.dump_json(task).decode(),
-        )
-
-    @staticmethod
-    async def _load(conn: aiosqlite.Connection, task_id: str) -> Task:
-        rows = await conn.execute_fetchall(
-            "SELECT body FROM graphwire_tasks WHERE id = ?", (task_id,)
-        )
-        for (body,) in rows:
-            return _TASK.validate_json(body)
-        raise m.TaskNotFoundError(f"no task {task_id!r}")
+    # -- tasks --------------------------------------------------------------------------
 
     async def _insert(self, task: Task) -> None:
-        async with self._write() as conn:
-            await conn.execute(_UPSERT, self._row(task))
+        await self._write(lambda conn: conn.execute(_UPSERT, _row(task)))
 
     async def _apply(
         self, task_id: str, change: Callable[[Task], Task], frames: Sequence[str] = ()
     ) -> Task:
-        async with self._write() as conn:
-            task = change(await self._load(conn, task_id))
-            await conn.execute(_UPSERT, self._row(task))
+        def apply(conn: sqlite3.Connection) -> Task:
+            task = change(_load(conn, task_id))
+            conn.execute(_UPSERT, _row(task))
             if frames:
-                await self._extend(conn, task_id, task.run_ids[-1], frames)
-        return task
+                _extend(conn, task_id, task.run_ids[-1], frames)
+            return task
+
+        return await self._write(apply)
 
     async def get(self, task_id: str) -> Task:
-        async with self._read() as conn:
-            return await self._load(conn, task_id)
+        return await self._read(lambda conn: _load(conn, task_id))
 
     async def list_tasks(self, query: TaskQuery) -> TaskPage:
         where, args = _where(query)
         sql = f"SELECT body FROM graphwire_tasks {where} ORDER BY created_at DESC, id DESC LIMIT ?"
-        async with self._read() as conn:
-            rows = await conn.execute_fetchall(sql, (*args, query.limit + 1))
-        tasks = tuple(_TASK.validate_json(body) for (body,) in rows)
+
+        def read(conn: sqlite3.Connection) -> list[Any]:
+            return conn.execute(sql, (*args, query.limit + 1)).fetchall()
+
+        tasks = tuple(_TASK.validate_json(body) for (body,) in await self._read(read))
         page = tasks[: query.limit]
         more = len(tasks) > query.limit
         return TaskPage(page, encode_cursor(page[-1]) if more and page else None)
@@ -180,94 +205,137 @@ class SqliteTaskStore(BaseTaskStore):
     async def claim_next(
         self, owner: str, run_id: str, lease_seconds: float, agents: Collection[str] | None
     ) -> Task | None:
-        agent_filter, args = "", tuple[str, ...]()
-        if agents is not None:
-            if not agents:
-                return None
-            agent_filter = f"AND agent IN ({', '.join('?' * len(agents))})"
-            args = tuple(agents)
+        if agents is not None and not agents:
+            return None
+        agent_filter = "" if agents is None else f"AND agent IN ({', '.join('?' * len(agents))})"
         sql = (
             "SELECT body FROM graphwire_tasks WHERE ready_at IS NOT NULL AND lease_owner IS NULL "
             f"{agent_filter} ORDER BY ready_at, id LIMIT 1"
         )
-        async with self._write() as conn:
-            rows = await conn.execute_fetchall(sql, args)
-            if not rows:
+
+        def claim(conn: sqlite3.Connection) -> Task | None:
+            row = conn.execute(sql, tuple(agents or ())).fetchone()
+            if row is None:
                 return None
-            task = _TASK.validate_json(next(iter(rows))[0])
+            task = _TASK.validate_json(row[0])
             lease = Lease(owner, task.attempt + 1, lease_seconds)
             claimed = m.claim(task, lease, run_id, self._clock())
-            await conn.execute(_UPSERT, self._row(claimed))
-        self._fire(claimed.id)
+            conn.execute(_UPSERT, _row(claimed))
+            return claimed
+
+        claimed = await self._write(claim)
+        if claimed is not None:
+            self._fire(claimed.id)
         return claimed
 
     async def requeue_expired(self) -> list[Task]:
-        requeued: list[Task] = []
-        async with self._write() as conn:
+        def requeue(conn: sqlite3.Connection) -> list[Task]:
             now = self._clock()
-            rows = await conn.execute_fetchall(
+            rows = conn.execute(
                 "SELECT body FROM graphwire_tasks WHERE lease_owner IS NOT NULL "
                 "AND lease_expires_at < ?",
                 (now,),
-            )
+            ).fetchall()
+            requeued = []
             for (body,) in rows:
                 task = _TASK.validate_json(body)
-                await self._close_cut_run(conn, task)
+                _close_cut_run(conn, task)
                 requeued.append(m.expire(task, now))
-                await conn.execute(_UPSERT, self._row(requeued[-1]))
+                conn.execute(_UPSERT, _row(requeued[-1]))
+            return requeued
+
+        requeued = await self._write(requeue)
         for task in requeued:
-            self._fire(task.id)
+            self._fire(task.id, events_key(task.id))
         if requeued:
             self._fire(WORK)
         return requeued
-
-    async def _close_cut_run(self, conn: aiosqlite.Connection, task: Task) -> None:
-        run_id = task.run_ids[-1] if task.run_ids else ""
-        rows = await conn.execute_fetchall(
-            "SELECT frame FROM graphwire_task_events WHERE task_id = ? AND run_id = ? ORDER BY seq",
-            (task.id, run_id),
-        )
-        await self._extend(conn, task.id, run_id, closing_frames([f for (f,) in rows]))
 
     # -- event logs ---------------------------------------------------------------------
 
     async def append_events(
         self, task_id: str, lease: Lease, run_id: str, frames: Sequence[str]
     ) -> int:
-        async with self._write() as conn:
-            m.check_lease(await self._load(conn, task_id), lease)
-            last = await self._extend(conn, task_id, run_id, frames)
-        self._fire(task_id)
-        return last
+        def append(conn: sqlite3.Connection) -> int:
+            row = conn.execute(_FENCE, (task_id, task_id)).fetchone()
+            if row is None:
+                raise m.TaskNotFoundError(f"no task {task_id!r}")
+            owner, attempt, last = row
+            if (owner, attempt) != (lease.owner, lease.attempt):
+                raise m.LeaseLostError(f"lease on task {task_id} attempt {lease.attempt} is lost")
+            return _insert_events(conn, task_id, run_id, frames, int(last))
 
-    @staticmethod
-    async def _extend(
-        conn: aiosqlite.Connection, task_id: str, run_id: str, frames: Sequence[str]
-    ) -> int:
-        rows = await conn.execute_fetchall(
-            "SELECT COALESCE(MAX(seq), 0) FROM graphwire_task_events WHERE task_id = ?",
-            (task_id,),
-        )
-        last = int(next(iter(rows))[0])
-        if frames:
-            await conn.executemany(
-                "INSERT INTO graphwire_task_events (task_id, seq, run_id, frame) "
-                "VALUES (?, ?, ?, ?)",
-                [(task_id, last + i, run_id, f) for i, f in enumerate(frames, 1)],
-            )
-        return last + len(frames)
+        last = await self._write(append)
+        self._fire(events_key(task_id))
+        return last
 
     async def read_events(
         self, task_id: str, after_seq: int = 0, limit: int | None = None
     ) -> list[TaskEvent]:
-        async with self._read() as conn:
-            await self._load(conn, task_id)
-            rows = await conn.execute_fetchall(
+        def read(conn: sqlite3.Connection) -> list[Any]:
+            _load(conn, task_id)
+            return conn.execute(
                 "SELECT seq, run_id, frame FROM graphwire_task_events "
                 "WHERE task_id = ? AND seq > ? ORDER BY seq LIMIT ?",
                 (task_id, after_seq, -1 if limit is None else limit),
-            )
+            ).fetchall()
+
+        rows = await self._read(read)
         return [TaskEvent(int(seq), str(run), str(frame)) for seq, run, frame in rows]
+
+
+# -- rows (run on the database thread) ------------------------------------------------
+
+
+def _row(task: Task) -> tuple[Any, ...]:
+    return (
+        task.id,
+        task.agent,
+        task.state.value,
+        task.parent_run_id,
+        task.parent_task_id,
+        task.parent_thread_id,
+        task.created_at,
+        task.ready_at,
+        task.lease_owner,
+        task.lease_expires_at,
+        task.attempt,
+        _TASK.dump_json(task).decode(),
+    )
+
+
+def _load(conn: sqlite3.Connection, task_id: str) -> Task:
+    row = conn.execute("SELECT body FROM graphwire_tasks WHERE id = ?", (task_id,)).fetchone()
+    if row is None:
+        raise m.TaskNotFoundError(f"no task {task_id!r}")
+    return _TASK.validate_json(row[0])
+
+
+def _close_cut_run(conn: sqlite3.Connection, task: Task) -> None:
+    run_id = task.run_ids[-1] if task.run_ids else ""
+    rows = conn.execute(
+        "SELECT frame FROM graphwire_task_events WHERE task_id = ? AND run_id = ? ORDER BY seq",
+        (task.id, run_id),
+    ).fetchall()
+    _extend(conn, task.id, run_id, closing_frames([f for (f,) in rows]))
+
+
+def _extend(conn: sqlite3.Connection, task_id: str, run_id: str, frames: Sequence[str]) -> int:
+    (last,) = conn.execute(
+        "SELECT COALESCE(MAX(seq), 0) FROM graphwire_task_events WHERE task_id = ?", (task_id,)
+    ).fetchone()
+    return _insert_events(conn, task_id, run_id, frames, int(last))
+
+
+def _insert_events(
+    conn: sqlite3.Connection, task_id: str, run_id: str, frames: Sequence[str], last: int
+) -> int:
+    if frames:
+        conn.executemany(
+            "INSERT INTO graphwire_task_events (task_id, seq, run_id, frame) VALUES (?, ?, ?, ?)",
+            [(task_id, last + i, run_id, f) for i, f in enumerate(frames, 1)],
+        )
+    return last + len(frames)
 
 
 def _where(query: TaskQuery) -> tuple[str, tuple[Any, ...]]:
