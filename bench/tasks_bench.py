@@ -4,9 +4,10 @@ For 1, 4 and 16 workers, on a fresh SQLite file that holds the tasks, their
 event logs and the LangGraph checkpoints (the embedded default): enqueue N
 tasks of a trivial fake-model graph (one node, one reply) and time enqueue ->
 every task done. Each successful ``claim_next`` is timed too (p50/p95).
-Beside each row, the floor: the same N runs of the same graph on the same
-kind of SQLite checkpointer with plain ``graph.astream``, 16 at a time, no
-task engine.
+Beside them, the floor: the same N runs of the same graph with plain
+``graph.astream``, 16 at a time, no task engine — on langgraph's
+AsyncSqliteSaver (aiosqlite) and on graphwire's SqliteCheckpointer (the
+checkpointer graphwire gives graphs, sharing the task store's thread).
 
 Run: .venv/bin/python bench/tasks_bench.py [--tasks N] [--workers 1,4,16]
      [--durability async,exit]
@@ -19,11 +20,13 @@ import asyncio
 import statistics
 import tempfile
 import time
-from collections.abc import Collection
+from collections.abc import AsyncIterator, Collection
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 from langchain_core.messages import HumanMessage
+from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 from langgraph.pregel import Pregel
 from langgraph.types import Durability
@@ -33,6 +36,7 @@ import graphs
 from graphwire.protocol import STREAM_MODES
 from graphwire.tasks import (
     RunnerOptions,
+    SqliteFile,
     SqliteTaskStore,
     Task,
     TaskQuery,
@@ -59,20 +63,20 @@ class TimedStore(SqliteTaskStore):
 
 async def engine(workers: int, tasks: int, durability: Durability) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "graphwire.sqlite"
-        async with AsyncSqliteSaver.from_conn_string(str(path)) as saver:
-            graph = graphs.trivial().copy(update={"checkpointer": saver})
-            store = await TimedStore.open(path)
+        file = SqliteFile(Path(folder) / "graphwire.sqlite")
+        await file.acquire()
+        try:
+            graph = graphs.trivial().copy(update={"checkpointer": file.checkpointer()})
+            store = await TimedStore.on(file)
             store.claims = []
-            try:
-                options = RunnerOptions(workers=workers, durability=durability)
-                async with TaskRunner(store, {"bench": graph}, options) as runner:
-                    cpu, started = time.process_time(), time.perf_counter()
-                    await _enqueue_and_wait(runner, tasks)
-                    elapsed = time.perf_counter() - started
-                    cpu = time.process_time() - cpu
-            finally:
-                await store.aclose()
+            options = RunnerOptions(workers=workers, durability=durability)
+            async with TaskRunner(store, {"bench": graph}, options) as runner:
+                cpu, started = time.process_time(), time.perf_counter()
+                await _enqueue_and_wait(runner, tasks)
+                elapsed = time.perf_counter() - started
+                cpu = time.process_time() - cpu
+        finally:
+            await file.release()
     claims = sorted(store.claims)
     return {
         "tasks_per_s": tasks / elapsed,
@@ -97,11 +101,11 @@ async def _enqueue_and_wait(runner: TaskRunner, tasks: int) -> None:
         raise RuntimeError("not every task is done")
 
 
-async def floor(tasks: int, durability: Durability) -> dict[str, Any]:
+async def floor(tasks: int, durability: Durability, saver: str) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "graphwire.sqlite"
-        async with AsyncSqliteSaver.from_conn_string(str(path)) as saver:
-            graph = graphs.trivial().copy(update={"checkpointer": saver})
+        async with _checkpointer(path, saver) as checkpointer:
+            graph = graphs.trivial().copy(update={"checkpointer": checkpointer})
             gate = asyncio.Semaphore(16)
 
             async def one(n: int) -> None:
@@ -113,6 +117,21 @@ async def floor(tasks: int, durability: Durability) -> dict[str, Any]:
             elapsed = time.perf_counter() - started
             cpu = time.process_time() - cpu
     return {"tasks_per_s": tasks / elapsed, "cpu_ms": cpu / tasks * 1000}
+
+
+@asynccontextmanager
+async def _checkpointer(path: Path, kind: str) -> AsyncIterator[BaseCheckpointSaver[Any]]:
+    """graphwire's SqliteCheckpointer, or langgraph's AsyncSqliteSaver (aiosqlite)."""
+    if kind == "aiosqlite":
+        async with AsyncSqliteSaver.from_conn_string(str(path)) as saver:
+            yield saver
+        return
+    file = SqliteFile(path)
+    await file.acquire()
+    try:
+        yield file.checkpointer()
+    finally:
+        await file.release()
 
 
 async def _astream(graph: Pregel[Any, Any], thread: str, durability: Durability) -> None:
@@ -136,11 +155,12 @@ async def main() -> None:
     print("| durability | workers | tasks/s | CPU ms/task | claim p50 ms | claim p95 ms |")
     print("|---|---|---|---|---|---|")
     for durability in args.durability.split(","):
-        base = await floor(args.tasks, durability)
-        print(
-            f"| {durability} | floor (astream ×16) | {base['tasks_per_s']:.0f} "
-            f"| {base['cpu_ms']:.1f} | – | – |"
-        )
+        for saver in ("aiosqlite", "graphwire"):
+            base = await floor(args.tasks, durability, saver)
+            print(
+                f"| {durability} | floor: astream ×16, {saver} checkpointer "
+                f"| {base['tasks_per_s']:.0f} | {base['cpu_ms']:.1f} | – | – |"
+            )
         for workers in (int(w) for w in args.workers.split(",")):
             r = await engine(workers, args.tasks, durability)
             print(

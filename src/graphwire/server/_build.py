@@ -13,7 +13,6 @@ from typing import Any
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.memory import InMemorySaver
-from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 from starlette.applications import Starlette
 
 from graphwire.host import (
@@ -33,7 +32,7 @@ from graphwire.server._app import (
     TaskStoreFactory,
     create_app,
 )
-from graphwire.tasks import MemoryTaskStore, RunnerOptions, SqliteTaskStore, TaskStore
+from graphwire.tasks import MemoryTaskStore, RunnerOptions, SqliteFile, SqliteTaskStore, TaskStore
 
 DEMO_SPEC = "graphwire.demo:graph"
 RELOAD_ENV = "_GRAPHWIRE_RELOAD_ARGS"
@@ -82,8 +81,8 @@ def build(settings: Settings, cli_specs: Sequence[str]) -> Served:
     if settings.store == "memory":
         app = create_app(agents, options, _memory_saver, _memory_tasks)
     else:
-        path = Path(settings.data_dir) / SQLITE_FILE
-        app = create_app(agents, options, _sqlite_saver(path), _sqlite_tasks(path))
+        file = SqliteFile(Path(settings.data_dir) / SQLITE_FILE)
+        app = create_app(agents, options, _sqlite_saver(file), _sqlite_tasks(file))
     return Served(app, [a.name for a in agents])
 
 
@@ -97,31 +96,36 @@ async def _memory_tasks() -> AsyncIterator[TaskStore]:
     yield MemoryTaskStore()
 
 
-def _sqlite_saver(path: Path) -> CheckpointerFactory:
+def _sqlite_saver(file: SqliteFile) -> CheckpointerFactory:
     """One SQLite file in the data directory holds the checkpoints ..."""
 
     @contextlib.asynccontextmanager
     async def open_saver() -> AsyncIterator[BaseCheckpointSaver[Any]]:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        async with AsyncSqliteSaver.from_conn_string(str(path)) as saver:
-            yield saver
+        async with _acquired(file):
+            yield file.checkpointer()
 
     return open_saver
 
 
-def _sqlite_tasks(path: Path) -> TaskStoreFactory:
-    """... and the tasks with their event logs."""
+def _sqlite_tasks(file: SqliteFile) -> TaskStoreFactory:
+    """... and the tasks with their event logs (one database thread for both)."""
 
     @contextlib.asynccontextmanager
     async def open_store() -> AsyncIterator[TaskStore]:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        store = await SqliteTaskStore.open(path)
-        try:
-            yield store
-        finally:
-            await store.aclose()
+        async with _acquired(file):
+            yield await SqliteTaskStore.on(file)
 
     return open_store
+
+
+@contextlib.asynccontextmanager
+async def _acquired(file: SqliteFile) -> AsyncIterator[SqliteFile]:
+    Path(file.path).parent.mkdir(parents=True, exist_ok=True)
+    await file.acquire()
+    try:
+        yield file
+    finally:
+        await file.release()
 
 
 def _auth_hook(target: str | None) -> AuthHook | None:

@@ -34,7 +34,14 @@ from graphwire.tasks._tools import (
     task_tools,
     update_async_task,
 )
-from graphwire.tasks.stores import BaseTaskStore, MemoryTaskStore, SqliteTaskStore, TaskStore
+from graphwire.tasks.stores import (
+    BaseTaskStore,
+    MemoryTaskStore,
+    SqliteCheckpointer,
+    SqliteFile,
+    SqliteTaskStore,
+    TaskStore,
+)
 
 __all__ = [
     "SETTLED",
@@ -46,6 +53,8 @@ __all__ = [
     "MemoryTaskStore",
     "RunOutcome",
     "RunnerOptions",
+    "SqliteCheckpointer",
+    "SqliteFile",
     "SqliteTaskStore",
     "Task",
     "TaskContext",

@@ -57,8 +57,10 @@ class RunLimits:
 class EventWriter:
     """Appends a run's events to the task's log in batches (group commit).
 
-    Whatever is still unwritten when the run closes — the terminal event at
-    least — is written by ``settle`` in the same transaction as the outcome.
+    The first event of a batch starts a short timer; when it fires the batch is
+    written in one transaction. Whatever is still unwritten when the run closes
+    — the terminal event at least — is written by ``settle`` in the same
+    transaction as the outcome, so a short run costs no separate log write.
     """
 
     def __init__(self, store: TaskStore, task_id: str, lease: Lease, run_id: str) -> None:
@@ -67,9 +69,12 @@ class EventWriter:
         self._lease = lease
         self._run_id = run_id
         self._pending: list[str] = []
-        self._more = asyncio.Event()
         self._closing = False
-        self._closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._timer: asyncio.TimerHandle | None = None
+        self._flush: asyncio.Task[int] | None = None
+        self.error: BaseException | None = None
+        self.failed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        """Resolves when a write failed (``error`` says why)."""
         self.terminal: BaseEvent | None = None
         self.snapshot: MessagesSnapshotEvent | None = None
 
@@ -79,29 +84,39 @@ class EventWriter:
         elif isinstance(event, MessagesSnapshotEvent):
             self.snapshot = event
         self._pending.append(encode_event(event))
-        self._more.set()
+        self._schedule()
 
-    @property
-    def rest(self) -> list[str]:
-        """Frames not yet written (after ``run`` returned): they go with the outcome."""
-        return self._pending
+    def _schedule(self) -> None:
+        if self._timer is None and self._flush is None and not self._closing:
+            loop = asyncio.get_running_loop()
+            self._timer = loop.call_later(GROUP_COMMIT_SECONDS, self._start_flush)
 
-    def close(self) -> None:
-        """No more events: ``run`` returns, leaving the rest for the outcome's write."""
+    def _start_flush(self) -> None:
+        self._timer = None
+        batch, self._pending = self._pending, []
+        append = self._store.append_events(self._task_id, self._lease, self._run_id, batch)
+        self._flush = asyncio.create_task(append, name=f"graphwire-task-log-{self._run_id}")
+        self._flush.add_done_callback(self._flushed)
+
+    def _flushed(self, flush: asyncio.Task[int]) -> None:
+        self._flush = None
+        if flush.cancelled() or flush.exception() is not None:
+            self.error = flush.exception() if not flush.cancelled() else None
+            if not self.failed.done():
+                self.failed.set_result(None)
+            return
+        if self._pending:
+            self._schedule()
+
+    async def close(self) -> list[str]:
+        """No more events: wait for a write in flight; return the rest for the outcome."""
         self._closing = True
-        if not self._closed.done():
-            self._closed.set_result(None)
-        self._more.set()
-
-    async def run(self) -> None:
-        while True:
-            await self._more.wait()
-            await asyncio.wait({self._closed}, timeout=GROUP_COMMIT_SECONDS)
-            if self._closing:
-                return
-            self._more.clear()
-            batch, self._pending = self._pending, []
-            await self._store.append_events(self._task_id, self._lease, self._run_id, batch)
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._flush is not None:
+            await asyncio.wait({self._flush})
+        return self._pending
 
 
 class TaskExecution:
@@ -113,13 +128,18 @@ class TaskExecution:
         task: Task,
         graph: Pregel[Any, Any],
         limits: RunLimits,
+        *,
         stopped: asyncio.Future[None],
+        watching: asyncio.Future[None],
     ) -> None:
+        """``watching``: armed by ``TaskStore.watch_task`` right at the claim, so no
+        change made after the claim goes unseen; disarmed by the caller."""
         self._store = store
         self._task = task
         self._graph = graph
         self._limits = limits
         self._stopped = stopped
+        self._watching = watching
         self._lease = Lease(str(task.lease_owner), task.attempt, limits.lease_seconds)
         self._run_id = task.run_ids[-1]
         self._writer = EventWriter(store, task.id, self._lease, self._run_id)
@@ -132,33 +152,26 @@ class TaskExecution:
             new_thread=len(self._task.run_ids) == 1,  # a task's thread starts with its first run
         )
         graph_run = GraphRun(self._graph, run_input, options)
-        writer = asyncio.create_task(self._writer.run(), name=f"graphwire-task-log-{self._run_id}")
         driver = asyncio.create_task(self._drive(graph_run), name=f"graphwire-task-{self._run_id}")
         try:
-            reason = await self._supervise(driver, writer)
+            reason = await self._supervise(driver)
         finally:
             driver.cancel()
             await asyncio.wait({driver})
-        self._writer_close(graph_run, driver, reason)
-        await asyncio.wait({writer})
-        error = writer.exception()
+        for event in self._closing(graph_run, driver, reason):
+            self._writer.put(event)
+        rest = await self._writer.close()
+        error = self._writer.error
         if error is not None and not isinstance(error, LeaseLostError):
             raise error
         if reason == "lost" or error is not None:
             logger.warning("task %s: lease lost; a newer attempt owns it", self._task.id)
             return
-        await self._settle(reason)
+        await self._settle(reason, rest)
 
     async def _drive(self, graph_run: GraphRun) -> None:
         async for event in graph_run.events():
             self._writer.put(event)
-
-    def _writer_close(
-        self, graph_run: GraphRun, driver: asyncio.Task[None], reason: StopReason | None
-    ) -> None:
-        for event in self._closing(graph_run, driver, reason):
-            self._writer.put(event)
-        self._writer.close()
 
     def _closing(
         self, graph_run: GraphRun, driver: asyncio.Task[None], reason: StopReason | None
@@ -179,51 +192,49 @@ class TaskExecution:
             return graph_run.abort(ErrorCode.INTERNAL_ERROR, "graphwire failed running the task.")
         return []
 
-    async def _supervise(
-        self, driver: asyncio.Task[None], writer: asyncio.Task[None]
-    ) -> StopReason | None:
+    async def _supervise(self, driver: asyncio.Task[None]) -> StopReason | None:
         """Wait for the run to end, renewing the lease; say why it must stop early."""
         loop = asyncio.get_running_loop()
         renew_every = self._limits.lease_seconds / 3
         renew_at = loop.time() + renew_every
         timeout = self._limits.timeout
         deadline = loop.time() + timeout if timeout else math.inf
-        watch = self._watch(self._task.version)
-        try:
-            while True:
-                wait = max(min(renew_at, deadline) - loop.time(), 0)
-                waiting: set[asyncio.Future[Any]] = {driver, writer, watch, self._stopped}
-                await asyncio.wait(
-                    waiting,
-                    timeout=wait,
-                    return_when=asyncio.FIRST_COMPLETED,
-                )
-                if driver.done():
-                    return None
-                if writer.done():
-                    return "lost"
-                if self._stopped.done():
-                    return "shutdown"
-                if watch.done():
-                    changed = watch.result()
-                    if changed is not None and changed.state is TaskState.CANCELLED:
-                        return "cancelled"
-                    watch = self._watch(changed.version if changed else self._task.version)
-                if loop.time() >= renew_at:
-                    stop = await self._renew()
-                    if stop is not None:
-                        return stop
-                    renew_at = loop.time() + renew_every
-                if loop.time() >= deadline:
-                    return "timeout"
-        finally:
-            watch.cancel()
-            await asyncio.wait({watch})
+        while True:
+            waiting: set[asyncio.Future[Any]] = {
+                driver,
+                self._writer.failed,
+                self._watching,
+                self._stopped,
+            }
+            wait = max(min(renew_at, deadline) - loop.time(), 0)
+            await asyncio.wait(waiting, timeout=wait, return_when=asyncio.FIRST_COMPLETED)
+            if driver.done():
+                return None
+            if self._writer.failed.done():
+                return "lost"
+            if self._stopped.done():
+                return "shutdown"
+            if self._watching.done() and await self._cancelled():
+                return "cancelled"
+            if loop.time() >= renew_at:
+                stop = await self._renew()
+                if stop is not None:
+                    return stop
+                renew_at = loop.time() + renew_every
+            if loop.time() >= deadline:
+                return "timeout"
 
-    def _watch(self, version: int) -> asyncio.Task[Task | None]:
-        return asyncio.create_task(
-            self._store.wait_change(self._task.id, version, self._limits.lease_seconds)
-        )
+    @property
+    def watching(self) -> asyncio.Future[None]:
+        """The armed watch on the task's row (re-armed after each change)."""
+        return self._watching
+
+    async def _cancelled(self) -> bool:
+        """The task's row changed: watch again, then look whether it was cancelled."""
+        self._store.unwatch_task(self._task.id, self._watching)
+        self._watching = self._store.watch_task(self._task.id)
+        task = await self._store.get(self._task.id)
+        return task.state is TaskState.CANCELLED
 
     async def _renew(self) -> StopReason | None:
         """Renew the lease; a cancel made by another process shows up here too."""
@@ -233,10 +244,10 @@ class TaskExecution:
             return "lost"
         return "cancelled" if task.state is TaskState.CANCELLED else None
 
-    async def _settle(self, reason: StopReason | None) -> None:
+    async def _settle(self, reason: StopReason | None, rest: list[str]) -> None:
         outcome = self._outcome(reason)
         try:
-            await self._store.settle(self._task.id, self._lease, outcome, self._writer.rest)
+            await self._store.settle(self._task.id, self._lease, outcome, rest)
         except LeaseLostError:
             logger.warning("task %s: lease lost before its outcome was saved", self._task.id)
 

@@ -191,11 +191,12 @@ class TaskRunner:
     async def _work(self) -> None:
         stopped = self._require_started()
         while not stopped.done():
-            task = await self._next(stopped)
-            if task is None:
+            claimed = await self._next(stopped)
+            if claimed is None:
                 continue
+            task, watching = claimed
             try:
-                await self._execute(task)
+                await self._execute(task, watching)
             except Exception:
                 # The lease runs out and the sweeper requeues the task.
                 logger.exception("task %s: the worker failed running it", task.id)
@@ -209,16 +210,21 @@ class TaskRunner:
         freed, self._freed = self._freed, asyncio.get_running_loop().create_future()
         freed.set_result(None)
 
-    async def _next(self, stopped: asyncio.Future[None]) -> Task | None:
+    async def _next(
+        self, stopped: asyncio.Future[None]
+    ) -> tuple[Task, asyncio.Future[None]] | None:
         with self.store.watch_work() as woken:
             async with self._claim_lock:
                 # Stopping while this worker waited for the lock: claim nothing more.
                 task = None if stopped.done() else await self._claim()
-            if task is None:
+                # Armed before any other callback runs: no later change goes unseen.
+                watching = None if task is None else self.store.watch_task(task.id)
+            if task is None or watching is None:
                 await asyncio.wait(
                     {woken, stopped, self._freed}, return_when=asyncio.FIRST_COMPLETED
                 )
-        return task
+                return None
+        return task, watching
 
     async def _claim(self) -> Task | None:
         limits = self._options.concurrency
@@ -232,14 +238,22 @@ class TaskRunner:
             self._running[task.agent] += 1
         return task
 
-    async def _execute(self, task: Task) -> None:
+    async def _execute(self, task: Task, watching: asyncio.Future[None]) -> None:
         opts = self._options
         limits = RunLimits(opts.lease_seconds, opts.task_timeout, opts.durability)
         execution = TaskExecution(
-            self.store, task, self._agents[task.agent], limits, self._require_started()
+            self.store,
+            task,
+            self._agents[task.agent],
+            limits,
+            stopped=self._require_started(),
+            watching=watching,
         )
         context = self.context(task.agent, task.run_ids[-1], task.thread_id, task.id)
-        await execution.execute(context)
+        try:
+            await execution.execute(context)
+        finally:
+            self.store.unwatch_task(task.id, execution.watching)
 
     async def _sweep(self) -> None:
         stopped = self._require_started()

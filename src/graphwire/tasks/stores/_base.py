@@ -60,6 +60,8 @@ class TaskStore(Protocol):
     async def wait_events(self, task_id: str, after_seq: int, timeout: float) -> bool: ...
     async def wait_change(self, task_id: str, version: int, timeout: float) -> Task | None: ...
     def watch_work(self) -> AbstractContextManager[asyncio.Future[None]]: ...
+    def watch_task(self, task_id: str) -> asyncio.Future[None]: ...
+    def unwatch_task(self, task_id: str, future: asyncio.Future[None]) -> None: ...
     async def aclose(self) -> None: ...
 
 
@@ -230,6 +232,14 @@ class BaseTaskStore(abc.ABC):
             yield future
         finally:
             self._signals.disarm(WORK, future)
+
+    def watch_task(self, task_id: str) -> asyncio.Future[None]:
+        """A future that resolves at the next change of the task's row (made in this
+        process). Arm it before reading the row; pass it to ``unwatch_task`` after."""
+        return self._signals.arm(task_id)
+
+    def unwatch_task(self, task_id: str, future: asyncio.Future[None]) -> None:
+        self._signals.disarm(task_id, future)
 
     def _fire(self, *keys: str) -> None:
         self._signals.fire(*keys)

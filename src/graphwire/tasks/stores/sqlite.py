@@ -7,18 +7,15 @@ SQLite's write lock makes claims and fenced writes atomic across processes.
 The task row keeps the whole Task as JSON (the source of truth) beside the
 columns the queries filter on.
 
-Each domain operation runs as one function on the store's own database thread
-— one hop from the event loop per operation, where a statement-per-await
-driver needs four to six (docs/adr/0005-task-engine.md).
+Each domain operation runs as one function on the file's database thread
+(``SqliteFile``) — one hop from the event loop per operation, where a
+statement-per-await driver needs four to six (docs/adr/0005-task-engine.md).
 """
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
 from collections.abc import Callable, Collection, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -34,6 +31,7 @@ from graphwire.tasks.stores._base import (
     encode_cursor,
     events_key,
 )
+from graphwire.tasks.stores._sqlite_file import SqliteFile
 
 _TASK = TypeAdapter(Task)
 _T = TypeVar("_T")
@@ -87,86 +85,44 @@ _FILTERS = (
 )
 
 
-class _Database:
-    """One sqlite3 connection, used only from its own thread."""
-
-    def __init__(self, path: str) -> None:
-        self._path = path
-        self._thread = ThreadPoolExecutor(1, thread_name_prefix="graphwire-sqlite")
-        self._conn: sqlite3.Connection | None = None
-
-    async def call(self, fn: Callable[..., _T], *args: Any) -> _T:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._thread, partial(fn, *args))
-
-    def connect(self) -> None:
-        conn = sqlite3.connect(self._path, isolation_level=None)
-        for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "busy_timeout=10000"):
-            conn.execute(f"PRAGMA {pragma}")
-        conn.executescript(_SCHEMA)
-        self._conn = conn
-
-    @property
-    def conn(self) -> sqlite3.Connection:
-        if self._conn is None:
-            raise RuntimeError("the task store is closed")
-        return self._conn
-
-    def transaction(self, fn: Callable[[sqlite3.Connection], _T]) -> _T:
-        """Run ``fn`` in one IMMEDIATE transaction (on the database thread)."""
-        conn = self.conn
-        conn.execute("BEGIN IMMEDIATE")
-        committed = False
-        try:
-            result = fn(conn)
-            conn.execute("COMMIT")
-            committed = True
-        finally:
-            if not committed:
-                conn.execute("ROLLBACK")
-        return result
-
-    def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
-
-    async def aclose(self) -> None:
-        try:
-            await self.call(self.close)
-        finally:
-            self._thread.shutdown(wait=False)
-
-
 class SqliteTaskStore(BaseTaskStore):
-    """A TaskStore in one SQLite file. Open with ``await SqliteTaskStore.open(path)``."""
+    """A TaskStore in a SQLite file: ``await SqliteTaskStore.open(path)``, or ``on`` a
+    ``SqliteFile`` it shares with the LangGraph checkpointer."""
 
-    def __init__(self, db: _Database, clock: Callable[[], float] | None) -> None:
+    def __init__(
+        self, file: SqliteFile, clock: Callable[[], float] | None = None, owns: bool = False
+    ) -> None:
         super().__init__(*(() if clock is None else (clock,)))
-        self._db = db
+        self._file = file
+        self._owns = owns
 
     @classmethod
     async def open(
         cls, path: str | Path, *, clock: Callable[[], float] | None = None
     ) -> SqliteTaskStore:
-        db = _Database(str(path))
-        opened = False
-        try:
-            await db.call(db.connect)
-            opened = True
-        finally:
-            if not opened:
-                await db.aclose()
-        return cls(db, clock)
+        """A store with its own handle on the file (closed by ``aclose``)."""
+        file = SqliteFile(path)
+        await file.acquire(_SCHEMA)
+        return cls(file, clock, owns=True)
+
+    @classmethod
+    async def on(
+        cls, file: SqliteFile, *, clock: Callable[[], float] | None = None
+    ) -> SqliteTaskStore:
+        """A store on a file its caller has acquired (and will release)."""
+        await file.call(lambda: file.conn.executescript(_SCHEMA))
+        return cls(file, clock)
 
     async def aclose(self) -> None:
-        await self._db.aclose()
+        if self._owns:
+            self._owns = False
+            await self._file.release()
 
     async def _write(self, fn: Callable[[sqlite3.Connection], _T]) -> _T:
-        return await self._db.call(self._db.transaction, fn)
+        return await self._file.call(self._file.transaction, fn)
 
     async def _read(self, fn: Callable[[sqlite3.Connection], _T]) -> _T:
-        return await self._db.call(lambda: fn(self._db.conn))
+        return await self._file.call(lambda: fn(self._file.conn))
 
     # -- tasks --------------------------------------------------------------------------
 
