@@ -14,6 +14,7 @@ import asyncio
 import queue
 import sqlite3
 import threading
+import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from functools import partial
 from pathlib import Path
@@ -30,47 +31,94 @@ from langgraph.checkpoint.base import (
 from langgraph.checkpoint.sqlite import SqliteSaver
 
 _T = TypeVar("_T")
+_HAND_BACK_SECONDS = 0.001
+"""Longest a finished result waits while the database thread works through a queue."""
+
+
+class _Dry:
+    """The queue is empty (for now)."""
+
+
+_DRY = _Dry()
 _PRAGMAS = ("journal_mode=WAL", "synchronous=NORMAL", "busy_timeout=10000")
 
 
+_Job = tuple[asyncio.Future[Any], Callable[[], Any]] | None
+
+
 class _DatabaseThread:
-    """A thread that runs submitted functions in order and hands results back
-    to the event loop (lighter than an executor: no concurrent.futures layer)."""
+    """A thread that runs submitted functions and hands results back to the event
+    loop (lighter than an executor: no concurrent.futures layer). Urgent jobs —
+    the task store's, which workers and clients wait on — go before queued
+    checkpoint writes."""
 
     def __init__(self, name: str) -> None:
-        self._jobs: queue.SimpleQueue[tuple[asyncio.Future[Any], Callable[[], Any]] | None]
-        self._jobs = queue.SimpleQueue()
+        self._urgent: queue.SimpleQueue[_Job] = queue.SimpleQueue()
+        self._normal: queue.SimpleQueue[_Job] = queue.SimpleQueue()
+        self._count = threading.Semaphore(0)
         self._thread = threading.Thread(target=self._serve, name=name, daemon=True)
         self._thread.start()
 
-    async def call(self, fn: Callable[[], _T]) -> _T:
+    async def call(self, fn: Callable[[], _T], urgent: bool = False) -> _T:
         future: asyncio.Future[_T] = asyncio.get_running_loop().create_future()
-        self._jobs.put((future, fn))
+        self._put((future, fn), urgent)
         return await future
 
     def stop(self) -> None:
         """Finish the queued jobs, then end the thread."""
-        self._jobs.put(None)
+        self._put(None, urgent=False)
+
+    def _put(self, job: _Job, urgent: bool) -> None:
+        (self._urgent if urgent else self._normal).put(job)
+        self._count.release()
+
+    def _next(self, block: bool) -> _Job | _Dry:
+        if not self._count.acquire(blocking=block):
+            return _DRY
+        try:
+            return self._urgent.get_nowait()
+        except queue.Empty:
+            return self._normal.get_nowait()
 
     def _serve(self) -> None:
-        while (job := self._jobs.get()) is not None:
+        done: list[tuple[asyncio.Future[Any], bool, Any]] = []
+        since = 0.0
+        while True:
+            job = self._next(block=not done)
+            if job is _DRY or job is None or time.monotonic() - since > _HAND_BACK_SECONDS:
+                # Hand back every finished result in one wake-up of the event loop:
+                # when the queue runs dry, or at the latest after a short while.
+                _post(done)
+                done = []
+            if job is None:
+                return
+            if isinstance(job, _Dry):
+                continue
             future, fn = job
+            if not done:
+                since = time.monotonic()
             try:
-                result = fn()
+                done.append((future, True, fn()))
             except Exception as exc:  # handed to the awaiting coroutine, which raises it
-                future.get_loop().call_soon_threadsafe(_fail, future, exc)
-            else:
-                future.get_loop().call_soon_threadsafe(_succeed, future, result)
+                done.append((future, False, exc))
 
 
-def _succeed(future: asyncio.Future[Any], result: Any) -> None:
-    if not future.done():
-        future.set_result(result)
+def _post(done: list[tuple[asyncio.Future[Any], bool, Any]]) -> None:
+    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], bool, Any]]] = {}
+    for item in done:
+        by_loop.setdefault(item[0].get_loop(), []).append(item)
+    for loop, items in by_loop.items():
+        loop.call_soon_threadsafe(_resolve, items)
 
 
-def _fail(future: asyncio.Future[Any], exc: Exception) -> None:
-    if not future.done():
-        future.set_exception(exc)
+def _resolve(items: list[tuple[asyncio.Future[Any], bool, Any]]) -> None:
+    for future, ok, value in items:
+        if future.done():
+            continue
+        if ok:
+            future.set_result(value)
+        else:
+            future.set_exception(value)
 
 
 class SqliteFile:
@@ -110,10 +158,17 @@ class SqliteFile:
             thread.stop()
 
     async def call(self, fn: Callable[..., _T], *args: Any) -> _T:
-        """Run ``fn(*args)`` on the database thread."""
+        """Run ``fn(*args)`` on the database thread (after any urgent work)."""
+        return await self._thread_or_fail().call(partial(fn, *args) if args else fn)
+
+    async def call_urgent(self, fn: Callable[[], _T]) -> _T:
+        """Run ``fn()`` on the database thread before queued non-urgent work."""
+        return await self._thread_or_fail().call(fn, urgent=True)
+
+    def _thread_or_fail(self) -> _DatabaseThread:
         if self._thread is None:
             raise RuntimeError(f"the SQLite file {self.path} is not open")
-        return await self._thread.call(partial(fn, *args) if args else fn)
+        return self._thread
 
     @property
     def conn(self) -> sqlite3.Connection:

@@ -68,9 +68,10 @@ _COLUMNS = (
     "id, agent, state, parent_run_id, parent_task_id, parent_thread_id, "
     "created_at, ready_at, lease_owner, lease_expires_at, attempt, body"
 )
-_UPSERT = (
-    f"INSERT OR REPLACE INTO graphwire_tasks ({_COLUMNS}) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+_INSERT = f"INSERT INTO graphwire_tasks ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+_UPDATE = (
+    "UPDATE graphwire_tasks SET state = ?, ready_at = ?, lease_owner = ?, "
+    "lease_expires_at = ?, attempt = ?, body = ? WHERE id = ?"
 )
 _FENCE = (
     "SELECT lease_owner, attempt, "
@@ -119,22 +120,22 @@ class SqliteTaskStore(BaseTaskStore):
             await self._file.release()
 
     async def _write(self, fn: Callable[[sqlite3.Connection], _T]) -> _T:
-        return await self._file.call(self._file.transaction, fn)
+        return await self._file.call_urgent(lambda: self._file.transaction(fn))
 
     async def _read(self, fn: Callable[[sqlite3.Connection], _T]) -> _T:
-        return await self._file.call(lambda: fn(self._file.conn))
+        return await self._file.call_urgent(lambda: fn(self._file.conn))
 
     # -- tasks --------------------------------------------------------------------------
 
     async def _insert(self, task: Task) -> None:
-        await self._write(lambda conn: conn.execute(_UPSERT, _row(task)))
+        await self._write(lambda conn: conn.execute(_INSERT, _row(task)))
 
     async def _apply(
         self, task_id: str, change: Callable[[Task], Task], frames: Sequence[str] = ()
     ) -> Task:
         def apply(conn: sqlite3.Connection) -> Task:
             task = change(_load(conn, task_id))
-            conn.execute(_UPSERT, _row(task))
+            _save(conn, task)
             if frames:
                 _extend(conn, task_id, task.run_ids[-1], frames)
             return task
@@ -176,7 +177,7 @@ class SqliteTaskStore(BaseTaskStore):
             task = _TASK.validate_json(row[0])
             lease = Lease(owner, task.attempt + 1, lease_seconds)
             claimed = m.claim(task, lease, run_id, self._clock())
-            conn.execute(_UPSERT, _row(claimed))
+            _save(conn, claimed)
             return claimed
 
         claimed = await self._write(claim)
@@ -197,7 +198,7 @@ class SqliteTaskStore(BaseTaskStore):
                 task = _TASK.validate_json(body)
                 _close_cut_run(conn, task)
                 requeued.append(m.expire(task, now))
-                conn.execute(_UPSERT, _row(requeued[-1]))
+                _save(conn, requeued[-1])
             return requeued
 
         requeued = await self._write(requeue)
@@ -257,6 +258,22 @@ def _row(task: Task) -> tuple[Any, ...]:
         task.lease_expires_at,
         task.attempt,
         _TASK.dump_json(task).decode(),
+    )
+
+
+def _save(conn: sqlite3.Connection, task: Task) -> None:
+    """Write a changed task back (only the columns a change can touch)."""
+    conn.execute(
+        _UPDATE,
+        (
+            task.state.value,
+            task.ready_at,
+            task.lease_owner,
+            task.lease_expires_at,
+            task.attempt,
+            _TASK.dump_json(task).decode(),
+            task.id,
+        ),
     )
 
 
