@@ -15,6 +15,19 @@ from graphwire.protocol import (
 )
 from graphwire.protocol._tools import bind_frontend_tools, frontend_tools
 from graphwire.runs import GraphRun, RunOptions
+from graphwire.tasks import (
+    MemoryTaskStore,
+    RunnerOptions,
+    SqliteFile,
+    SqliteTaskStore,
+    Task,
+    TaskError,
+    TaskRunner,
+    TaskSpec,
+    TaskState,
+    TaskStore,
+    task_tools,
+)
 
 __all__ = [
     "AguiMapper",
@@ -23,11 +36,22 @@ __all__ = [
     "GraphwireError",
     "InputError",
     "MapperOptions",
+    "MemoryTaskStore",
     "RunInfo",
     "RunOptions",
+    "RunnerOptions",
+    "SqliteFile",
+    "SqliteTaskStore",
     "StreamParser",
+    "Task",
+    "TaskError",
+    "TaskRunner",
+    "TaskSpec",
+    "TaskState",
+    "TaskStore",
     "bind_frontend_tools",
     "cancelled_resume",
     "frontend_tools",
     "is_cancelled_resume",
+    "task_tools",
 ]

@@ -24,10 +24,10 @@ LiveServer = Callable[..., Any]
 
 @asynccontextmanager
 async def live_server(
-    agents: Sequence[Agent], options: ServerOptions | None = None
+    agents: Sequence[Agent], options: ServerOptions | None = None, **app_args: Any
 ) -> AsyncIterator[str]:
     """Serve ``agents`` on a random loopback port; yields the base URL."""
-    app = create_app(agents, options)
+    app = create_app(agents, options, **app_args)
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     config = uvicorn.Config(app, log_level="warning", lifespan="on")

@@ -1,5 +1,6 @@
-"""The keyless demo agent: streaming, a backend tool, reasoning, shared state
-and a human approval with ``interrupt()``."""
+"""The keyless demo agent: streaming, a backend tool, reasoning, shared state,
+a human approval with ``interrupt()``, and delegation to background copies of
+itself with the task tools."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from langgraph.types import interrupt
 
 from graphwire.demo._model import DemoChatModel
 from graphwire.protocol import is_cancelled_resume
+from graphwire.tasks import task_tools
 
 
 @tool
@@ -44,7 +46,7 @@ class DemoState(MessagesState):
 def build_demo_graph() -> Pregel[Any, Any]:
     """A fresh demo graph (no checkpointer: graphwire provides one)."""
     model = DemoChatModel()
-    tools = [get_weather, deploy]
+    tools = [get_weather, deploy, *task_tools()]
 
     def agent(state: DemoState) -> dict[str, Any]:
         reply = model.invoke(state["messages"])

@@ -11,6 +11,7 @@ from graphwire.testing import ScriptedChatModel
 
 _WEATHER = re.compile(r"weather (?:in|for) ([A-Za-z ]+)", re.IGNORECASE)
 _DEPLOY = re.compile(r"\bdeploy(?: to)? ([A-Za-z0-9_-]+)", re.IGNORECASE)
+_BACKGROUND = re.compile(r"\s*\bin the background\b[.!]?\s*", re.IGNORECASE)
 
 
 class DemoChatModel(ScriptedChatModel):
@@ -22,6 +23,13 @@ class DemoChatModel(ScriptedChatModel):
         if isinstance(last, ToolMessage):
             return AIMessage(id=msg_id, content=f"Done: {last.text}.")
         text = last.text
+        if _BACKGROUND.search(text):
+            return _tool_reply(
+                msg_id,
+                "start_async_task",
+                {"description": _BACKGROUND.sub(" ", text).strip()},
+                "This can run on its own; I will delegate it to a background copy of me.",
+            )
         if match := _WEATHER.search(text):
             return _tool_reply(
                 msg_id,
@@ -38,7 +46,10 @@ class DemoChatModel(ScriptedChatModel):
             )
         return AIMessage(
             id=msg_id,
-            content=f"You said: {text}. Try 'weather in Paris' or 'deploy to staging'.",
+            content=(
+                f"You said: {text}. Try 'weather in Paris', 'deploy to staging', "
+                "or 'deploy to staging in the background'."
+            ),
             additional_kwargs={"reasoning_content": "A plain message; I echo it."},
         )
 
