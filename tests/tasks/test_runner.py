@@ -10,10 +10,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ag_ui.core import RunErrorEvent, RunFinishedEvent, RunStartedEvent
+from ag_ui.core import PROTOCOL_VERSION, RunErrorEvent, RunFinishedEvent, RunStartedEvent
 from langgraph.pregel import Pregel
 
+from graphwire.runs import encode_event
 from graphwire.tasks import (
+    BaseTaskStore,
+    Lease,
+    LeaseLostError,
     MemoryTaskStore,
     RunnerOptions,
     SqliteTaskStore,
@@ -25,6 +29,7 @@ from graphwire.tasks import (
     TaskStateError,
     TaskStore,
 )
+from tests.tasks.conftest import FakeClock
 from tests.tasks.graphs import Flaky, Slow, chat_graph, kinds, logged_runs, review_graph
 
 RunnerFactory = Callable[..., Any]
@@ -282,3 +287,76 @@ async def test_stopping_hands_running_tasks_back(tmp_path: Path) -> None:
         assert kinds(second)[-1] == "RUN_FINISHED"
     finally:
         await store.aclose()
+
+
+async def tail(store: TaskStore, task_id: str) -> list[int]:
+    """Replay then live tail, one path: read after the last seq, wait for more."""
+    seqs: list[int] = []
+    while True:
+        seqs.extend(e.seq for e in await store.read_events(task_id, seqs[-1] if seqs else 0))
+        task = await store.get(task_id)
+        if task.state is TaskState.DONE and task.lease_owner is None:
+            seqs.extend(e.seq for e in await store.read_events(task_id, seqs[-1] if seqs else 0))
+            return seqs
+        await store.wait_events(task_id, seqs[-1] if seqs else 0, 5)
+
+
+async def test_a_live_tail_sees_every_event_once(make_runner: RunnerFactory) -> None:
+    slow = Slow()
+    async with make_runner({"slow": slow.graph()}) as runner:
+        task = await runner.enqueue(TaskSpec(agent="slow", prompt="watch me"))
+        watcher = asyncio.create_task(tail(runner.store, task.id))
+        await asyncio.wait_for(slow.started.wait(), 5)
+        await asyncio.sleep(0.1)  # the first events are written while the run waits
+        assert len(await runner.store.read_events(task.id)) >= 3
+        slow.release.set()
+        seqs = await asyncio.wait_for(watcher, 10)
+        assert seqs == [e.seq for e in await runner.store.read_events(task.id)]
+        assert seqs == list(range(1, len(seqs) + 1))
+
+
+async def test_leases_are_renewed_while_a_task_runs(make_runner: RunnerFactory) -> None:
+    slow = Slow()
+    async with make_runner({"slow": slow.graph()}, lease_seconds=0.3) as runner:
+        task = await runner.enqueue(TaskSpec(agent="slow", prompt="longer than a lease"))
+        await asyncio.wait_for(slow.started.wait(), 5)
+        await asyncio.sleep(1.0)  # three leases long: the sweeper runs every 0.15 s
+        running = await runner.get(task.id)
+        assert (running.state, running.attempt) == (TaskState.ONGOING, 1)
+        slow.release.set()
+        done = await settled(runner, task)
+        assert (done.state, done.attempt, len(done.run_ids)) == (TaskState.DONE, 1, 1)
+
+
+async def test_a_dead_workers_task_is_requeued_periodically(
+    store: BaseTaskStore, clock: FakeClock
+) -> None:
+    queued = await store.create(TaskSpec(agent="echo", prompt="orphan"))
+    dead = await store.claim_next("dead-process", "run-dead", 30, None)
+    assert dead is not None
+    assert dead.id == queued.id
+    zombie = Lease("dead-process", dead.attempt)
+    await store.append_events(dead.id, zombie, "run-dead", [started_frame(dead)])
+    async with TaskRunner(store, {"echo": chat_graph()}, RunnerOptions(lease_seconds=0.4)):
+        await asyncio.sleep(0.3)  # the start-up sweep found nothing expired yet
+        assert (await store.get(dead.id)).lease_owner == "dead-process"
+        clock.advance(31)  # now the dead process's lease has run out
+        done = await store.wait_change(dead.id, dead.version, 5)
+        async with asyncio.timeout(10):
+            while done is None or done.state is not TaskState.DONE:
+                done = await store.wait_change(dead.id, (done or dead).version, 5)
+    assert done.attempt == 2
+    with pytest.raises(LeaseLostError):
+        await store.append_events(dead.id, zombie, "run-dead", ["{}"])
+    cut, rerun = await logged_runs(store, dead.id)
+    assert isinstance(cut[-1], RunErrorEvent)
+    assert cut[-1].code == "WORKER_LOST"
+    assert kinds(rerun)[-1] == "RUN_FINISHED"
+
+
+def started_frame(task: Task) -> str:
+    return encode_event(
+        RunStartedEvent(
+            thread_id=task.thread_id, run_id=task.run_ids[-1], protocol_version=PROTOCOL_VERSION
+        )
+    )
