@@ -11,6 +11,7 @@ are kept apart by SQLite's own locking (WAL, busy timeout).
 from __future__ import annotations
 
 import asyncio
+import collections
 import queue
 import sqlite3
 import threading
@@ -53,9 +54,9 @@ class _DatabaseThread:
     checkpoint writes."""
 
     def __init__(self, name: str) -> None:
-        self._urgent: queue.SimpleQueue[_Job] = queue.SimpleQueue()
-        self._normal: queue.SimpleQueue[_Job] = queue.SimpleQueue()
-        self._count = threading.Semaphore(0)
+        self._urgent: collections.deque[_Job] = collections.deque()
+        self._normal: collections.deque[_Job] = collections.deque()
+        self._wake: queue.SimpleQueue[None] = queue.SimpleQueue()  # one token per job
         self._thread = threading.Thread(target=self._serve, name=name, daemon=True)
         self._thread.start()
 
@@ -69,16 +70,15 @@ class _DatabaseThread:
         self._put(None, urgent=False)
 
     def _put(self, job: _Job, urgent: bool) -> None:
-        (self._urgent if urgent else self._normal).put(job)
-        self._count.release()
+        (self._urgent if urgent else self._normal).append(job)
+        self._wake.put(None)
 
     def _next(self, block: bool) -> _Job | _Dry:
-        if not self._count.acquire(blocking=block):
-            return _DRY
         try:
-            return self._urgent.get_nowait()
+            self._wake.get(block=block)
         except queue.Empty:
-            return self._normal.get_nowait()
+            return _DRY
+        return self._urgent.popleft() if self._urgent else self._normal.popleft()
 
     def _serve(self) -> None:
         done: list[tuple[asyncio.Future[Any], bool, Any]] = []

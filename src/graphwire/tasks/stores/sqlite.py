@@ -55,7 +55,10 @@ CREATE INDEX IF NOT EXISTS graphwire_tasks_ready ON graphwire_tasks (ready_at)
 CREATE INDEX IF NOT EXISTS graphwire_tasks_leased ON graphwire_tasks (lease_expires_at)
     WHERE lease_owner IS NOT NULL;
 CREATE INDEX IF NOT EXISTS graphwire_tasks_board ON graphwire_tasks (created_at DESC, id DESC);
-CREATE INDEX IF NOT EXISTS graphwire_tasks_parent ON graphwire_tasks (parent_task_id);
+CREATE INDEX IF NOT EXISTS graphwire_tasks_parent ON graphwire_tasks (parent_task_id)
+    WHERE parent_task_id IS NOT NULL;
+CREATE INDEX IF NOT EXISTS graphwire_tasks_parent_thread ON graphwire_tasks (parent_thread_id)
+    WHERE parent_thread_id IS NOT NULL;
 CREATE TABLE IF NOT EXISTS graphwire_task_events (
     task_id TEXT NOT NULL,
     seq INTEGER NOT NULL,
