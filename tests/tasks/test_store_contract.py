@@ -377,3 +377,15 @@ async def test_settle_writes_the_final_events_with_the_outcome(store: BaseTaskSt
     await store.settle(task_id, lease, RunOutcome("done", result="r"), ['{"type":"X"}'])
     events = await store.read_events(task_id)
     assert [(e.seq, e.run_id, e.frame) for e in events[1:]] == [(2, run_id, '{"type":"X"}')]
+
+
+async def test_list_scoped_to_a_principal(store: BaseTaskStore) -> None:
+    alice = await store.create(TaskSpec(agent="a", prompt="hers", principal="alice"))
+    nobody = await store.create(TaskSpec(agent="a", prompt="anyone's"))
+    assert alice.principal == "alice"
+    hers = await store.list_tasks(TaskQuery(principal="alice", scoped=True))
+    assert [t.id for t in hers.tasks] == [alice.id]
+    unowned = await store.list_tasks(TaskQuery(principal=None, scoped=True))
+    assert [t.id for t in unowned.tasks] == [nobody.id]
+    everyone = await store.list_tasks(TaskQuery())
+    assert {t.id for t in everyone.tasks} == {alice.id, nobody.id}

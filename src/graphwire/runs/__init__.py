@@ -12,6 +12,7 @@ from graphwire.runs._registry import (
     RunRecord,
     RunRegistry,
     ThreadBusyError,
+    thread_key,
 )
 
 __all__ = [
@@ -27,4 +28,5 @@ __all__ = [
     "ThreadBusyError",
     "encode_event",
     "read_thread",
+    "thread_key",
 ]

@@ -22,6 +22,11 @@ logger = logging.getLogger("graphwire.runs")
 OnDisconnect = Literal["cancel", "continue"]
 
 
+def thread_key(principal: str | None, thread_id: str) -> str:
+    """The checkpointer key: threads are scoped to the principal the auth hook returns."""
+    return thread_id if principal is None else f"{len(principal)}:{principal}:{thread_id}"
+
+
 class ThreadBusyError(GraphwireError):
     """The thread already has an active run."""
 

@@ -43,6 +43,7 @@ from graphwire.runs import (
     RunOptions,
     RunRegistry,
     ThreadBusyError,
+    thread_key,
 )
 from graphwire.server._agents import Agent, with_checkpointer
 from graphwire.server._errors import ApiError
@@ -228,7 +229,9 @@ class _Api:
         principal = request.state.principal
         mode = _on_disconnect(run, self.options.on_disconnect)
         key = thread_key(principal, run.thread_id)
-        tools = self.tasks.context(agent.name, run.run_id, key) if self.tasks else {}
+        tools = {}
+        if self.tasks is not None:
+            tools = self.tasks.context(agent.name, run.run_id, run.thread_id, principal=principal)
         try:
             record = self.registry.start(
                 agent.graph,
@@ -325,11 +328,6 @@ class _Api:
         except ValueError as exc:
             raise ApiError(422, "INVALID_INPUT", "Last-Event-ID must be a number") from exc
         return self._stream(record.log, after, None, run_id)
-
-
-def thread_key(principal: str | None, thread_id: str) -> str:
-    """The checkpointer key: threads are scoped to the principal the auth hook returns."""
-    return thread_id if principal is None else f"{len(principal)}:{principal}:{thread_id}"
 
 
 def _on_disconnect(run: RunAgentInput, default: OnDisconnect) -> OnDisconnect:

@@ -22,3 +22,4 @@ class TaskContext:
     run_id: str
     thread_id: str
     task_id: str | None = None
+    principal: str | None = None

@@ -28,7 +28,7 @@ from langgraph.pregel import Pregel
 from langgraph.types import Durability
 
 from graphwire.protocol import ErrorCode
-from graphwire.runs import GraphRun, RunOptions, encode_event, read_thread
+from graphwire.runs import GraphRun, RunOptions, encode_event, read_thread, thread_key
 from graphwire.tasks._model import (
     Failure,
     Lease,
@@ -142,11 +142,13 @@ class TaskExecution:
         self._watching = watching
         self._lease = Lease(str(task.lease_owner), task.attempt, limits.lease_seconds)
         self._run_id = task.run_ids[-1]
+        self._thread_key = thread_key(task.principal, task.thread_id)
         self._writer = EventWriter(store, task.id, self._lease, self._run_id)
 
     async def execute(self, configurable: Mapping[str, Any]) -> None:
         run_input = await self._run_input()
         options = RunOptions(
+            thread_key=self._thread_key,
             configurable=configurable,
             durability=self._limits.durability,
             new_thread=len(self._task.run_ids) == 1,  # a task's thread starts with its first run
@@ -282,7 +284,7 @@ class TaskExecution:
         task = self._task
         messages, resume = list(task.input_messages), list(task.resume or ())
         if len(task.run_ids) > 1:
-            view = await read_thread(self._graph, task.thread_id)
+            view = await read_thread(self._graph, self._thread_key)
             known = {m.id for m in view.messages}
             messages = [m for m in messages if m.get("id") not in known]
             if not {str(e.get("interruptId")) for e in resume} <= set(view.pending_interrupt_ids):

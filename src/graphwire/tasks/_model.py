@@ -92,6 +92,8 @@ class Task:
     """The run that delegated the task (a foreground run or a parent task's run)."""
     parent_task_id: str | None = None
     parent_thread_id: str | None = None
+    principal: str | None = None
+    """Who the task belongs to (the auth hook's principal); None without auth."""
     run_ids: tuple[str, ...] = ()
     started_at: float | None = None
     finished_at: float | None = None
@@ -127,6 +129,7 @@ class TaskSpec:
     parent_run_id: str | None = None
     parent_task_id: str | None = None
     parent_thread_id: str | None = None
+    principal: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,6 +151,9 @@ class TaskQuery:
     parent_task_id: str | None = None
     parent_run_id: str | None = None
     parent_thread_id: str | None = None
+    principal: str | None = None
+    scoped: bool = False
+    """Only the tasks of ``principal`` (None included); unscoped: everybody's."""
     limit: int = 50
     cursor: str | None = None
 
@@ -199,6 +205,7 @@ def new_task(spec: TaskSpec, now: float) -> Task:
         parent_run_id=spec.parent_run_id,
         parent_task_id=spec.parent_task_id,
         parent_thread_id=spec.parent_thread_id,
+        principal=spec.principal,
         input_messages=messages,
         ready_at=now,
     )

@@ -182,9 +182,11 @@ class TaskRunner:
         run_id: str,
         thread_id: str,
         task_id: str | None = None,
+        principal: str | None = None,
     ) -> dict[str, Any]:
         """``configurable`` entries that give a run's task tools this runner."""
-        return {TASKS_CONFIG_KEY: TaskContext(self, agent, run_id, thread_id, task_id)}
+        context = TaskContext(self, agent, run_id, thread_id, task_id, principal)
+        return {TASKS_CONFIG_KEY: context}
 
     # -- workers -------------------------------------------------------------------------
 
@@ -249,7 +251,9 @@ class TaskRunner:
             stopped=self._require_started(),
             watching=watching,
         )
-        context = self.context(task.agent, task.run_ids[-1], task.thread_id, task.id)
+        context = self.context(
+            task.agent, task.run_ids[-1], task.thread_id, task.id, task.principal
+        )
         try:
             await execution.execute(context)
         finally:

@@ -69,6 +69,7 @@ async def start_async_task(
         parent_run_id=ctx.run_id,
         parent_task_id=ctx.task_id,
         parent_thread_id=ctx.thread_id,
+        principal=ctx.principal,
     )
     try:
         task = await ctx.runner.enqueue(spec)
@@ -83,11 +84,19 @@ async def check_async_task(task_id: str, config: RunnableConfig) -> str:
     ctx = _context(config)
     if ctx is None:
         return NO_RUNNER
+    task = await _own(ctx, task_id)
+    if task is None:
+        return f"No tracked task found for task_id: {task_id!r}"
+    return json.dumps(_check_result(task))
+
+
+async def _own(ctx: TaskContext, task_id: str) -> Task | None:
+    """The task, if it exists and belongs to the caller's principal."""
     try:
         task = await ctx.runner.get(task_id.strip())
     except TaskError:
-        return f"No tracked task found for task_id: {task_id!r}"
-    return json.dumps(_check_result(task))
+        return None
+    return task if task.principal == ctx.principal else None
 
 
 def _check_result(task: Task) -> dict[str, Any]:
@@ -114,8 +123,10 @@ async def update_async_task(task_id: str, message: str, config: RunnableConfig) 
     ctx = _context(config)
     if ctx is None:
         return NO_RUNNER
+    task = await _own(ctx, task_id)
+    if task is None:
+        return f"No tracked task found for task_id: {task_id!r}"
     try:
-        task = await ctx.runner.get(task_id.strip())
         if task.state is TaskState.REVIEW_NEEDED:
             return f"Task {task.id} is waiting for human review; answer the review first."
         if task.state in {TaskState.QUEUED, TaskState.ONGOING}:
@@ -135,8 +146,11 @@ async def cancel_async_task(task_id: str, config: RunnableConfig) -> str:
     ctx = _context(config)
     if ctx is None:
         return NO_RUNNER
+    owned = await _own(ctx, task_id)
+    if owned is None:
+        return f"No tracked task found for task_id: {task_id!r}"
     try:
-        task = await ctx.runner.cancel(task_id.strip())
+        task = await ctx.runner.cancel(owned.id)
     except TaskError as exc:
         return f"Failed to cancel task {task_id}: {exc.message}"
     return f"Cancelled async subagent task: {task.id}"
@@ -151,7 +165,11 @@ async def list_async_tasks(
     if ctx is None:
         return NO_RUNNER
     query = TaskQuery(
-        parent_thread_id=ctx.thread_id, states=_FILTERS[status_filter or "all"], limit=100
+        parent_thread_id=ctx.thread_id,
+        states=_FILTERS[status_filter or "all"],
+        principal=ctx.principal,
+        scoped=True,
+        limit=100,
     )
     page = await ctx.runner.list_tasks(query)
     if not page.tasks:

@@ -129,4 +129,5 @@ def _matches(task: Task, query: TaskQuery) -> bool:
         and (query.parent_task_id is None or task.parent_task_id == query.parent_task_id)
         and (query.parent_run_id is None or task.parent_run_id == query.parent_run_id)
         and (query.parent_thread_id is None or task.parent_thread_id == query.parent_thread_id)
+        and (not query.scoped or task.principal == query.principal)
     )

@@ -43,6 +43,7 @@ CREATE TABLE IF NOT EXISTS graphwire_tasks (
     parent_run_id TEXT,
     parent_task_id TEXT,
     parent_thread_id TEXT,
+    principal TEXT,
     created_at REAL NOT NULL,
     ready_at REAL,
     lease_owner TEXT,
@@ -68,10 +69,10 @@ CREATE TABLE IF NOT EXISTS graphwire_task_events (
 ) WITHOUT ROWID;
 """
 _COLUMNS = (
-    "id, agent, state, parent_run_id, parent_task_id, parent_thread_id, "
+    "id, agent, state, parent_run_id, parent_task_id, parent_thread_id, principal, "
     "created_at, ready_at, lease_owner, lease_expires_at, attempt, body"
 )
-_INSERT = f"INSERT INTO graphwire_tasks ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+_INSERT = f"INSERT INTO graphwire_tasks ({_COLUMNS}) VALUES ({', '.join('?' * 13)})"
 _UPDATE = (
     "UPDATE graphwire_tasks SET state = ?, ready_at = ?, lease_owner = ?, "
     "lease_expires_at = ?, attempt = ?, body = ? WHERE id = ?"
@@ -255,6 +256,7 @@ def _row(task: Task) -> tuple[Any, ...]:
         task.parent_run_id,
         task.parent_task_id,
         task.parent_thread_id,
+        task.principal,
         task.created_at,
         task.ready_at,
         task.lease_owner,
@@ -325,6 +327,9 @@ def _where(query: TaskQuery) -> tuple[str, tuple[Any, ...]]:
         if value is not None:
             clauses.append(f"{column} = ?")
             args.append(value)
+    if query.scoped:
+        clauses.append("principal IS ?")
+        args.append(query.principal)
     if query.cursor is not None:
         created, task_id = decode_cursor(query.cursor)
         clauses.append("(created_at < ? OR (created_at = ? AND id < ?))")
