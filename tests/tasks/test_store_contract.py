@@ -389,3 +389,22 @@ async def test_list_scoped_to_a_principal(store: BaseTaskStore) -> None:
     assert [t.id for t in unowned.tasks] == [nobody.id]
     everyone = await store.list_tasks(TaskQuery())
     assert {t.id for t in everyone.tasks} == {alice.id, nobody.id}
+
+
+async def test_a_resume_or_followup_can_name_the_next_run(store: BaseTaskStore) -> None:
+    task_id, lease = await claimed(store)
+    assert await store.last_seq(task_id) == 0
+    await store.append_events(task_id, lease, "r", [started(), "{}"])
+    assert await store.last_seq(task_id) == 2
+    await store.settle(task_id, lease, RunOutcome("review", interrupts=(INTERRUPT,)))
+    answer = {"interruptId": "i1", "status": "resolved", "payload": 1}
+    first_run = (await store.get(task_id)).run_ids[0]
+    with pytest.raises(TaskInputError, match="already exists"):
+        await store.resume(task_id, [answer], run_id=first_run)
+    await store.resume(task_id, [answer], run_id="client-run")
+    again = await store.claim_next("w1", "generated", 30, None)
+    assert again is not None
+    assert again.run_ids[-1] == "client-run"
+    assert again.next_run_id is None
+    with pytest.raises(TaskNotFoundError):
+        await store.last_seq("nope")

@@ -109,6 +109,8 @@ class Task:
     after a crash does not add them twice."""
     resume: tuple[dict[str, Any], ...] | None = None
     """AG-UI resume entries the next run sends."""
+    next_run_id: str | None = None
+    """The run id the next run must use (a client's runId, in the handshake)."""
     lease_owner: str | None = None
     lease_expires_at: float | None = None
     ready_at: float | None = None
@@ -230,7 +232,8 @@ def claim(task: Task, lease: Lease, run_id: str, now: float) -> Task:
         attempt=lease.attempt,
         lease_owner=lease.owner,
         lease_expires_at=now + lease.seconds,
-        run_ids=(*task.run_ids, run_id),
+        run_ids=(*task.run_ids, task.next_run_id or run_id),
+        next_run_id=None,
         started_at=task.started_at or now,
         ready_at=None,
     )
@@ -284,8 +287,8 @@ def retry(task: Task, now: float) -> Task:
     return _bump(task, state=TaskState.QUEUED, ready_at=now, finished_at=None, error=None)
 
 
-def followup(task: Task, message: str, now: float) -> Task:
-    """Continue the same thread with a new user message."""
+def followup(task: Task, message: str, now: float, run_id: str | None = None) -> Task:
+    """Continue the same thread with a new user message (in run ``run_id``, if given)."""
     _require(task, "followup", {TaskState.DONE, TaskState.FAILED, TaskState.CANCELLED})
     if not message.strip():
         raise TaskInputError("a followup needs a non-blank message")
@@ -301,11 +304,14 @@ def followup(task: Task, message: str, now: float) -> Task:
         # and a prompt that never ran (cancelled while queued) still arrives.
         input_messages=(*task.input_messages, msg),
         resume=None,
+        next_run_id=_new_run_id(task, run_id),
     )
 
 
-def resume(task: Task, entries: Sequence[Mapping[str, Any]], now: float) -> Task:
-    """Answer the open interrupts (every one, each once) and run on."""
+def resume(
+    task: Task, entries: Sequence[Mapping[str, Any]], now: float, run_id: str | None = None
+) -> Task:
+    """Answer the open interrupts (every one, each once) and run on (in ``run_id``)."""
     _require(task, "resume", {TaskState.REVIEW_NEEDED})
     _check_answers(task, [str(e.get("interruptId")) for e in entries])
     return _bump(
@@ -315,7 +321,14 @@ def resume(task: Task, entries: Sequence[Mapping[str, Any]], now: float) -> Task
         input_messages=(),
         resume=tuple(dict(e) for e in entries),
         interrupts=(),
+        next_run_id=_new_run_id(task, run_id),
     )
+
+
+def _new_run_id(task: Task, run_id: str | None) -> str | None:
+    if run_id is not None and run_id in task.run_ids:
+        raise TaskInputError(f"run {run_id!r} already exists on task {task.id}")
+    return run_id
 
 
 def _check_answers(task: Task, answered: list[str]) -> None:

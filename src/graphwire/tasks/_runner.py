@@ -158,12 +158,16 @@ class TaskRunner:
                 parent_task_id=task_id, states=_ACTIVE, limit=200, cursor=page.next_cursor
             )
 
-    async def resume(self, task_id: str, entries: Sequence[Mapping[str, Any]]) -> Task:
-        """Answer a task's interrupts (AG-UI resume entries); only from review_needed."""
-        return await self.store.resume(task_id, entries)
+    async def resume(
+        self, task_id: str, entries: Sequence[Mapping[str, Any]], run_id: str | None = None
+    ) -> Task:
+        """Answer a task's interrupts (AG-UI resume entries); only from review_needed.
+        ``run_id``: the id the resumed run takes (the client's, in the handshake)."""
+        return await self.store.resume(task_id, entries, run_id)
 
-    async def followup(self, task_id: str, message: str) -> Task:
-        return await self.store.followup(task_id, message)
+    async def followup(self, task_id: str, message: str, run_id: str | None = None) -> Task:
+        """Continue a done, failed or cancelled task's thread with a new message."""
+        return await self.store.followup(task_id, message, run_id)
 
     async def retry(self, task_id: str) -> Task:
         return await self.store.retry(task_id)

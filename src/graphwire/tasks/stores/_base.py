@@ -48,8 +48,10 @@ class TaskStore(Protocol):
     ) -> Task: ...
     async def cancel(self, task_id: str) -> Task: ...
     async def retry(self, task_id: str) -> Task: ...
-    async def followup(self, task_id: str, message: str) -> Task: ...
-    async def resume(self, task_id: str, entries: Sequence[Mapping[str, Any]]) -> Task: ...
+    async def followup(self, task_id: str, message: str, run_id: str | None = None) -> Task: ...
+    async def resume(
+        self, task_id: str, entries: Sequence[Mapping[str, Any]], run_id: str | None = None
+    ) -> Task: ...
     async def requeue_expired(self) -> list[Task]: ...
     async def append_events(
         self, task_id: str, lease: Lease, run_id: str, frames: Sequence[str]
@@ -57,6 +59,7 @@ class TaskStore(Protocol):
     async def read_events(
         self, task_id: str, after_seq: int = 0, limit: int | None = None
     ) -> list[TaskEvent]: ...
+    async def last_seq(self, task_id: str) -> int: ...
     async def wait_events(self, task_id: str, after_seq: int, timeout: float) -> bool: ...
     async def wait_change(self, task_id: str, version: int, timeout: float) -> Task | None: ...
     def watch_work(self) -> AbstractContextManager[asyncio.Future[None]]: ...
@@ -139,6 +142,10 @@ class BaseTaskStore(abc.ABC):
     ) -> list[TaskEvent]: ...
 
     @abc.abstractmethod
+    async def last_seq(self, task_id: str) -> int:
+        """The seq of the task's last logged event (0: none yet)."""
+
+    @abc.abstractmethod
     async def aclose(self) -> None:
         """Release the store's resources."""
 
@@ -178,11 +185,13 @@ class BaseTaskStore(abc.ABC):
     async def retry(self, task_id: str) -> Task:
         return await self._ready(task_id, lambda t: m.retry(t, self._clock()))
 
-    async def followup(self, task_id: str, message: str) -> Task:
-        return await self._ready(task_id, lambda t: m.followup(t, message, self._clock()))
+    async def followup(self, task_id: str, message: str, run_id: str | None = None) -> Task:
+        return await self._ready(task_id, lambda t: m.followup(t, message, self._clock(), run_id))
 
-    async def resume(self, task_id: str, entries: Sequence[Mapping[str, Any]]) -> Task:
-        return await self._ready(task_id, lambda t: m.resume(t, entries, self._clock()))
+    async def resume(
+        self, task_id: str, entries: Sequence[Mapping[str, Any]], run_id: str | None = None
+    ) -> Task:
+        return await self._ready(task_id, lambda t: m.resume(t, entries, self._clock(), run_id))
 
     async def _ready(self, task_id: str, change: Callable[[Task], Task]) -> Task:
         task = await self._update(task_id, change)

@@ -114,6 +114,10 @@ class MemoryTaskStore(BaseTaskStore):
         log.extend([TaskEvent(last + i, run_id, f) for i, f in enumerate(frames, 1)])
         return len(log)
 
+    async def last_seq(self, task_id: str) -> int:
+        self._task(task_id)
+        return len(self._events[task_id])
+
     async def read_events(
         self, task_id: str, after_seq: int = 0, limit: int | None = None
     ) -> list[TaskEvent]:

@@ -230,6 +230,17 @@ class SqliteTaskStore(BaseTaskStore):
         self._fire(events_key(task_id))
         return last
 
+    async def last_seq(self, task_id: str) -> int:
+        def read(conn: sqlite3.Connection) -> int:
+            _load(conn, task_id)
+            (last,) = conn.execute(
+                "SELECT COALESCE(MAX(seq), 0) FROM graphwire_task_events WHERE task_id = ?",
+                (task_id,),
+            ).fetchone()
+            return int(last)
+
+        return await self._read(read)
+
     async def read_events(
         self, task_id: str, after_seq: int = 0, limit: int | None = None
     ) -> list[TaskEvent]:
