@@ -8,7 +8,7 @@ from typing import Any
 from ag_ui.core import RunFinishedEvent, RunStartedEvent
 
 from graphwire.runs import RunLog
-from graphwire.server._sse import EventStream
+from graphwire.server._sse import EventStream, RunLogSource
 
 
 async def test_a_client_that_stops_reading_is_treated_as_gone() -> None:
@@ -26,7 +26,11 @@ async def test_a_client_that_stops_reading_is_treated_as_gone() -> None:
             await never.wait()  # the client's window is full: the send never completes
 
     stream = EventStream(
-        log, 0, keepalive=10, send_timeout=0.1, on_disconnect=lambda: stopped.append(True)
+        RunLogSource(log),
+        0,
+        keepalive=10,
+        send_timeout=0.1,
+        on_disconnect=lambda: stopped.append(True),
     )
     async with asyncio.timeout(5):
         await stream({"type": "http"}, receive, send)
@@ -47,7 +51,9 @@ async def test_replay_after_last_event_id_then_end() -> None:
         sent.append(message)
 
     async with asyncio.timeout(5):
-        await EventStream(log, 1, keepalive=10, send_timeout=1)({"type": "http"}, receive, send)
+        await EventStream(RunLogSource(log), 1, keepalive=10, send_timeout=1)(
+            {"type": "http"}, receive, send
+        )
     bodies = b"".join(m.get("body", b"") for m in sent)
     assert bodies.startswith(b'id: 2\ndata: {"type":"RUN_FINISHED"')
     assert sent[-1]["more_body"] is False

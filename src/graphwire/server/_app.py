@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import hmac
 import inspect
-import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,7 +20,6 @@ from ag_ui.core import (
     TransportCapabilities,
 )
 from langgraph.checkpoint.base import BaseCheckpointSaver
-from pydantic import ValidationError
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
@@ -38,7 +36,6 @@ from graphwire.runs import (
     OnDisconnect,
     RunEndedError,
     RunExistsError,
-    RunLog,
     RunNotFoundError,
     RunOptions,
     RunRegistry,
@@ -46,8 +43,10 @@ from graphwire.runs import (
     thread_key,
 )
 from graphwire.server._agents import Agent, with_checkpointer
+from graphwire.server._bodies import read_model
 from graphwire.server._errors import ApiError
-from graphwire.server._sse import EventStream
+from graphwire.server._sse import EventStream, LogSource, RunLogSource
+from graphwire.server._tasks_api import TaskRoutes
 from graphwire.tasks import RunnerOptions, TaskRunner, TaskStore
 
 Reply = Response | EventStream
@@ -116,6 +115,8 @@ def create_app(
         Route("/runs/{run_id}/cancel", api.cancel, methods=["POST"]),
         Route("/runs/{run_id}/events", api.events, methods=["GET"]),
     ]
+    if tasks is not None:
+        routes.extend(api.task_routes())
     if len(agents) == 1:
         routes.append(Route("/", api.run_single, methods=["POST"]))
     middleware = []
@@ -171,6 +172,24 @@ class _Api:
         self.thread = _Endpoint(self._thread, self)
         self.cancel = _Endpoint(self._cancel, self)
         self.events = _Endpoint(self._events, self)
+        self.task_api = TaskRoutes(
+            lambda: self.tasks,
+            lambda request: self._agent(request).name,
+            options.max_body_bytes,
+            self._stream,
+        )
+
+    def task_routes(self) -> list[Route]:
+        t = self.task_api
+        return [
+            Route("/agents/{name}/tasks", _Endpoint(t.create, self), methods=["POST"]),
+            Route("/tasks", _Endpoint(t.board, self), methods=["GET"]),
+            Route("/tasks/{task_id}", _Endpoint(t.one, self), methods=["GET"]),
+            Route("/tasks/{task_id}/cancel", _Endpoint(t.cancel, self), methods=["POST"]),
+            Route("/tasks/{task_id}/retry", _Endpoint(t.retry, self), methods=["POST"]),
+            Route("/tasks/{task_id}/followup", _Endpoint(t.followup, self), methods=["POST"]),
+            Route("/tasks/{task_id}/events", _Endpoint(t.events, self), methods=["GET"]),
+        ]
 
     # -- auth -------------------------------------------------------------------
 
@@ -225,8 +244,12 @@ class _Api:
         return agent
 
     async def _start(self, request: Request, agent: Agent) -> Reply:
-        run = await self._read_input(request)
+        run = await read_model(request, RunAgentInput, self.options.max_body_bytes)
         principal = request.state.principal
+        if self.tasks is not None:
+            handshake = await self.task_api.handshake(request, agent.name, run)
+            if handshake is not None:
+                return handshake
         mode = _on_disconnect(run, self.options.on_disconnect)
         key = thread_key(principal, run.thread_id)
         tools = {}
@@ -253,35 +276,19 @@ class _Api:
                 if not record.log.closed:
                     self.registry.cancel(record.run_id, principal)
 
-        return self._stream(record.log, 0, stop, record.run_id)
+        return self._stream(RunLogSource(record.log), 0, stop, record.run_id)
 
     def _stream(
-        self, log: RunLog, after: int, stop: Callable[[], None] | None, run_id: str
+        self, source: LogSource, after: int, stop: Callable[[], None] | None, run_id: str
     ) -> EventStream:
         return EventStream(
-            log,
+            source,
             after,
             self.options.keepalive_seconds,
             self.options.send_timeout_seconds,
             stop,
             ((b"x-graphwire-run-id", run_id.encode()),),
         )
-
-    async def _read_input(self, request: Request) -> RunAgentInput:
-        body = b""
-        async for chunk in request.stream():
-            body += chunk
-            if len(body) > self.options.max_body_bytes:
-                raise ApiError(
-                    413, "BODY_TOO_LARGE", f"body exceeds {self.options.max_body_bytes} bytes"
-                )
-        try:
-            return RunAgentInput.model_validate_json(body)
-        except ValidationError as exc:
-            details = json.loads(exc.json(include_url=False, include_input=False))
-            raise ApiError(
-                422, "INVALID_INPUT", "the body is not a valid RunAgentInput", details
-            ) from exc
 
     async def _thread(self, request: Request) -> Response:
         agent = self._agent(request)
@@ -327,7 +334,7 @@ class _Api:
             after = int(raw or 0)
         except ValueError as exc:
             raise ApiError(422, "INVALID_INPUT", "Last-Event-ID must be a number") from exc
-        return self._stream(record.log, after, None, run_id)
+        return self._stream(RunLogSource(record.log), after, None, run_id)
 
 
 def _on_disconnect(run: RunAgentInput, default: OnDisconnect) -> OnDisconnect:

@@ -1,4 +1,4 @@
-"""Server-sent events from a run's log: ``id: <seq>`` + ``data: <json>``.
+"""Server-sent events from an event log: ``id: <seq>`` + ``data: <json>``.
 
 Writer and disconnect listener run as sibling tasks; the first to finish
 cancels the other. Every send has a timeout; keepalive comments flow on quiet
@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from starlette.types import Receive, Scope, Send
 
 from graphwire.runs import RunLog
+from graphwire.tasks import SETTLED, TaskStore
 
 logger = logging.getLogger("graphwire.server")
 
@@ -27,11 +29,63 @@ HEADERS = [
 KEEPALIVE = b": keepalive\n\n"
 
 
-@dataclass(slots=True)
-class EventStream:
-    """An ASGI response that replays ``log`` after ``after`` and tails it live."""
+class LogSource(Protocol):
+    """An event log a stream replays and tails: frames numbered 1, 2, 3 ..."""
+
+    async def read(self, after: int) -> Sequence[str]:
+        """The frames after seq ``after`` (their seqs are after+1, after+2, ...)."""
+
+    async def wait(self, after: int, timeout: float) -> bool:
+        """Wait for more after ``after`` (or the end); False on timeout."""
+
+    async def finished(self, after: int) -> bool:
+        """True when nothing more will come after ``after``."""
+
+
+@dataclass(frozen=True, slots=True)
+class RunLogSource:
+    """A foreground run's in-memory log."""
 
     log: RunLog
+
+    async def read(self, after: int) -> Sequence[str]:
+        return self.log.after(after)
+
+    async def wait(self, after: int, timeout: float) -> bool:
+        return await self.log.wait(after, timeout)
+
+    async def finished(self, after: int) -> bool:
+        return self.log.closed and self.log.last_seq <= after
+
+
+@dataclass(frozen=True, slots=True)
+class TaskLogSource:
+    """A task's durable log, read in pages; finished once the task has settled
+    (done, failed, cancelled or review_needed) and every event is out."""
+
+    store: TaskStore
+    task_id: str
+    page: int = 500
+
+    async def read(self, after: int) -> Sequence[str]:
+        return [e.frame for e in await self.store.read_events(self.task_id, after, self.page)]
+
+    async def wait(self, after: int, timeout: float) -> bool:
+        return await self.store.wait_events(self.task_id, after, timeout)
+
+    async def finished(self, after: int) -> bool:
+        task = await self.store.get(self.task_id)
+        if task.state not in SETTLED or task.lease_owner is not None:
+            return False
+        # The last events are written with the outcome: settled means all are there.
+        return not await self.store.read_events(self.task_id, after, 1)
+
+
+@dataclass(slots=True)
+class EventStream:
+    """An ASGI response that replays ``source`` after ``after`` and tails it live."""
+
+    source: LogSource
     after: int
     keepalive: float
     send_timeout: float
@@ -62,18 +116,19 @@ class EventStream:
 
     async def _write(self, send: Send) -> None:
         seq = self.after
+        source = self.source
         while True:
-            frames = self.log.after(seq)
+            frames = await source.read(seq)
             if frames:
                 body = b"".join(_frame(seq + n, data) for n, data in enumerate(frames, 1))
                 seq += len(frames)
                 await self._send(send, body)
                 continue
-            if self.log.closed:
+            if await source.finished(seq):
                 async with asyncio.timeout(self.send_timeout):
                     await send({"type": "http.response.body", "body": b"", "more_body": False})
                 return
-            if not await self.log.wait(seq, self.keepalive):
+            if not await source.wait(seq, self.keepalive):
                 await self._send(send, KEEPALIVE)
 
     async def _send(self, send: Send, body: bytes) -> None:
