@@ -133,14 +133,16 @@ const scenarios = {
   async cancel_route() {
     const a = agent("slow");
     a.addMessage(user("work"));
-    let cancelStatus = null;
+    let cancelled = null;
     const r = await run(a, {}, (event) => {
       if (event.type === "RUN_STARTED") {
-        setTimeout(async () => {
-          cancelStatus = (await fetch(`${base}/runs/${event.runId}/cancel`, { method: "POST" })).status;
-        }, 200);
+        cancelled = sleep(200).then(() =>
+          fetch(`${base}/runs/${event.runId}/cancel`, { method: "POST" }),
+        );
       }
     });
+    // The run can end before the cancel's own response arrives: wait for it.
+    const cancelStatus = cancelled ? (await cancelled).status : null;
     return { error: r.error, cancelStatus, outcome: last(r).outcome, types: r.types };
   },
 
