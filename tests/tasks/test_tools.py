@@ -8,6 +8,9 @@ from typing import Any
 
 import pytest
 from langchain_core.messages import AIMessage, BaseMessage
+from langgraph.checkpoint.memory import InMemorySaver
+from langgraph.graph import START, MessagesState, StateGraph
+from langgraph.prebuilt import ToolNode, tools_condition
 from langgraph.pregel import Pregel
 
 from graphwire.tasks import (
@@ -76,7 +79,7 @@ async def test_tools_follow_and_drive_the_work(runner: TaskRunner) -> None:
     await runner.wait_settled(parent.id, 10)
     [child] = (await runner.list_tasks(TaskQuery(parent_task_id=parent.id))).tasks
     await runner.wait_settled(child.id, 10)
-    config = {"configurable": runner.context("boss", "run-x", parent.thread_id, parent.id)}
+    config = {"configurable": runner.context("boss", "run-x", parent.thread_id, task_id=parent.id)}
 
     checked = json.loads(await check_async_task.ainvoke({"task_id": child.id}, config=config))
     assert checked["status"] == "success"
@@ -102,25 +105,33 @@ async def test_tools_follow_and_drive_the_work(runner: TaskRunner) -> None:
     assert refused.startswith(f"Failed to cancel task {child.id}: cannot cancel")
 
 
+async def start(args: dict[str, Any], config: Any = None) -> str:
+    """Call start_async_task as a graph's ToolNode does: with a whole tool call."""
+    call = {"name": "start_async_task", "args": args, "id": "call-1", "type": "tool_call"}
+    message = await start_async_task.ainvoke(call, config=config)
+    return str(message.content)
+
+
 async def test_start_reports_bad_requests_as_text(runner: TaskRunner) -> None:
     config = {"configurable": runner.context("boss", "run-x", "thread-x")}
-    wrong = await start_async_task.ainvoke(
-        {"description": "x", "subagent_type": "ghost"}, config=config
-    )
+    wrong = await start({"description": "x", "subagent_type": "ghost"}, config)
     assert wrong == "Unknown async subagent type `ghost`. Available types: `boss`"
-    blank = await start_async_task.ainvoke({"description": "  "}, config=config)
+    blank = await start({"description": "  "}, config)
     assert blank.startswith("Failed to launch async subagent 'boss': a task needs")
-    started = await start_async_task.ainvoke({"description": "sub: go"}, config=config)
+    started = await start({"description": "sub: go"}, config)
     task_id = started.removeprefix("Launched async subagent. task_id: ")
     cancelled = await cancel_async_task.ainvoke({"task_id": task_id}, config=config)
     assert cancelled == f"Cancelled async subagent task: {task_id}"
     assert (await runner.wait_settled(task_id, 10)).state is TaskState.CANCELLED
 
 
+async def test_outside_a_runner_start_says_so() -> None:
+    assert await start({"description": "x"}) == NO_RUNNER
+
+
 @pytest.mark.parametrize(
     ("tool", "args"),
     [
-        (start_async_task, {"description": "x"}),
         (check_async_task, {"task_id": "x"}),
         (update_async_task, {"task_id": "x", "message": "y"}),
         (cancel_async_task, {"task_id": "x"}),
@@ -129,3 +140,36 @@ async def test_start_reports_bad_requests_as_text(runner: TaskRunner) -> None:
 )
 async def test_outside_a_runner_the_tools_say_so(tool: Any, args: dict[str, Any]) -> None:
     assert await tool.ainvoke(args) == NO_RUNNER
+
+
+class BoardState(MessagesState):
+    tasks: list[dict[str, str]]
+
+
+def board_graph() -> Pregel[Any, Any]:
+    """The delegating agent, with a state that declares ``tasks``."""
+    model = Delegator()
+
+    def agent(state: BoardState) -> dict[str, Any]:
+        return {"messages": [model.invoke(state["messages"])]}
+
+    builder = StateGraph(BoardState)
+    builder.add_node("agent", agent)
+    builder.add_node("tools", ToolNode(task_tools()))
+    builder.add_edge(START, "agent")
+    builder.add_conditional_edges("agent", tools_condition)
+    builder.add_edge("tools", "agent")
+    return builder.compile(checkpointer=InMemorySaver())
+
+
+async def test_a_declared_tasks_key_gets_the_thread_summary() -> None:
+    graph = board_graph()
+    async with TaskRunner(MemoryTaskStore(), {"boss": graph}) as runner:
+        parent = await runner.enqueue(TaskSpec(agent="boss", prompt="plan"))
+        await runner.wait_settled(parent.id, 10)
+        [child] = (await runner.list_tasks(TaskQuery(parent_task_id=parent.id))).tasks
+        state = await graph.aget_state({"configurable": {"thread_id": parent.thread_id}})
+        assert state.values["tasks"] == [
+            {"id": child.id, "title": "sub: crunch the numbers", "state": "queued"}
+        ]
+        assert state.values["messages"][-1].content.startswith("delegated -> Launched")

@@ -13,7 +13,7 @@ import asyncio
 import logging
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
@@ -22,7 +22,7 @@ from langgraph.pregel import Pregel
 from langgraph.types import Durability
 
 from graphwire.protocol import ErrorCode
-from graphwire.tasks._context import TASKS_CONFIG_KEY, TaskContext
+from graphwire.tasks._context import TASKS_CONFIG_KEY, TASKS_STATE_KEY, TaskContext
 from graphwire.tasks._execution import RunLimits, TaskExecution
 from graphwire.tasks._model import (
     SETTLED,
@@ -185,11 +185,17 @@ class TaskRunner:
         agent: str,
         run_id: str,
         thread_id: str,
+        *,
         task_id: str | None = None,
         principal: str | None = None,
+        on_started: Callable[[Task], None] | None = None,
     ) -> dict[str, Any]:
         """``configurable`` entries that give a run's task tools this runner."""
-        context = TaskContext(self, agent, run_id, thread_id, task_id, principal)
+        graph = self._agents.get(agent)
+        tasks_key = graph is not None and TASKS_STATE_KEY in graph.channels
+        context = TaskContext(
+            self, agent, run_id, thread_id, task_id, principal, tasks_key, on_started
+        )
         return {TASKS_CONFIG_KEY: context}
 
     # -- workers -------------------------------------------------------------------------
@@ -256,7 +262,7 @@ class TaskRunner:
             watching=watching,
         )
         context = self.context(
-            task.agent, task.run_ids[-1], task.thread_id, task.id, task.principal
+            task.agent, task.run_ids[-1], task.thread_id, task_id=task.id, principal=task.principal
         )
         try:
             await execution.execute(context)

@@ -10,12 +10,14 @@ work unchanged. The tools find the runner in the run's config
 from __future__ import annotations
 
 import json
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
+from langchain_core.messages import ToolMessage
 from langchain_core.runnables import RunnableConfig
-from langchain_core.tools import BaseTool, tool
+from langchain_core.tools import BaseTool, InjectedToolCallId, tool
+from langgraph.types import Command
 
-from graphwire.tasks._context import TASKS_CONFIG_KEY, TaskContext
+from graphwire.tasks._context import TASKS_CONFIG_KEY, TASKS_STATE_KEY, TaskContext
 from graphwire.tasks._model import Task, TaskError, TaskQuery, TaskSpec, TaskState
 
 NO_RUNNER = (
@@ -51,8 +53,11 @@ def _context(config: RunnableConfig) -> TaskContext | None:
 
 @tool
 async def start_async_task(
-    description: str, config: RunnableConfig, subagent_type: str | None = None
-) -> str:
+    description: str,
+    config: RunnableConfig,
+    tool_call_id: Annotated[str, InjectedToolCallId],
+    subagent_type: str | None = None,
+) -> str | Command[Any]:
     """Start a background task: a copy of this agent (or the agent named by
     `subagent_type`) works on `description` and the task id comes back at once.
     Report the task id to the user and stop; check on it only when asked."""
@@ -75,7 +80,22 @@ async def start_async_task(
         task = await ctx.runner.enqueue(spec)
     except TaskError as exc:
         return f"Failed to launch async subagent '{agent}': {exc.message}"
-    return f"Launched async subagent. task_id: {task.id}"
+    if ctx.on_started is not None:
+        ctx.on_started(task)
+    text = f"Launched async subagent. task_id: {task.id}"
+    if not ctx.tasks_key:
+        return text
+    message = ToolMessage(text, tool_call_id=tool_call_id, name="start_async_task")
+    return Command(update={"messages": [message], TASKS_STATE_KEY: await summary(ctx)})
+
+
+async def summary(ctx: TaskContext) -> list[dict[str, str]]:
+    """The thread's tasks for its state: id, title, state; newest first."""
+    query = TaskQuery(
+        parent_thread_id=ctx.thread_id, principal=ctx.principal, scoped=True, limit=100
+    )
+    page = await ctx.runner.list_tasks(query)
+    return [{"id": t.id, "title": t.title, "state": t.state.value} for t in page.tasks]
 
 
 @tool
