@@ -255,3 +255,15 @@ async def test_another_principal_sees_no_task() -> None:
 
 def _answer(interrupt_id: str) -> dict[str, Any]:
     return {"interruptId": interrupt_id, "status": "resolved", "payload": "yes"}
+
+
+async def test_a_task_thread_describes_its_task_for_a_reloaded_page() -> None:
+    async with serve([Agent("review", review_graph())]) as client:
+        task = await create(client, "review", prompt="ship")
+        await until(client, task["taskId"], "review_needed")
+        thread = (await client.get(f"/agents/review/threads/{task['threadId']}")).json()
+        assert thread["task"]["taskId"] == task["taskId"]
+        assert thread["task"]["state"] == "review_needed"
+        assert [i["id"] for i in thread["interrupts"]] == [
+            i["id"] for i in thread["task"]["interrupts"]
+        ]

@@ -42,11 +42,12 @@ from graphwire.runs import (
     ThreadBusyError,
     thread_key,
 )
+from graphwire.server._activity import TaskActivity
 from graphwire.server._agents import Agent, with_checkpointer
 from graphwire.server._bodies import read_model
 from graphwire.server._errors import ApiError
 from graphwire.server._sse import EventStream, LogSource, RunLogSource
-from graphwire.server._tasks_api import TaskRoutes
+from graphwire.server._tasks_api import TaskRoutes, events_url
 from graphwire.tasks import RunnerOptions, TaskRunner, TaskStore
 
 Reply = Response | EventStream
@@ -252,9 +253,18 @@ class _Api:
                 return handshake
         mode = _on_disconnect(run, self.options.on_disconnect)
         key = thread_key(principal, run.thread_id)
-        tools = {}
+        tools: dict[str, Any] = {}
+        activity = None
         if self.tasks is not None:
-            tools = self.tasks.context(agent.name, run.run_id, run.thread_id, principal=principal)
+            base = str(request.base_url)
+            activity = TaskActivity(self.tasks.store, lambda task_id: events_url(base, task_id))
+            tools = self.tasks.context(
+                agent.name,
+                run.run_id,
+                run.thread_id,
+                principal=principal,
+                on_started=activity.started,
+            )
         try:
             record = self.registry.start(
                 agent.graph,
@@ -269,6 +279,8 @@ class _Api:
             raise ApiError(409, "THREAD_BUSY", str(exc)) from exc
         except RunExistsError as exc:
             raise ApiError(409, "RUN_EXISTS", str(exc)) from exc
+        if activity is not None:
+            activity.attach(record)
         stop = None
         if mode == "cancel":
 
@@ -300,18 +312,19 @@ class _Api:
             to_agui_interrupt(InterruptRaised(i.id, i.value, _schema(i)), [], None)
             for i in snapshot.interrupts
         ]
-        return JSONResponse(
-            {
-                "threadId": thread_id,
-                "messages": [
-                    m.model_dump(by_alias=True)
-                    for m in to_agui_messages(values.get("messages") or [])
-                ],
-                "state": visible_state(values, DEFAULT_HIDDEN_KEYS),
-                "interrupts": [i.model_dump(by_alias=True) for i in interrupts],
-                "activeRunId": self.registry.active_run_for(key),
-            }
-        )
+        state = visible_state(values, DEFAULT_HIDDEN_KEYS)
+        body: dict[str, Any] = {
+            "threadId": thread_id,
+            "messages": [
+                m.model_dump(by_alias=True) for m in to_agui_messages(values.get("messages") or [])
+            ],
+            "state": state,
+            "interrupts": [i.model_dump(by_alias=True) for i in interrupts],
+            "activeRunId": self.registry.active_run_for(key),
+        }
+        if self.tasks is not None:
+            await self.task_api.describe_thread(request, body)
+        return JSONResponse(body)
 
     async def _cancel(self, request: Request) -> Response:
         run_id = request.path_params["run_id"]

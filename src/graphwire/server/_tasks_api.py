@@ -24,6 +24,7 @@ from graphwire.server._bodies import read_model
 from graphwire.server._errors import ApiError
 from graphwire.server._sse import EventStream, RunLogSource, TaskLogSource
 from graphwire.tasks import (
+    TASKS_STATE_KEY,
     Task,
     TaskError,
     TaskInputError,
@@ -257,6 +258,23 @@ class TaskRoutes:
         except TaskError as exc:
             return self._stream(_failed_run(run, _run_error_code(exc), exc.message), 0, None, "")
         return self._stream(TaskLogSource(runner.store, task.id), after, None, run.run_id)
+
+    async def describe_thread(self, request: Request, body: dict[str, Any]) -> None:
+        """Add to a thread's description: the task it belongs to (a reloaded page
+        sees where the task is), and a live ``tasks`` summary where the state has one."""
+        task = await self._task_of_thread(request, body["threadId"])
+        if task is not None:
+            body["task"] = task_view(task, str(request.base_url))
+        state = body["state"]
+        if isinstance(state, dict) and TASKS_STATE_KEY in state:
+            query = TaskQuery(
+                parent_thread_id=body["threadId"],
+                principal=request.state.principal,
+                scoped=True,
+                limit=MAX_PAGE,
+            )
+            page = await self._require().list_tasks(query)
+            state[TASKS_STATE_KEY] = [t.summary() for t in page.tasks]
 
     async def _task_of_thread(self, request: Request, thread_id: str) -> Task | None:
         runner = self._runner()

@@ -7,7 +7,7 @@ of itself (docs/adr/0005-task-engine.md).
 
 from __future__ import annotations
 
-from graphwire.tasks._context import TASKS_CONFIG_KEY, TaskContext
+from graphwire.tasks._context import TASKS_CONFIG_KEY, TASKS_STATE_KEY, TaskContext
 from graphwire.tasks._model import (
     SETTLED,
     Failure,
@@ -46,6 +46,7 @@ from graphwire.tasks.stores import (
 __all__ = [
     "SETTLED",
     "TASKS_CONFIG_KEY",
+    "TASKS_STATE_KEY",
     "BaseTaskStore",
     "Failure",
     "Lease",

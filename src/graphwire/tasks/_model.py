@@ -119,6 +119,10 @@ class Task:
     def runnable(self) -> bool:
         return self.ready_at is not None and self.lease_owner is None
 
+    def summary(self) -> dict[str, str]:
+        """The task in a thread's ``tasks`` summary: id, title, state."""
+        return {"id": self.id, "title": self.title, "state": self.state.value}
+
 
 @dataclass(frozen=True, slots=True)
 class TaskSpec:

@@ -95,7 +95,7 @@ async def summary(ctx: TaskContext) -> list[dict[str, str]]:
         parent_thread_id=ctx.thread_id, principal=ctx.principal, scoped=True, limit=100
     )
     page = await ctx.runner.list_tasks(query)
-    return [{"id": t.id, "title": t.title, "state": t.state.value} for t in page.tasks]
+    return [t.summary() for t in page.tasks]
 
 
 @tool
