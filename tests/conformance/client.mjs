@@ -2,75 +2,11 @@
 // live graphwire server. Usage: node client.mjs <scenario> <baseUrl>
 // Prints one JSON object; the pytest side asserts on it. Every run goes
 // through HttpAgent, whose pipeline verifies each event against the 1.0 rules.
-import {
-  HttpAgent,
-  buildResumeArray,
-  runHttpRequest,
-  transformHttpEventStream,
-  verifyEvents,
-} from "@ag-ui/client";
-import { from, lastValueFrom, toArray } from "rxjs";
+import { buildResumeArray } from "@ag-ui/client";
+import { harness, last, sleep, texts, verified } from "./lib.mjs";
 
 const [scenario, base] = process.argv.slice(2);
-let counter = 0;
-
-function agent(name, threadId = `thread-${scenario}`, extra = {}) {
-  return new HttpAgent({ url: `${base}/agents/${name}`, threadId, ...extra });
-}
-
-function user(text) {
-  counter += 1;
-  return { id: `u-${scenario}-${counter}`, role: "user", content: text };
-}
-
-let liveEvents = [];
-const liveCount = () => liveEvents.length;
-
-async function run(a, params = {}, onEvent) {
-  const events = [];
-  liveEvents = events;
-  let error = null;
-  try {
-    await a.runAgent(params, {
-      onEvent: ({ event }) => {
-        events.push(event);
-        if (onEvent) onEvent(event, a);
-      },
-    });
-  } catch (e) {
-    error = String(e && e.message ? e.message : e);
-  }
-  return { events, error, types: events.map((e) => e.type) };
-}
-
-function last(result) {
-  return result.events[result.events.length - 1];
-}
-
-function texts(a) {
-  return a.messages.filter((m) => m.role === "assistant" && m.content).map((m) => m.content);
-}
-
-// Replay a run's log (after Last-Event-ID), parsed by the client's own SSE code.
-async function reattach(runId, lastEventId, verify) {
-  const http$ = runHttpRequest(() =>
-    fetch(`${base}/runs/${runId}/events`, { headers: { "Last-Event-ID": String(lastEventId) } }),
-  );
-  let events$ = transformHttpEventStream(http$);
-  if (verify) events$ = events$.pipe(verifyEvents());
-  return lastValueFrom(events$.pipe(toArray()));
-}
-
-async function verified(events) {
-  try {
-    await lastValueFrom(from(events).pipe(verifyEvents(), toArray()));
-    return null;
-  } catch (e) {
-    return String(e.message || e);
-  }
-}
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const { agent, user, run, liveCount, reattach } = harness(scenario, base);
 
 const scenarios = {
   async chat() {

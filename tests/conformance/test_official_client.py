@@ -6,15 +6,9 @@ whose HttpAgent verifies every event against the 1.0 rules.
 
 from __future__ import annotations
 
-import asyncio
-import json
-import os
-import shutil
 import uuid
-from pathlib import Path
 from typing import Any
 
-import pytest
 from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.memory import InMemorySaver
@@ -25,16 +19,10 @@ from graphwire import bind_frontend_tools
 from graphwire.demo import build_demo_graph
 from graphwire.server import Agent
 from graphwire.testing import ScriptedChatModel
+from tests.conformance.harness import needs_node_client, run_scenario
 from tests.server.agents import slow_agent
-from tests.server.conftest import live_server
 
-HERE = Path(__file__).parent
-INSTALLED = (HERE / "node_modules" / "@ag-ui" / "client").is_dir() and shutil.which("node")
-if not INSTALLED and os.environ.get("CONFORMANCE_REQUIRED") == "1":
-    raise RuntimeError("the conformance client is not installed: run scripts/test (npm ci)")
-pytestmark = pytest.mark.skipif(
-    not INSTALLED, reason="run scripts/test: it installs the conformance client with npm ci"
-)
+pytestmark = needs_node_client
 
 
 class FrontendModel(ScriptedChatModel):
@@ -74,21 +62,7 @@ def agents() -> list[Agent]:
 
 
 async def scenario(name: str) -> dict[str, Any]:
-    async with live_server(agents()) as url:
-        process = await asyncio.create_subprocess_exec(
-            "node",
-            str(HERE / "client.mjs"),
-            name,
-            url,
-            cwd=HERE,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
-        async with asyncio.timeout(60):
-            out, err = await process.communicate()
-    assert process.returncode == 0, err.decode()
-    result: dict[str, Any] = json.loads(out)
-    return result
+    return await run_scenario("client.mjs", name, agents())
 
 
 async def test_chat() -> None:
