@@ -1,0 +1,38 @@
+"""The examples run green against a real graphwire server."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from langgraph.checkpoint.memory import InMemorySaver
+
+from graphwire.host import load_graph, parse_spec
+from tests.conformance.harness import needs_node_client, run_node
+from tests.graphs import collect, user_input
+from tests.processes import serve, wait_healthy
+
+EXAMPLES = Path(__file__).parents[1] / "examples"
+
+
+@needs_node_client
+async def test_the_delegate_example_starts_watches_approves_and_prints(tmp_path: Path) -> None:
+    process, url = serve(["--store", "memory"], tmp_path)
+    try:
+        await wait_healthy(url)
+        delegate = EXAMPLES / "delegate"
+        assert (delegate / "node_modules" / "@ag-ui" / "client").is_dir(), "run scripts/test"
+        result = await run_node(delegate / "delegate.mjs", url, "deploy to staging", cwd=delegate)
+    finally:
+        process.terminate()
+        process.communicate(timeout=30)
+    assert result["state"] == "done"
+    assert result["result"] == "Done: deployed to staging."
+    assert len(result["runIds"]) == 2  # the run that asked, and the approved one
+
+
+async def test_the_plain_agent_example_serves_as_a_spec() -> None:
+    graph = load_graph(parse_spec(f"{EXAMPLES / 'plain_agent' / 'agent.py'}:graph"))
+    graph = graph.copy(update={"checkpointer": InMemorySaver()})
+    events = await collect(graph, user_input("one two three four"))
+    text = "".join(getattr(e, "delta", "") for e in events if e.type == "TEXT_MESSAGE_CONTENT")
+    assert text == "That text has 4 words."
