@@ -15,6 +15,7 @@ from graphwire.tasks import MemoryTaskStore, TaskStore
 from tests.agui_checks import check_run
 from tests.server.conftest import live_server, read_events, run_body
 from tests.tasks.graphs import Flaky, Slow, chat_graph, review_graph
+from tests.tasks.test_tools import board_graph
 
 
 @contextlib.asynccontextmanager
@@ -266,4 +267,32 @@ async def test_a_task_thread_describes_its_task_for_a_reloaded_page() -> None:
         assert thread["task"]["state"] == "review_needed"
         assert [i["id"] for i in thread["interrupts"]] == [
             i["id"] for i in thread["task"]["interrupts"]
+        ]
+
+
+async def test_a_task_from_messages() -> None:
+    async with serve([Agent("chat", chat_graph())]) as client:
+        messages = [
+            {"id": "m1", "role": "user", "content": "first"},
+            {"id": "m2", "role": "user", "content": "second"},
+        ]
+        task = await create(client, "chat", messages=messages)
+        assert (task["prompt"], task["title"]) == (None, "second")
+        done = await until(client, task["taskId"], "done")
+        assert done["result"] == "turn 2: first / second"
+
+
+async def test_the_thread_state_shows_a_live_tasks_summary() -> None:
+    async with serve([Agent("boss", board_graph())]) as client:
+        _, events = await read_events(
+            client, "POST", "/agents/boss", json=run_body(thread="conv", text="plan")
+        )
+        assert events[-1].type == "RUN_FINISHED"
+        [child] = (await client.get("/tasks", params={"parentThread": "conv"})).json()["tasks"]
+        await until(client, child["taskId"], "done")
+        thread = (await client.get("/agents/boss/threads/conv")).json()
+        # The checkpoint holds the summary as it was at delegation; the thread
+        # description brings it up to date.
+        assert thread["state"]["tasks"] == [
+            {"id": child["taskId"], "title": "sub: crunch the numbers", "state": "done"}
         ]
