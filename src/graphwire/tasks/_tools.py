@@ -101,22 +101,25 @@ async def summary(ctx: TaskContext) -> list[dict[str, str]]:
 @tool
 async def check_async_task(task_id: str, config: RunnableConfig) -> str:
     """Check a background task: its status and, once it finished, its result."""
+    found = await _lookup(config, task_id)
+    if isinstance(found, str):
+        return found
+    return json.dumps(_check_result(found[1]))
+
+
+async def _lookup(config: RunnableConfig, task_id: str) -> tuple[TaskContext, Task] | str:
+    """The runner's context and the task (if it belongs to the caller's
+    principal), or the sentence that says why not."""
     ctx = _context(config)
     if ctx is None:
         return NO_RUNNER
-    task = await _own(ctx, task_id)
-    if task is None:
-        return f"No tracked task found for task_id: {task_id!r}"
-    return json.dumps(_check_result(task))
-
-
-async def _own(ctx: TaskContext, task_id: str) -> Task | None:
-    """The task, if it exists and belongs to the caller's principal."""
     try:
         task = await ctx.runner.get(task_id.strip())
     except TaskError:
-        return None
-    return task if task.principal == ctx.principal else None
+        task = None
+    if task is None or task.principal != ctx.principal:
+        return f"No tracked task found for task_id: {task_id!r}"
+    return ctx, task
 
 
 def _check_result(task: Task) -> dict[str, Any]:
@@ -140,12 +143,10 @@ def _check_result(task: Task) -> dict[str, Any]:
 async def update_async_task(task_id: str, message: str, config: RunnableConfig) -> str:
     """Send new instructions to a background task. A running task stops its
     current run and continues on the same thread with your message."""
-    ctx = _context(config)
-    if ctx is None:
-        return NO_RUNNER
-    task = await _own(ctx, task_id)
-    if task is None:
-        return f"No tracked task found for task_id: {task_id!r}"
+    found = await _lookup(config, task_id)
+    if isinstance(found, str):
+        return found
+    ctx, task = found
     try:
         if task.state is TaskState.REVIEW_NEEDED:
             return f"Task {task.id} is waiting for human review; answer the review first."
@@ -163,12 +164,10 @@ async def update_async_task(task_id: str, message: str, config: RunnableConfig) 
 @tool
 async def cancel_async_task(task_id: str, config: RunnableConfig) -> str:
     """Cancel a background task (and the tasks it delegated)."""
-    ctx = _context(config)
-    if ctx is None:
-        return NO_RUNNER
-    owned = await _own(ctx, task_id)
-    if owned is None:
-        return f"No tracked task found for task_id: {task_id!r}"
+    found = await _lookup(config, task_id)
+    if isinstance(found, str):
+        return found
+    ctx, owned = found
     try:
         task = await ctx.runner.cancel(owned.id)
     except TaskError as exc:
