@@ -2,14 +2,16 @@
 
 By default the same file holds the LangGraph checkpoints
 (langgraph-checkpoint-sqlite), so a task's board row, its event log and its
-thread live together. Every change is one ``BEGIN IMMEDIATE`` transaction:
-SQLite's write lock makes claims and fenced writes atomic across processes.
+thread live together. Every change runs inside a ``BEGIN IMMEDIATE``
+transaction: SQLite's write lock makes claims and fenced writes atomic across
+processes.
 The task row keeps the whole Task as JSON (the source of truth) beside the
 columns the queries filter on.
 
-Each domain operation runs as one function on the file's database thread
+Each domain operation runs as one atomic job on the file's database thread
 (``SqliteFile``) — one hop from the event loop per operation, where a
-statement-per-await driver needs four to six (docs/adr/0005-task-engine.md).
+statement-per-await driver needs four to six; jobs that queue up commit
+together (docs/adr/0005-task-engine.md).
 """
 
 from __future__ import annotations
@@ -115,7 +117,7 @@ class SqliteTaskStore(BaseTaskStore):
         cls, file: SqliteFile, *, clock: Callable[[], float] | None = None
     ) -> SqliteTaskStore:
         """A store on a file its caller has acquired (and will release)."""
-        await file.call(lambda: file.conn.executescript(_SCHEMA))
+        await file.ensure_schema(_SCHEMA)
         return cls(file, clock)
 
     async def aclose(self) -> None:
@@ -124,10 +126,11 @@ class SqliteTaskStore(BaseTaskStore):
             await self._file.release()
 
     async def _write(self, fn: Callable[[sqlite3.Connection], _T]) -> _T:
-        return await self._file.call_urgent(lambda: self._file.transaction(fn))
-
-    async def _read(self, fn: Callable[[sqlite3.Connection], _T]) -> _T:
+        """``fn`` as one atomic job (the file's thread wraps each job in a savepoint
+        inside a group-committed IMMEDIATE transaction)."""
         return await self._file.call_urgent(lambda: fn(self._file.conn))
+
+    _read = _write
 
     # -- tasks --------------------------------------------------------------------------
 

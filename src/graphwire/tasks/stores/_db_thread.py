@@ -1,0 +1,178 @@
+"""The database thread of one SQLite file: jobs run in order, in group-committed
+transactions, and their results go back to the event loop in batches.
+
+Each job is atomic on its own (a SAVEPOINT: a job that raises leaves nothing
+behind), and the jobs that queue up while the thread is busy share one
+``BEGIN IMMEDIATE … COMMIT``. A result is handed back only after its COMMIT,
+so nobody sees a write that might still be lost; if the COMMIT fails, every
+job of the batch fails with it. Under load this turns many small transactions
+into a few larger ones — the checkpointer's puts, a task's claim, its log
+appends and its outcome land together (docs/adr/0005-task-engine.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import concurrent.futures
+import queue
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+_T = TypeVar("_T")
+HAND_BACK_SECONDS = 0.001
+"""Longest a finished result waits (uncommitted) while the thread works on."""
+
+Target = asyncio.Future[Any] | concurrent.futures.Future[Any]
+
+
+@dataclass(frozen=True, slots=True)
+class _Job:
+    target: Target
+    fn: Callable[[], Any]
+    raw: bool
+    """Runs outside any transaction (connect, close, scripts that commit themselves)."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Result:
+    target: Target
+    ok: bool
+    value: Any
+
+
+class _Dry:
+    """The queue is empty (for now)."""
+
+
+_DRY = _Dry()
+
+
+class DatabaseThread:
+    """Runs submitted functions against ``conn`` on one thread. Urgent jobs — the
+    task store's, which workers and clients wait on — go before queued
+    checkpoint writes."""
+
+    def __init__(self, name: str) -> None:
+        self.conn: sqlite3.Connection | None = None
+        """Bound by the connect job, unbound by the close job (both on this thread)."""
+        self._urgent: collections.deque[_Job | None] = collections.deque()
+        self._normal: collections.deque[_Job | None] = collections.deque()
+        self._wake: queue.SimpleQueue[None] = queue.SimpleQueue()  # one token per job
+        self._thread = threading.Thread(target=self._serve, name=name, daemon=True)
+        self._thread.start()
+
+    async def call(self, fn: Callable[[], _T], *, urgent: bool = False, raw: bool = False) -> _T:
+        future: asyncio.Future[_T] = asyncio.get_running_loop().create_future()
+        self._put(_Job(future, fn, raw), urgent)
+        return await future
+
+    def call_blocking(self, fn: Callable[[], _T]) -> _T:
+        """Run ``fn`` on the thread and wait for it (for synchronous callers)."""
+        if threading.current_thread() is self._thread:
+            return fn()
+        future: concurrent.futures.Future[_T] = concurrent.futures.Future()
+        self._put(_Job(future, fn, raw=False), urgent=True)
+        return future.result()
+
+    def stop(self) -> None:
+        """Finish the queued jobs, then end the thread."""
+        self._put(None, urgent=False)
+
+    def _put(self, job: _Job | None, urgent: bool) -> None:
+        (self._urgent if urgent else self._normal).append(job)
+        self._wake.put(None)
+
+    def _next(self, block: bool) -> _Job | _Dry | None:
+        try:
+            self._wake.get(block=block)
+        except queue.Empty:
+            return _DRY
+        return self._urgent.popleft() if self._urgent else self._normal.popleft()
+
+    def _serve(self) -> None:
+        done: list[_Result] = []
+        since = 0.0
+        while True:
+            job = self._next(block=not done)
+            if not isinstance(job, _Job) or job.raw or time.monotonic() - since > HAND_BACK_SECONDS:
+                # The queue ran dry, a raw job comes, or results waited long enough:
+                # commit what is done and hand it back in one wake-up of the loop.
+                _post(self._commit(done))
+                done = []
+            if job is None:
+                return
+            if isinstance(job, _Dry):
+                continue
+            if not done:
+                since = time.monotonic()
+            done.append(self._run_raw(job) if job.raw else self._run(job))
+
+    def _run(self, job: _Job) -> _Result:
+        conn = self.conn
+        if conn is None:
+            return _Result(job.target, False, RuntimeError("the database is closed"))
+        try:
+            if not conn.in_transaction:
+                conn.execute("BEGIN IMMEDIATE")
+            conn.execute("SAVEPOINT job")
+        except sqlite3.Error as exc:
+            return _Result(job.target, False, exc)
+        try:
+            value = job.fn()
+        except Exception as exc:  # the job's own failure: undone, handed to its caller
+            if conn.in_transaction:
+                conn.execute("ROLLBACK TO job")
+                conn.execute("RELEASE job")
+            return _Result(job.target, False, exc)
+        conn.execute("RELEASE job")
+        return _Result(job.target, True, value)
+
+    @staticmethod
+    def _run_raw(job: _Job) -> _Result:
+        try:
+            return _Result(job.target, True, job.fn())
+        except Exception as exc:  # handed to the caller, which raises it
+            return _Result(job.target, False, exc)
+
+    def _commit(self, done: list[_Result]) -> list[_Result]:
+        conn = self.conn
+        if conn is None or not conn.in_transaction:
+            return done
+        try:
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            return [_Result(r.target, False, exc) for r in done]
+        return done
+
+
+def _post(done: list[_Result]) -> None:
+    by_loop: dict[asyncio.AbstractEventLoop, list[_Result]] = {}
+    for result in done:
+        if isinstance(result.target, asyncio.Future):
+            by_loop.setdefault(result.target.get_loop(), []).append(result)
+        else:
+            _settle(result)
+    for loop, results in by_loop.items():
+        loop.call_soon_threadsafe(_settle_all, results)
+
+
+def _settle_all(results: list[_Result]) -> None:
+    for result in results:
+        _settle(result)
+
+
+def _settle(result: _Result) -> None:
+    target = result.target
+    if target.done():
+        return
+    if result.ok:
+        target.set_result(result.value)
+    else:
+        target.set_exception(result.value)
