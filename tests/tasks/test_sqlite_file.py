@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -84,3 +87,28 @@ async def test_shared_file_closes_with_its_last_user(tmp_path: Path) -> None:
         assert (await reopened.get(task.id)).id == task.id
     finally:
         await reopened.aclose()
+
+
+async def test_jobs_commit_together_but_fail_alone(tmp_path: Path) -> None:
+    path = tmp_path / "one.sqlite"
+    file = SqliteFile(path)
+    await file.acquire("CREATE TABLE IF NOT EXISTS t (x INTEGER)")
+
+    def insert(n: int) -> int:
+        file.conn.execute("INSERT INTO t VALUES (?)", (n,))
+        if n % 2:
+            raise ValueError(n)  # after writing: the job's write must be undone
+        return n
+
+    try:
+        results = await asyncio.gather(
+            *(file.call(insert, n) for n in range(20)), return_exceptions=True
+        )
+        assert [r for r in results if not isinstance(r, BaseException)] == list(range(0, 20, 2))
+        assert sum(isinstance(r, ValueError) for r in results) == 10
+        # What a caller was told is committed: another connection (process) sees it.
+        with contextlib.closing(sqlite3.connect(path)) as other:
+            rows = [x for (x,) in other.execute("SELECT x FROM t ORDER BY x")]
+        assert rows == list(range(0, 20, 2))
+    finally:
+        await file.release()
