@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 import httpx
 from ag_ui.core import BaseEvent, RunErrorEvent, RunFinishedEvent, RunStartedEvent
+from langchain_core.messages import AIMessage
+from langgraph.checkpoint.memory import InMemorySaver
+from langgraph.graph import START, MessagesState, StateGraph
+from langgraph.pregel import Pregel
+from langgraph.types import interrupt
 
 from graphwire.server import Agent, ServerOptions
 from graphwire.tasks import MemoryTaskStore, TaskStore
@@ -296,3 +301,37 @@ async def test_the_thread_state_shows_a_live_tasks_summary() -> None:
         assert thread["state"]["tasks"] == [
             {"id": child["taskId"], "title": "sub: crunch the numbers", "state": "done"}
         ]
+
+
+def two_reviews() -> Pregel[Any, Any]:
+    """Two nodes in parallel, each asking with interrupt()."""
+
+    def ask(name: str) -> Callable[[MessagesState], dict[str, Any]]:
+        def node(state: MessagesState) -> dict[str, Any]:
+            answer = interrupt({"question": f"{name}?"})
+            return {"messages": [AIMessage(f"{name}: {answer}", id=f"said-{name}")]}
+
+        return node
+
+    builder = StateGraph(MessagesState)
+    for name in ("left", "right"):
+        builder.add_node(name, ask(name))
+        builder.add_edge(START, name)
+    return builder.compile(checkpointer=InMemorySaver())
+
+
+async def test_a_handshake_must_answer_every_open_interrupt() -> None:
+    async with serve([Agent("two", two_reviews())]) as client:
+        task = await create(client, "two", prompt="both")
+        review = await until(client, task["taskId"], "review_needed")
+        first, second = (i["id"] for i in review["interrupts"])
+        partial = run_body(thread=task["threadId"], run="half", resume=[_answer(first)])
+        _, refused = await read_events(client, "POST", "/agents/two", json=partial)
+        assert isinstance(refused[-1], RunErrorEvent)
+        assert refused[-1].code == "RESUME_INCOMPLETE"
+        assert (await client.get(f"/tasks/{task['taskId']}")).json()["state"] == "review_needed"
+        answers = [_answer(first), _answer(second)]
+        both = run_body(thread=task["threadId"], run="all", resume=answers)
+        _, events = await read_events(client, "POST", "/agents/two", json=both)
+        assert isinstance(events[-1], RunFinishedEvent)
+        assert (await until(client, task["taskId"], "done"))["state"] == "done"
