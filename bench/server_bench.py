@@ -5,7 +5,11 @@ server CPU per run (from /proc), p50/p95 latency, first-event latency, runs/s,
 bytes per run and peak RSS — beside the same graph run in-process with
 graph.astream (the floor). Then N concurrent slow streams held with keepalives.
 
-Run: .venv/bin/python bench/server_bench.py [--quick] [--slow-streams 1000]
+With --peer, the same load then runs against ag-ui-langgraph serving the same
+graphs (bench/peer_server.py, in its own virtualenv bench/.peer-venv, made on
+first use from PyPI) and its rows are printed beside ours.
+
+Run: .venv/bin/python bench/server_bench.py [--quick] [--slow-streams 1000] [--peer]
 """
 
 from __future__ import annotations
@@ -78,6 +82,35 @@ def start_server(port: int) -> subprocess.Popen[bytes]:
     )
 
 
+PEER_VENV = Path(__file__).parent / ".peer-venv"
+PEER_PACKAGES = ["ag-ui-langgraph[fastapi]==0.0.47", "uvicorn"]
+
+
+def peer_python() -> Path:
+    """The peer's interpreter: a virtualenv with ag-ui-langgraph and graphwire
+    (for the bench graphs' fake model), made once."""
+    python = PEER_VENV / "bin" / "python"
+    if not python.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(PEER_VENV)], check=True)
+        root = Path(__file__).parents[1]
+        pip = [str(python), "-m", "pip", "install", "-q"]
+        subprocess.run(
+            [*pip, *PEER_PACKAGES, "-e", str(root)], check=True, stderr=subprocess.DEVNULL
+        )
+    return python
+
+
+def start_peer(port: int) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent)}
+    script = Path(__file__).with_name("peer_server.py")
+    return subprocess.Popen(
+        [str(peer_python()), str(script), str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
 def body(text: str = "go") -> dict[str, Any]:
     return {
         "threadId": uuid.uuid4().hex,
@@ -109,7 +142,8 @@ async def one_run(client: httpx.AsyncClient, url: str) -> tuple[float, float, in
 
 async def load(url: str, pid: int, runs: int, concurrency: int) -> dict[str, float]:
     limits = httpx.Limits(max_connections=concurrency + 8)
-    async with httpx.AsyncClient(timeout=60, limits=limits) as client:
+    # Generous: the peer needs ~1 s of CPU per 2,000-token run, 64 at a time.
+    async with httpx.AsyncClient(timeout=600, limits=limits) as client:
         await one_run(client, url)  # warm-up
         queue = list(range(runs))
         results: list[tuple[float, float, int]] = []
@@ -179,46 +213,74 @@ async def slow_streams(base: str, count: int) -> dict[str, float]:
     }
 
 
+async def wait_healthy(base: str) -> None:
+    async with httpx.AsyncClient() as client:
+        for _ in range(600):
+            try:
+                if (await client.get(f"{base}/healthz")).status_code == 200:
+                    return
+            except httpx.ConnectError:
+                await asyncio.sleep(0.05)
+    raise RuntimeError(f"{base} did not come up")
+
+
+async def table(label: str, base: str, pid: int, scale: float) -> None:
+    """One row per graph and concurrency: the server's CPU beside the floor's."""
+    for name, tokens, runs in (("chat", 23, 200), ("long", 2000, 30)):
+        floor_ms = await floor(tokens, max(5, int(runs * scale)))
+        for conc in (1, 8, 64):
+            n = max(conc, int(runs * scale * (1 if conc == 1 else 2)))
+            r = await load(f"{base}/agents/{name}", pid, n, conc)
+            print(
+                f"| {label} | {name} ({tokens} tok) | {conc} | {r['cpu_ms']:.2f} | "
+                f"{floor_ms:.2f} | {r['cpu_ms'] / floor_ms:.2f} | {r['p50_ms']:.1f} | "
+                f"{r['p95_ms']:.1f} | {r['first_p50_ms']:.2f} | {r['runs_s']:.1f} | "
+                f"{r['bytes']:.0f} |",
+                flush=True,
+            )
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--slow-streams", type=int, default=1000)
+    parser.add_argument("--peer", action="store_true", help="also load ag-ui-langgraph")
     opts = parser.parse_args()
     scale = 0.25 if opts.quick else 1.0
+    print(
+        "| server | graph | conc | server CPU ms/run | floor CPU ms/run | ratio | p50 ms | "
+        "p95 ms | first-event p50 ms | runs/s | bytes/run |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     port = free_port()
     server = start_server(port)
     base = f"http://127.0.0.1:{port}"
     try:
-        async with httpx.AsyncClient() as client:
-            for _ in range(200):
-                try:
-                    if (await client.get(f"{base}/healthz")).status_code == 200:
-                        break
-                except httpx.ConnectError:
-                    await asyncio.sleep(0.05)
-        print(
-            "| graph | conc | server CPU ms/run | floor CPU ms/run | ratio | p50 ms | "
-            "p95 ms | first-event p50 ms | runs/s | bytes/run |"
-        )
-        print("|---|---|---|---|---|---|---|---|---|---|")
-        for name, tokens, runs in (("chat", 23, 200), ("long", 2000, 30)):
-            floor_ms = await floor(tokens, max(5, int(runs * scale)))
-            for conc in (1, 8, 64):
-                n = max(conc, int(runs * scale * (1 if conc == 1 else 2)))
-                r = await load(f"{base}/agents/{name}", server.pid, n, conc)
-                print(
-                    f"| {name} ({tokens} tok) | {conc} | {r['cpu_ms']:.2f} | {floor_ms:.2f} | "
-                    f"{r['cpu_ms'] / floor_ms:.2f} | {r['p50_ms']:.1f} | {r['p95_ms']:.1f} | "
-                    f"{r['first_p50_ms']:.2f} | {r['runs_s']:.1f} | {r['bytes']:.0f} |",
-                    flush=True,
-                )
+        await wait_healthy(base)
+        await table("graphwire", base, server.pid, scale)
         print(f"peak RSS after load: {peak_rss_mib(server.pid):.0f} MiB")
-        cpu0 = cpu_seconds(server.pid)
-        result = await slow_streams(base, opts.slow_streams)
-        print(
-            f"slow streams: {result}; server CPU {cpu_seconds(server.pid) - cpu0:.2f} s; "
-            f"peak RSS {peak_rss_mib(server.pid):.0f} MiB"
-        )
+        if opts.slow_streams:
+            cpu0 = cpu_seconds(server.pid)
+            result = await slow_streams(base, opts.slow_streams)
+            print(
+                f"slow streams: {result}; server CPU {cpu_seconds(server.pid) - cpu0:.2f} s; "
+                f"peak RSS {peak_rss_mib(server.pid):.0f} MiB"
+            )
+    finally:
+        server.terminate()
+        server.wait(30)
+    if opts.peer:
+        await peer(scale)
+
+
+async def peer(scale: float) -> None:
+    port = free_port()
+    server = start_peer(port)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        await wait_healthy(base)
+        await table("ag-ui-langgraph 0.0.47", base, server.pid, scale)
+        print(f"peer peak RSS after load: {peak_rss_mib(server.pid):.0f} MiB")
     finally:
         server.terminate()
         server.wait(30)
