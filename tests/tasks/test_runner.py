@@ -307,8 +307,9 @@ async def test_a_live_tail_sees_every_event_once(make_runner: RunnerFactory) -> 
         task = await runner.enqueue(TaskSpec(agent="slow", prompt="watch me"))
         watcher = asyncio.create_task(tail(runner.store, task.id))
         await asyncio.wait_for(slow.started.wait(), 5)
-        await asyncio.sleep(0.1)  # the first events are written while the run waits
-        assert len(await runner.store.read_events(task.id)) >= 3
+        async with asyncio.timeout(5):  # the first events are written while the run waits
+            while (logged := await runner.store.last_seq(task.id)) < 3:
+                await runner.store.wait_events(task.id, logged, 1)
         slow.release.set()
         seqs = await asyncio.wait_for(watcher, 10)
         assert seqs == [e.seq for e in await runner.store.read_events(task.id)]
