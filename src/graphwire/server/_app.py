@@ -44,7 +44,7 @@ from graphwire.runs import (
 )
 from graphwire.server._activity import TaskActivity
 from graphwire.server._agents import Agent, with_checkpointer
-from graphwire.server._bodies import read_model
+from graphwire.server._bodies import last_event_id, read_model
 from graphwire.server._errors import ApiError
 from graphwire.server._sse import EventStream, LogSource, RunLogSource
 from graphwire.server._tasks_api import TaskRoutes, events_url
@@ -342,11 +342,7 @@ class _Api:
             record = self.registry.get(run_id, request.state.principal)
         except RunNotFoundError as exc:
             raise ApiError(404, "RUN_NOT_FOUND", str(exc)) from exc
-        raw = request.headers.get("last-event-id") or request.query_params.get("lastEventId")
-        try:
-            after = int(raw or 0)
-        except ValueError as exc:
-            raise ApiError(422, "INVALID_INPUT", "Last-Event-ID must be a number") from exc
+        after = last_event_id(request)
         return self._stream(RunLogSource(record.log), after, None, run_id)
 
 

@@ -1,4 +1,5 @@
-"""Request bodies: read within the size limit, validate into a pydantic model."""
+"""Request input: bodies read within the size limit and validated into pydantic
+models; the Last-Event-ID a re-attaching client sends."""
 
 from __future__ import annotations
 
@@ -11,6 +12,16 @@ from starlette.requests import Request
 from graphwire.server._errors import ApiError
 
 M = TypeVar("M", bound=BaseModel)
+
+
+def last_event_id(request: Request) -> int:
+    """Where a re-attaching client resumes: the Last-Event-ID header (or the
+    ``lastEventId`` query parameter, for EventSource-less clients); 0 if none."""
+    raw = request.headers.get("last-event-id") or request.query_params.get("lastEventId")
+    try:
+        return int(raw or 0)
+    except ValueError as exc:
+        raise ApiError(422, "INVALID_INPUT", "Last-Event-ID must be a number") from exc
 
 
 async def read_model(request: Request, model: type[M], max_bytes: int) -> M:

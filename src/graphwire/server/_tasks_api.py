@@ -20,7 +20,7 @@ from starlette.responses import JSONResponse, Response
 
 from graphwire.protocol import AguiMapper, RunInfo
 from graphwire.runs import RunLog
-from graphwire.server._bodies import read_model
+from graphwire.server._bodies import last_event_id, read_model
 from graphwire.server._errors import ApiError
 from graphwire.server._sse import EventStream, RunLogSource, TaskLogSource
 from graphwire.tasks import (
@@ -227,11 +227,7 @@ class TaskRoutes:
 
     async def events(self, request: Request) -> EventStream:
         task = await self.owned(request, request.path_params["task_id"])
-        raw = request.headers.get("last-event-id") or request.query_params.get("lastEventId")
-        try:
-            after = int(raw or 0)
-        except ValueError as exc:
-            raise ApiError(422, "INVALID_INPUT", "Last-Event-ID must be a number") from exc
+        after = last_event_id(request)
         source = TaskLogSource(self._require().store, task.id)
         return self._stream(source, after, None, task.run_ids[-1] if task.run_ids else "")
 
