@@ -23,6 +23,8 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -252,35 +254,33 @@ async def main() -> None:
         "p95 ms | first-event p50 ms | runs/s | bytes/run |"
     )
     print("|---|---|---|---|---|---|---|---|---|---|---|")
-    port = free_port()
-    server = start_server(port)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        await wait_healthy(base)
-        await table("graphwire", base, server.pid, scale)
-        print(f"peak RSS after load: {peak_rss_mib(server.pid):.0f} MiB")
+    async with running(start_server) as (base, pid):
+        await table("graphwire", base, pid, scale)
+        print(f"peak RSS after load: {peak_rss_mib(pid):.0f} MiB")
         if opts.slow_streams:
-            cpu0 = cpu_seconds(server.pid)
+            cpu0 = cpu_seconds(pid)
             result = await slow_streams(base, opts.slow_streams)
             print(
-                f"slow streams: {result}; server CPU {cpu_seconds(server.pid) - cpu0:.2f} s; "
-                f"peak RSS {peak_rss_mib(server.pid):.0f} MiB"
+                f"slow streams: {result}; server CPU {cpu_seconds(pid) - cpu0:.2f} s; "
+                f"peak RSS {peak_rss_mib(pid):.0f} MiB"
             )
-    finally:
-        server.terminate()
-        server.wait(30)
     if opts.peer:
-        await peer(scale)
+        async with running(start_peer) as (base, pid):
+            await table("ag-ui-langgraph 0.0.47", base, pid, scale)
+            print(f"peer peak RSS after load: {peak_rss_mib(pid):.0f} MiB")
 
 
-async def peer(scale: float) -> None:
+@asynccontextmanager
+async def running(
+    start: Callable[[int], subprocess.Popen[bytes]],
+) -> AsyncIterator[tuple[str, int]]:
+    """A server process on a free port, healthy; yields its base URL and pid."""
     port = free_port()
-    server = start_peer(port)
-    base = f"http://127.0.0.1:{port}"
+    server = start(port)
     try:
+        base = f"http://127.0.0.1:{port}"
         await wait_healthy(base)
-        await table("ag-ui-langgraph 0.0.47", base, server.pid, scale)
-        print(f"peer peak RSS after load: {peak_rss_mib(server.pid):.0f} MiB")
+        yield base, server.pid
     finally:
         server.terminate()
         server.wait(30)

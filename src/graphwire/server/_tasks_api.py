@@ -263,14 +263,10 @@ class TaskRoutes:
             body["task"] = task_view(task, str(request.base_url))
         state = body["state"]
         if isinstance(state, dict) and TASKS_STATE_KEY in state:
-            query = TaskQuery(
-                parent_thread_id=body["threadId"],
-                principal=request.state.principal,
-                scoped=True,
-                limit=MAX_PAGE,
+            runner = self._require()
+            state[TASKS_STATE_KEY] = await runner.thread_summary(
+                body["threadId"], request.state.principal
             )
-            page = await self._require().list_tasks(query)
-            state[TASKS_STATE_KEY] = [t.summary() for t in page.tasks]
 
     async def _task_of_thread(self, request: Request, thread_id: str) -> Task | None:
         runner = self._runner()

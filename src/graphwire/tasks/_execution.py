@@ -3,9 +3,9 @@ stop on cancel / timeout / shutdown, and report the outcome — all fenced by th
 claim's (owner, attempt).
 
 The run is an ordinary ``GraphRun`` (the foreground machinery); its events go
-to the task's log through a group-commit writer: while one batch is being
-written the next accumulates, so a slow disk never stalls the graph and a busy
-store gets few, larger transactions.
+to the task's log through a group-commit writer (``EventWriter``): events
+collect for a few milliseconds before a batch is written, writes never stall
+the graph, and the last events go in the same transaction as the outcome.
 """
 
 from __future__ import annotations

@@ -39,6 +39,7 @@ from graphwire.tasks.stores import TaskStore
 logger = logging.getLogger("graphwire.tasks")
 
 _ACTIVE = frozenset({TaskState.QUEUED, TaskState.ONGOING, TaskState.REVIEW_NEEDED})
+_SUMMARY_LIMIT = 200
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,6 +158,14 @@ class TaskRunner:
             query = TaskQuery(
                 parent_task_id=task_id, states=_ACTIVE, limit=200, cursor=page.next_cursor
             )
+
+    async def thread_summary(self, thread_id: str, principal: str | None) -> list[dict[str, str]]:
+        """The tasks delegated from a thread, for its ``tasks`` state: id, title,
+        state; newest first."""
+        query = TaskQuery(
+            parent_thread_id=thread_id, principal=principal, scoped=True, limit=_SUMMARY_LIMIT
+        )
+        return [t.summary() for t in (await self.store.list_tasks(query)).tasks]
 
     async def resume(
         self, task_id: str, entries: Sequence[Mapping[str, Any]], run_id: str | None = None

@@ -86,16 +86,8 @@ async def start_async_task(
     if not ctx.tasks_key:
         return text
     message = ToolMessage(text, tool_call_id=tool_call_id, name="start_async_task")
-    return Command(update={"messages": [message], TASKS_STATE_KEY: await summary(ctx)})
-
-
-async def summary(ctx: TaskContext) -> list[dict[str, str]]:
-    """The thread's tasks for its state: id, title, state; newest first."""
-    query = TaskQuery(
-        parent_thread_id=ctx.thread_id, principal=ctx.principal, scoped=True, limit=100
-    )
-    page = await ctx.runner.list_tasks(query)
-    return [t.summary() for t in page.tasks]
+    summary = await ctx.runner.thread_summary(ctx.thread_id, ctx.principal)
+    return Command(update={"messages": [message], TASKS_STATE_KEY: summary})
 
 
 @tool

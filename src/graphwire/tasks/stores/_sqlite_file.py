@@ -160,10 +160,7 @@ class SqliteCheckpointer(BaseCheckpointSaver[str]):
         before: RunnableConfig | None = None,
         limit: int | None = None,
     ) -> AsyncIterator[CheckpointTuple]:
-        def read() -> list[CheckpointTuple]:
-            return list(self._saver.list(config, filter=filter, before=before, limit=limit))
-
-        for item in await self._file.call(read):
+        for item in await self._file.call(self._listing(config, filter, before, limit)):
             yield item
 
     async def aput(
@@ -206,10 +203,17 @@ class SqliteCheckpointer(BaseCheckpointSaver[str]):
         before: RunnableConfig | None = None,
         limit: int | None = None,
     ) -> Iterator[CheckpointTuple]:
-        def read() -> list[CheckpointTuple]:
-            return list(self._saver.list(config, filter=filter, before=before, limit=limit))
+        return iter(self._file.call_blocking(self._listing(config, filter, before, limit)))
 
-        return iter(self._file.call_blocking(read))
+    def _listing(
+        self,
+        config: RunnableConfig | None,
+        filter: dict[str, Any] | None,
+        before: RunnableConfig | None,
+        limit: int | None,
+    ) -> Callable[[], Sequence[CheckpointTuple]]:
+        """The job that reads a listing whole (a job cannot hand back a live cursor)."""
+        return lambda: list(self._saver.list(config, filter=filter, before=before, limit=limit))
 
     def put(
         self,
