@@ -59,7 +59,9 @@ def user_input(
 
 
 async def collect(graph: Pregel[Any, Any], run: RunAgentInput) -> list[BaseEvent]:
-    return [event async for event in GraphRun(graph, run).events()]
+    events: list[BaseEvent] = []
+    await GraphRun(graph, run).run(events.append)
+    return events
 
 
 def hand_built(text: str, msg_id: str = "hb1") -> AIMessage:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import sys
@@ -77,6 +78,9 @@ def _serve(args: argparse.Namespace) -> int:
             log_level=settings.log_level,
         )
         return 0
+    # What loading made (modules, schemas, the graphs) lives as long as the
+    # process: out of the collector's reach, full collections stay cheap.
+    gc.freeze()
     uvicorn.run(served.app, host=settings.host, port=settings.port, log_level=settings.log_level)
     return 0
 

@@ -62,7 +62,7 @@ const scenarios = {
     const m = await run(mid);
     return {
       before: { error: b.error, types: b.types, code: last(b).code },
-      mid: { error: m.error, types: m.types, code: last(m).code },
+      mid: { error: m.error, types: m.types, code: last(m).code, texts: texts(mid) },
     };
   },
 

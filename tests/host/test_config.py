@@ -34,6 +34,8 @@ def test_layers_override_in_order_and_remember_sources(tmp_path: Path) -> None:
         ({}, "colour = 1\n", "unknown setting 'colour' (from file"),
         ({}, 'store = "redis"\n', "bad value for 'store' (from file"),
         ({}, "port = \n", "is not valid TOML"),
+        ({"GRAPHWIRE_FLUSH_INTERVAL_MS": "-1"}, "", "must not be negative"),
+        ({}, "keepalive_seconds = 0\n", "must be positive"),
     ],
 )
 def test_errors_name_the_key_and_the_source(
@@ -42,3 +44,8 @@ def test_errors_name_the_key_and_the_source(
     (tmp_path / "graphwire.toml").write_text(toml)
     with pytest.raises(ConfigError, match=says.replace("(", r"\(").replace(")", r"\)")):
         load_settings(env=env, cwd=tmp_path)
+
+
+def test_a_zero_flush_interval_is_allowed(tmp_path: Path) -> None:
+    settings = load_settings(env={"GRAPHWIRE_FLUSH_INTERVAL_MS": "0"}, cwd=tmp_path)
+    assert settings.flush_interval_ms == 0.0 and settings.sources["flush_interval_ms"] == "env"

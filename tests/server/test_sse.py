@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
-from ag_ui.core import RunFinishedEvent, RunStartedEvent
+import pytest
+from ag_ui.core import (
+    RunFinishedEvent,
+    RunStartedEvent,
+    TextMessageContentEvent,
+    TextMessageStartEvent,
+)
 
 from graphwire.runs import RunLog
 from graphwire.server._sse import EventStream, RunLogSource
@@ -57,3 +64,42 @@ async def test_replay_after_last_event_id_then_end() -> None:
     bodies = b"".join(m.get("body", b"") for m in sent)
     assert bodies.startswith(b'id: 2\ndata: {"type":"RUN_FINISHED"')
     assert sent[-1]["more_body"] is False
+
+
+@pytest.mark.parametrize(("flush_interval", "deltas"), [(0.0, ["a", "b", "c"]), (0.5, ["abc"])])
+async def test_a_resting_writer_sends_a_burst_as_one_write_with_deltas_merged(
+    flush_interval: float, deltas: list[str]
+) -> None:
+    log = RunLog()
+    log.append(RunStartedEvent(thread_id="t", run_id="r"))
+    log.append(TextMessageStartEvent(message_id="m", role="assistant"))
+    bodies: list[bytes] = []
+    first = asyncio.Event()
+
+    async def receive() -> dict[str, Any]:
+        await asyncio.Event().wait()
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        if message.get("body"):
+            bodies.append(message["body"])
+            first.set()
+
+    stream = EventStream(
+        RunLogSource(log), 0, keepalive=10, send_timeout=1, flush_interval=flush_interval
+    )
+    writing = asyncio.ensure_future(stream({"type": "http"}, receive, send))
+    async with asyncio.timeout(5):
+        await first.wait()
+        for delta in "abc":
+            log.append(TextMessageContentEvent(message_id="m", delta=delta))
+            for _ in range(5):  # an awake writer sends each delta on its own
+                await asyncio.sleep(0)
+        log.append(RunFinishedEvent(thread_id="t", run_id="r"))
+        await writing
+    frames = b"".join(bodies).decode().split("\n\n")[:-1]
+    events = [json.loads(f.split("data: ", 1)[1]) for f in frames]
+    sent = [e["delta"] for e in events if e["type"] == "TEXT_MESSAGE_CONTENT"]
+    assert sent == deltas
+    assert [f.split("\n")[0] for f in frames] == [f"id: {n}" for n in range(1, len(frames) + 1)]
+    assert len(bodies) == (2 if flush_interval else 5)

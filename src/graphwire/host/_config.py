@@ -33,11 +33,13 @@ def _choice(*allowed: str) -> Callable[[Any], str]:
     return parse
 
 
-def _positive(kind: Callable[[Any], Any]) -> Callable[[Any], Any]:
+def _positive(kind: Callable[[Any], Any], *, zero: bool = False) -> Callable[[Any], Any]:
+    """A number above 0 (or at least 0 with ``zero``)."""
+
     def parse(value: Any) -> Any:
         number = kind(value)
-        if number <= 0:
-            raise ValueError("must be positive")
+        if number < 0 or (number == 0 and not zero):
+            raise ValueError("must not be negative" if zero else "must be positive")
         return number
 
     return parse
@@ -101,6 +103,9 @@ FIELDS: dict[str, Field] = {
     "store": Field(_choice("sqlite", "memory"), "sqlite", "checkpointer for graphs without one"),
     "keepalive_seconds": Field(_positive(float), 15.0, "SSE keepalive comment interval"),
     "send_timeout_seconds": Field(_positive(float), 30.0, "give up on a client not reading"),
+    "flush_interval_ms": Field(
+        _positive(float, zero=True), 2.0, "least time between writes to a stream (0: no rest)"
+    ),
     "max_body_bytes": Field(_positive(int), 10 * 1024 * 1024, "largest request body"),
     "api_key": Field(_optional_str, None, "require Authorization: Bearer <key>"),
     "cors_origins": Field(_strings, [], "allowed CORS origins (off when empty)"),

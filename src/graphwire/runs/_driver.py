@@ -1,14 +1,15 @@
 """Drive one graph run: read the thread, plan, astream -> parse -> map.
 
-The run's events come out of ``GraphRun.events()``; a caller that stops
-iterating on purpose (Stop, disconnect) asks ``GraphRun.cancel()`` for the
-closing events, so the run still ends with exactly one terminal event.
+``GraphRun.run(emit)`` hands each event to ``emit`` as it is mapped (a call,
+not an async generator hop per event); a caller that cancels the run on purpose
+(Stop, disconnect) asks ``GraphRun.cancel()`` for the closing events, so the run
+still ends with exactly one terminal event.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -68,14 +69,14 @@ class GraphRun:
             RunInfo(run.thread_id, run.run_id, run.parent_run_id), opts.mapper
         )
 
-    async def events(self) -> AsyncGenerator[BaseEvent, None]:
-        """The run's AG-UI events, RUN_STARTED first and one terminal event last."""
+    async def run(self, emit: Callable[[BaseEvent], object]) -> None:
+        """Drive the run, handing its AG-UI events to ``emit``: RUN_STARTED first
+        and one terminal event last (unless cancelled: see ``cancel``)."""
         mapper = self._mapper
         for event in mapper.start():
-            yield event
+            emit(event)
         try:
-            async for event in self._stream():
-                yield event
+            await self._stream(emit)
             final = mapper.finish()
         except InputError as exc:
             final = mapper.fail(exc.code, exc.message)
@@ -86,7 +87,7 @@ class GraphRun:
             logger.exception("run %s failed", self._input.run_id)
             final = mapper.fail(ErrorCode.AGENT_ERROR, f"The agent failed ({type(exc).__name__}).")
         for event in final:
-            yield event
+            emit(event)
 
     def cancel(self) -> list[BaseEvent]:
         """Closing events for a run stopped on purpose; empty if it already ended."""
@@ -99,7 +100,7 @@ class GraphRun:
         shutdown); empty if it already ended."""
         return self._mapper.fail(code, message)
 
-    async def _stream(self) -> AsyncIterator[BaseEvent]:
+    async def _stream(self, emit: Callable[[BaseEvent], object]) -> None:
         graph = self._graph
         opts = self._options
         thread = empty_thread(graph) if opts.new_thread else None
@@ -122,10 +123,10 @@ class GraphRun:
             async for part in parts:
                 for parsed in parse(part):
                     for event in feed(parsed):
-                        yield event
+                        emit(event)
         for parsed in self._parser.flush():
             for event in feed(parsed):
-                yield event
+                emit(event)
 
 
 def empty_thread(graph: Pregel[Any, Any]) -> ThreadView:

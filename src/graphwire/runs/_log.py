@@ -1,13 +1,28 @@
 """The ordered event log of one run: seq 1, 2, 3 ... ; replay and live tail are
-one path (read after seq N, then wait for more)."""
+one path (read after seq N, then wait for more).
+
+Events that nobody has read yet wait in a ``Frames`` batch, where consecutive
+content deltas of one message or tool call merge into one event: a stream that
+outruns its reader sends one TEXT_MESSAGE_CONTENT per burst instead of one per
+token. What a reader has seen never changes.
+"""
 
 from __future__ import annotations
 
 import asyncio
 
-from ag_ui.core import BaseEvent, EventType
+from ag_ui.core import (
+    BaseEvent,
+    EventType,
+    ReasoningMessageContentEvent,
+    TextMessageContentEvent,
+    ToolCallArgsEvent,
+)
 
 _TERMINAL = frozenset({EventType.RUN_FINISHED, EventType.RUN_ERROR})
+
+_Delta = TextMessageContentEvent | ToolCallArgsEvent | ReasoningMessageContentEvent
+_DELTA_TYPES = (TextMessageContentEvent, ToolCallArgsEvent, ReasoningMessageContentEvent)
 
 
 def encode_event(event: BaseEvent) -> str:
@@ -15,13 +30,76 @@ def encode_event(event: BaseEvent) -> str:
     return event.model_dump_json(by_alias=True)
 
 
+def _target(event: _Delta) -> str:
+    return event.tool_call_id if isinstance(event, ToolCallArgsEvent) else event.message_id
+
+
+def _plain(event: BaseEvent) -> bool:
+    """No per-event extras (timestamp, raw event, metadata) that a merge would lose."""
+    return event.timestamp is None and event.raw_event is None and event.metadata is None
+
+
+class Frames:
+    """Encoded events on their way somewhere (a reader, a database batch).
+
+    A content delta stays open until something else arrives or the batch is
+    taken; deltas for the same message or tool call join it.
+    """
+
+    __slots__ = ("_deltas", "_done", "_open")
+
+    def __init__(self) -> None:
+        self._done: list[str] = []
+        self._open: _Delta | None = None
+        self._deltas: list[str] = []
+
+    def __len__(self) -> int:
+        return len(self._done) + (self._open is not None)
+
+    def put(self, event: BaseEvent) -> bool:
+        """Add ``event``; False when it merged into the open delta (no new frame)."""
+        current = self._open
+        if (
+            current is not None
+            and type(event) is type(current)
+            and _target(event) == _target(current)
+            and event.subagent_run_id == current.subagent_run_id
+            and _plain(event)
+        ):
+            self._deltas.append(event.delta)
+            return False
+        self._seal()
+        if isinstance(event, _DELTA_TYPES) and _plain(event):
+            self._open = event
+            self._deltas = [event.delta]
+        else:
+            self._done.append(encode_event(event))
+        return True
+
+    def take(self) -> list[str]:
+        """Everything so far, encoded; the batch starts empty again."""
+        self._seal()
+        done, self._done = self._done, []
+        return done
+
+    def _seal(self) -> None:
+        current = self._open
+        if current is None:
+            return
+        if len(self._deltas) > 1:
+            current = current.model_copy(update={"delta": "".join(self._deltas)})
+        self._done.append(encode_event(current))
+        self._open = None
+
+
 class RunLog:
     """Events as JSON text, numbered from 1; closed by the terminal event."""
 
     def __init__(self) -> None:
         self._frames: list[str] = []
+        self._unread = Frames()
         self._closed = False
-        self._changed = asyncio.Event()
+        self._changed: asyncio.Event | None = None
 
     @property
     def closed(self) -> bool:
@@ -29,26 +107,33 @@ class RunLog:
 
     @property
     def last_seq(self) -> int:
-        return len(self._frames)
+        return len(self._frames) + len(self._unread)
 
     def append(self, event: BaseEvent) -> int:
-        """Append one event; returns its seq. Nothing may follow the terminal event."""
+        """Append one event; returns its seq (a merged delta shares the seq of the
+        delta it joined). Nothing may follow the terminal event."""
         if self._closed:
             raise RuntimeError("the run's log is closed")
-        self._frames.append(encode_event(event))
-        self._closed = event.type in _TERMINAL
-        self._changed.set()
-        self._changed = asyncio.Event()
-        return len(self._frames)
+        if self._unread.put(event):
+            self._closed = event.type in _TERMINAL
+            changed = self._changed
+            if changed is not None:
+                changed.set()
+                self._changed = None
+        return self.last_seq
 
     def after(self, seq: int) -> list[str]:
         """The events after ``seq`` (their seqs are seq+1, seq+2, ...)."""
+        if len(self._unread):
+            self._frames.extend(self._unread.take())
         return self._frames[max(seq, 0) :]
 
     async def wait(self, seq: int, timeout: float) -> bool:
         """Wait until there is an event after ``seq`` or the log closes; False on timeout."""
-        if len(self._frames) > seq or self._closed:
+        if self.last_seq > seq or self._closed:
             return True
+        if self._changed is None:
+            self._changed = asyncio.Event()
         changed = self._changed
         try:
             async with asyncio.timeout(timeout):

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import OrderedDict
-from contextlib import aclosing
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
@@ -91,9 +90,7 @@ class RunRegistry:
 
     @staticmethod
     async def _drive(record: RunRecord) -> None:
-        async with aclosing(record.graph_run.events()) as events:
-            async for event in events:
-                record.log.append(event)
+        await record.graph_run.run(record.log.append)
 
     def _settle(self, record: RunRecord) -> None:
         """The run's task ended (finished, failed or cancelled): close its log."""

@@ -60,6 +60,7 @@ class ServerOptions:
 
     keepalive_seconds: float = 15.0
     send_timeout_seconds: float = 30.0
+    flush_interval_ms: float = 2.0
     max_body_bytes: int = 10 * 1024 * 1024
     api_key: str | None = None
     cors_origins: Sequence[str] = ()
@@ -300,6 +301,7 @@ class _Api:
             self.options.send_timeout_seconds,
             stop,
             ((b"x-graphwire-run-id", run_id.encode()),),
+            self.options.flush_interval_ms / 1000,
         )
 
     async def _thread(self, request: Request) -> Response:

@@ -66,6 +66,7 @@ def build(settings: Settings, cli_specs: Sequence[str]) -> Served:
     options = ServerOptions(
         keepalive_seconds=settings.keepalive_seconds,
         send_timeout_seconds=settings.send_timeout_seconds,
+        flush_interval_ms=settings.flush_interval_ms,
         max_body_bytes=settings.max_body_bytes,
         api_key=settings.api_key,
         cors_origins=settings.cors_origins,

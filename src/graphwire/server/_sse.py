@@ -2,7 +2,10 @@
 
 Writer and disconnect listener run as sibling tasks; the first to finish
 cancels the other. Every send has a timeout; keepalive comments flow on quiet
-streams and never after the final frame.
+streams and never after the final frame. After a write the writer rests for
+``flush_interval`` before it reads again: a fast stream's events go out
+together (and a run log merges the content deltas that wait meanwhile), a slow
+stream's at once.
 """
 
 from __future__ import annotations
@@ -91,6 +94,7 @@ class EventStream:
     send_timeout: float
     on_disconnect: Callable[[], None] | None = None
     extra_headers: tuple[tuple[bytes, bytes], ...] = ()
+    flush_interval: float = 0.0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await send(
@@ -123,6 +127,8 @@ class EventStream:
                 body = b"".join(_frame(seq + n, data) for n, data in enumerate(frames, 1))
                 seq += len(frames)
                 await self._send(send, body)
+                if self.flush_interval and not await source.finished(seq):
+                    await asyncio.sleep(self.flush_interval)
                 continue
             if await source.finished(seq):
                 async with asyncio.timeout(self.send_timeout):

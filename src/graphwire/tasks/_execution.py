@@ -28,7 +28,7 @@ from langgraph.pregel import Pregel
 from langgraph.types import Durability
 
 from graphwire.protocol import ErrorCode
-from graphwire.runs import GraphRun, RunOptions, encode_event, read_thread, thread_key
+from graphwire.runs import Frames, GraphRun, RunOptions, read_thread, thread_key
 from graphwire.tasks._model import (
     Failure,
     Lease,
@@ -68,7 +68,7 @@ class EventWriter:
         self._task_id = task_id
         self._lease = lease
         self._run_id = run_id
-        self._pending: list[str] = []
+        self._pending = Frames()
         self._closing = False
         self._timer: asyncio.TimerHandle | None = None
         self._flush: asyncio.Task[int] | None = None
@@ -83,7 +83,7 @@ class EventWriter:
             self.terminal = event
         elif isinstance(event, MessagesSnapshotEvent):
             self.snapshot = event
-        self._pending.append(encode_event(event))
+        self._pending.put(event)
         self._schedule()
 
     def _schedule(self) -> None:
@@ -93,7 +93,7 @@ class EventWriter:
 
     def _start_flush(self) -> None:
         self._timer = None
-        batch, self._pending = self._pending, []
+        batch = self._pending.take()
         append = self._store.append_events(self._task_id, self._lease, self._run_id, batch)
         self._flush = asyncio.create_task(append, name=f"graphwire-task-log-{self._run_id}")
         self._flush.add_done_callback(self._flushed)
@@ -116,7 +116,7 @@ class EventWriter:
             self._timer = None
         if self._flush is not None:
             await asyncio.wait({self._flush})
-        return self._pending
+        return self._pending.take()
 
 
 class TaskExecution:
@@ -154,7 +154,9 @@ class TaskExecution:
             new_thread=len(self._task.run_ids) == 1,  # a task's thread starts with its first run
         )
         graph_run = GraphRun(self._graph, run_input, options)
-        driver = asyncio.create_task(self._drive(graph_run), name=f"graphwire-task-{self._run_id}")
+        driver = asyncio.create_task(
+            graph_run.run(self._writer.put), name=f"graphwire-task-{self._run_id}"
+        )
         try:
             reason = await self._supervise(driver)
         finally:
@@ -170,10 +172,6 @@ class TaskExecution:
             logger.warning("task %s: lease lost; a newer attempt owns it", self._task.id)
             return
         await self._settle(reason, rest)
-
-    async def _drive(self, graph_run: GraphRun) -> None:
-        async for event in graph_run.events():
-            self._writer.put(event)
 
     def _closing(
         self, graph_run: GraphRun, driver: asyncio.Task[None], reason: StopReason | None

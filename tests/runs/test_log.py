@@ -1,0 +1,139 @@
+"""The run log: seqs, waiting, and content deltas merged while nobody has read them."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from ag_ui.core import (
+    BaseEvent,
+    ReasoningMessageContentEvent,
+    RunFinishedEvent,
+    RunStartedEvent,
+    TextMessageContentEvent,
+    TextMessageEndEvent,
+    TextMessageStartEvent,
+    ToolCallArgsEvent,
+)
+from hypothesis import given
+from hypothesis import strategies as st
+
+from graphwire.runs import Frames, RunLog
+
+
+def text(delta: str, message: str = "m1", **extra: Any) -> TextMessageContentEvent:
+    return TextMessageContentEvent(message_id=message, delta=delta, **extra)
+
+
+def decoded(frames: list[str]) -> list[dict[str, Any]]:
+    return [json.loads(f) for f in frames]
+
+
+def test_unread_deltas_of_one_message_merge_into_one_event() -> None:
+    log = RunLog()
+    log.append(RunStartedEvent(thread_id="t", run_id="r"))
+    log.append(TextMessageStartEvent(message_id="m1", role="assistant"))
+    seqs = [log.append(text(d)) for d in ("Hel", "lo", "!")]
+    log.append(TextMessageEndEvent(message_id="m1"))
+    assert seqs == [3, 3, 3] and log.last_seq == 4
+    events = decoded(log.after(0))
+    assert [e["type"] for e in events] == [
+        "RUN_STARTED",
+        "TEXT_MESSAGE_START",
+        "TEXT_MESSAGE_CONTENT",
+        "TEXT_MESSAGE_END",
+    ]
+    assert events[2] == {"type": "TEXT_MESSAGE_CONTENT", "messageId": "m1", "delta": "Hello!"}
+
+
+def test_what_a_reader_has_seen_never_changes() -> None:
+    log = RunLog()
+    log.append(text("a"))
+    seen = log.after(0)
+    log.append(text("b"))
+    assert log.after(0)[: len(seen)] == seen
+    assert [e["delta"] for e in decoded(log.after(0))] == ["a", "b"]
+    assert log.last_seq == 2
+
+
+def test_only_deltas_of_the_same_target_and_kind_merge() -> None:
+    batch = Frames()
+    events: list[BaseEvent] = [
+        text("a", "m1"),
+        text("b", "m2"),
+        ReasoningMessageContentEvent(message_id="m2", delta="c"),
+        ToolCallArgsEvent(tool_call_id="t1", delta='{"x"'),
+        ToolCallArgsEvent(tool_call_id="t1", delta=": 1}"),
+        text("d", "m2"),
+        text("e", "m2", timestamp=5),
+        text("f", "m2", subagent_run_id="sub"),
+        text("g", "m2", subagent_run_id="sub"),
+    ]
+    opened = [batch.put(e) for e in events]
+    assert opened == [True, True, True, True, False, True, True, True, False]
+    assert len(batch) == 7
+    out = decoded(batch.take())
+    assert [e["delta"] for e in out] == ["a", "b", "c", '{"x": 1}', "d", "e", "fg"]
+    assert out[5]["timestamp"] == 5 and out[6]["subagentRunId"] == "sub"
+    assert batch.take() == [] and len(batch) == 0
+
+
+async def test_a_waiter_wakes_for_the_first_event_and_for_the_end() -> None:
+    log = RunLog()
+    assert not await log.wait(0, 0.01)
+    waiter = asyncio.ensure_future(log.wait(0, 5))
+    await asyncio.sleep(0)
+    log.append(text("a"))
+    assert await waiter
+    finished = asyncio.ensure_future(log.wait(1, 5))
+    await asyncio.sleep(0)
+    log.append(RunFinishedEvent(thread_id="t", run_id="r"))
+    assert await finished and log.closed
+
+
+Step = tuple[str, int] | None  # a delta for message/tool call ("kind", target) or a read
+
+
+@given(
+    st.lists(
+        st.one_of(
+            st.none(),
+            st.tuples(st.sampled_from(["text", "args"]), st.integers(0, 2)),
+        ),
+        max_size=60,
+    )
+)
+def test_merging_keeps_every_delta_in_order_and_read_frames_stable(steps: list[Step]) -> None:
+    log = RunLog()
+    sent: dict[tuple[str, int], str] = {}
+    snapshots: list[list[str]] = []
+    for n, step in enumerate(steps):
+        if step is None:
+            snapshots.append(list(log.after(0)))
+            continue
+        kind, target = step
+        delta = f"<{n}>"
+        sent[step] = sent.get(step, "") + delta
+        event: BaseEvent = (
+            text(delta, f"m{target}")
+            if kind == "text"
+            else ToolCallArgsEvent(tool_call_id=f"m{target}", delta=delta)
+        )
+        seq = log.append(event)
+        assert seq == log.last_seq
+    final = log.after(0)
+    for snapshot in snapshots:
+        assert final[: len(snapshot)] == snapshot
+    reads = {len(snapshot) for snapshot in snapshots}
+    got: dict[tuple[str, int], str] = {}
+    previous: tuple[str, int] | None = None
+    for index, event in enumerate(decoded(final)):
+        kind = "text" if event["type"] == "TEXT_MESSAGE_CONTENT" else "args"
+        key = (kind, int(event.get("messageId", event.get("toolCallId", ""))[1:]))
+        # Two frames in a row for one target only when a read came between them.
+        assert key != previous or index in reads
+        got[key] = got.get(key, "") + event["delta"]
+        previous = key
+    assert got == sent
+    assert len(final) == log.last_seq
