@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
+import signal
 import subprocess
 from pathlib import Path
 
@@ -59,3 +62,52 @@ async def test_serve_with_no_spec_serves_the_demo(tmp_path: Path, extra: list[st
     text = "".join(getattr(e, "delta", "") for e in events if e.type == "TEXT_MESSAGE_CONTENT")
     assert "sunny in Oslo" in text
     assert (tmp_path / ".graphwire" / "graphwire.sqlite").is_file()
+
+
+SLOW_AGENT = """
+import asyncio
+from langgraph.graph import START, MessagesState, StateGraph
+
+
+async def wait(state: MessagesState) -> dict:
+    await asyncio.sleep(600)
+    return {}
+
+
+builder = StateGraph(MessagesState)
+builder.add_node(wait)
+builder.add_edge(START, "wait")
+graph = builder.compile()
+"""
+
+
+async def test_sigterm_stops_streaming_runs_instead_of_waiting_for_them(tmp_path: Path) -> None:
+    (tmp_path / "slow.py").write_text(SLOW_AGENT)
+    process, url = serve(["slow.py:graph", "--store", "memory"], tmp_path)
+    try:
+        await wait_healthy(url)
+        async with httpx.AsyncClient(timeout=30) as client:
+            started = asyncio.Event()
+
+            async def read() -> list[str]:
+                types: list[str] = []
+                async with client.stream("POST", f"{url}/agents/graph", json=run_body()) as r:
+                    async for line in r.aiter_lines():
+                        if line.startswith("data: "):
+                            types.append(json.loads(line[6:])["type"])
+                            started.set()
+                        if line.startswith("data: ") and '"outcome"' in line:
+                            types.append(json.loads(line[6:])["outcome"]["type"])
+                return types
+
+            reading = asyncio.create_task(read())
+            async with asyncio.timeout(30):
+                await started.wait()
+                process.terminate()
+                types = await reading
+        # uvicorn re-raises the signal once it has shut down.
+        assert process.wait(timeout=15) in (0, -signal.SIGTERM)
+    finally:
+        process.kill()
+        process.communicate(timeout=30)
+    assert types[0] == "RUN_STARTED" and types[-2:] == ["RUN_FINISHED", "cancelled"]

@@ -13,8 +13,10 @@ import uvicorn
 
 from graphwire.host import FIELDS, ConfigError, SpecError, load_settings
 from graphwire.server._build import RELOAD_ENV, build
+from graphwire.server._uvicorn import GraphwireServer
 
 EXIT_USAGE = 2
+RELOAD_GRACE_SECONDS = 2
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -76,12 +78,18 @@ def _serve(args: argparse.Namespace) -> int:
             host=settings.host,
             port=settings.port,
             log_level=settings.log_level,
+            # A restart must not wait for open streams; the app's shutdown then
+            # cancels their runs.
+            timeout_graceful_shutdown=RELOAD_GRACE_SECONDS,
         )
         return 0
+    config = uvicorn.Config(
+        served.app, host=settings.host, port=settings.port, log_level=settings.log_level
+    )
     # What loading made (modules, schemas, the graphs) lives as long as the
     # process: out of the collector's reach, full collections stay cheap.
     gc.freeze()
-    uvicorn.run(served.app, host=settings.host, port=settings.port, log_level=settings.log_level)
+    GraphwireServer(config, served.app.state.registry).run()
     return 0
 
 
