@@ -58,10 +58,21 @@ def user_input(
     )
 
 
+class Collected(list[BaseEvent]):
+    """An EventSink keeping every event as mapped: a ``put_delta`` is the content
+    event put last, again, with the new delta (nothing merged)."""
+
+    def put(self, event: BaseEvent) -> None:
+        self.append(event)
+
+    def put_delta(self, delta: str) -> None:
+        self.append(self[-1].model_copy(update={"delta": delta}))
+
+
 async def collect(graph: Pregel[Any, Any], run: RunAgentInput) -> list[BaseEvent]:
-    events: list[BaseEvent] = []
-    await GraphRun(graph, run).run(events.append)
-    return events
+    events = Collected()
+    await GraphRun(graph, run).run(events)
+    return list(events)
 
 
 def hand_built(text: str, msg_id: str = "hb1") -> AIMessage:

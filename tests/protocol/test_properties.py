@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from langchain_core.messages import AIMessage, AIMessageChunk, ToolMessage
 
 from graphwire.protocol import AguiMapper, ErrorCode, MapperOptions, RunInfo, StreamParser
+from graphwire.protocol._events import MessageEnd, TextDelta
 from tests.agui_checks import check_run
 
 MSG = st.sampled_from(["m1", "m2", "m3"])
@@ -129,6 +130,40 @@ def test_invariants_hold_for_any_stream(
     assert mapper.fail("Y", "after") == []
 
 
+TOKENS = st.builds(
+    lambda msg, text, ns: part("messages", ns, (AIMessageChunk(id=msg, content=text), {})),
+    MSG,
+    TEXT,
+    NS,
+)
+
+
+def mapped(parts: list[dict[str, Any]], fast: bool) -> list[Any]:
+    """The run's events, parts fed one by one (``fast``: a further token of the
+    text delta mapped last skips parse and feed, as GraphRun does)."""
+    parser = StreamParser()
+    mapper = AguiMapper(RunInfo("t", "r"))
+    events = mapper.start()
+    for item in parts:
+        token = parser.text_token(item) if fast else None
+        if token is not None and mapper.continues_text(token[0]):
+            events.append(events[-1].model_copy(update={"delta": token[1]}))
+            continue
+        for parsed in parser.parse(item):
+            events += mapper.feed(parsed)
+    return events + parser_flush(parser, mapper) + mapper.finish()
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.one_of(TOKENS, TOKENS, PARTS), max_size=40))
+def test_the_text_token_shortcut_maps_exactly_as_parse_and_feed(
+    parts: list[dict[str, Any]],
+) -> None:
+    fast = mapped(parts, fast=True)
+    assert fast == mapped(parts, fast=False)
+    check_run(fast)
+
+
 def parser_flush(parser: StreamParser, mapper: AguiMapper) -> list[Any]:
     return [e for parsed in parser.flush() for e in mapper.feed(parsed)]
 
@@ -154,3 +189,17 @@ def test_a_run_ended_before_it_started_still_opens_with_run_started() -> None:
         mapper = AguiMapper(RunInfo("t", "r"))
         events = mapper.fail("X", "boom") if end == "fail" else getattr(mapper, end)()
         check_run(events)
+
+
+def test_only_a_mapped_text_delta_can_be_continued() -> None:
+    mapper = AguiMapper(RunInfo("t", "r"))
+    mapper.start()
+    mapper.feed(TextDelta("m", ""))  # opens the message, no content event
+    assert not mapper.continues_text("m")
+    mapper.feed(TextDelta("m", "Hi"))
+    assert mapper.continues_text("m") and not mapper.continues_text("other")
+    mapper.feed(MessageEnd("m"))
+    assert not mapper.continues_text("m")
+    mapper.feed(TextDelta("n", "Yo"))
+    mapper.finish()
+    assert not mapper.continues_text("n")

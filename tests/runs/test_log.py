@@ -6,6 +6,7 @@ import asyncio
 import json
 from typing import Any
 
+import pytest
 from ag_ui.core import (
     BaseEvent,
     ReasoningMessageContentEvent,
@@ -32,10 +33,13 @@ def decoded(frames: list[str]) -> list[dict[str, Any]]:
 
 def test_unread_deltas_of_one_message_merge_into_one_event() -> None:
     log = RunLog()
-    log.append(RunStartedEvent(thread_id="t", run_id="r"))
-    log.append(TextMessageStartEvent(message_id="m1", role="assistant"))
-    seqs = [log.append(text(d)) for d in ("Hel", "lo", "!")]
-    log.append(TextMessageEndEvent(message_id="m1"))
+    log.put(RunStartedEvent(thread_id="t", run_id="r"))
+    log.put(TextMessageStartEvent(message_id="m1", role="assistant"))
+    seqs = []
+    for delta in ("Hel", "lo", "!"):
+        log.put(text(delta))
+        seqs.append(log.last_seq)
+    log.put(TextMessageEndEvent(message_id="m1"))
     assert seqs == [3, 3, 3] and log.last_seq == 4
     events = decoded(log.after(0))
     assert [e["type"] for e in events] == [
@@ -49,9 +53,9 @@ def test_unread_deltas_of_one_message_merge_into_one_event() -> None:
 
 def test_what_a_reader_has_seen_never_changes() -> None:
     log = RunLog()
-    log.append(text("a"))
+    log.put(text("a"))
     seen = log.after(0)
-    log.append(text("b"))
+    log.put(text("b"))
     assert log.after(0)[: len(seen)] == seen
     assert [e["delta"] for e in decoded(log.after(0))] == ["a", "b"]
     assert log.last_seq == 2
@@ -84,11 +88,11 @@ async def test_a_waiter_wakes_for_the_first_event_and_for_the_end() -> None:
     assert not await log.wait(0, 0.01)
     waiter = asyncio.ensure_future(log.wait(0, 5))
     await asyncio.sleep(0)
-    log.append(text("a"))
+    log.put(text("a"))
     assert await waiter
     finished = asyncio.ensure_future(log.wait(1, 5))
     await asyncio.sleep(0)
-    log.append(RunFinishedEvent(thread_id="t", run_id="r"))
+    log.put(RunFinishedEvent(thread_id="t", run_id="r"))
     assert await finished and log.closed
 
 
@@ -120,8 +124,7 @@ def test_merging_keeps_every_delta_in_order_and_read_frames_stable(steps: list[S
             if kind == "text"
             else ToolCallArgsEvent(tool_call_id=f"m{target}", delta=delta)
         )
-        seq = log.append(event)
-        assert seq == log.last_seq
+        log.put(event)
     final = log.after(0)
     for snapshot in snapshots:
         assert final[: len(snapshot)] == snapshot
@@ -137,3 +140,26 @@ def test_merging_keeps_every_delta_in_order_and_read_frames_stable(steps: list[S
         previous = key
     assert got == sent
     assert len(final) == log.last_seq
+
+
+def test_put_delta_repeats_the_last_content_event_with_a_new_delta() -> None:
+    log = RunLog()
+    log.put(ToolCallArgsEvent(tool_call_id="c1", delta='{"a"', subagent_run_id="s"))
+    log.put_delta(": 1")
+    first = log.after(0)
+    log.put_delta(", ")
+    log.put_delta('"b": 2}')
+    assert log.last_seq == 2
+    frames = decoded(log.after(0))
+    assert frames[0] == {
+        "type": "TOOL_CALL_ARGS",
+        "toolCallId": "c1",
+        "delta": '{"a": 1',
+        "subagentRunId": "s",
+    }
+    assert frames[1]["delta"] == ', "b": 2}' and frames[1]["toolCallId"] == "c1"
+    assert log.after(0)[:1] == first
+    batch = Frames()
+    batch.put(RunStartedEvent(thread_id="t", run_id="r"))
+    with pytest.raises(RuntimeError, match="must follow a content delta"):
+        batch.put_delta("x")

@@ -20,7 +20,7 @@ from graphwire.server._sse import EventStream, RunLogSource
 
 async def test_a_client_that_stops_reading_is_treated_as_gone() -> None:
     log = RunLog()
-    log.append(RunStartedEvent(thread_id="t", run_id="r"))
+    log.put(RunStartedEvent(thread_id="t", run_id="r"))
     stopped: list[bool] = []
     never = asyncio.Event()
 
@@ -46,8 +46,8 @@ async def test_a_client_that_stops_reading_is_treated_as_gone() -> None:
 
 async def test_replay_after_last_event_id_then_end() -> None:
     log = RunLog()
-    log.append(RunStartedEvent(thread_id="t", run_id="r"))
-    log.append(RunFinishedEvent(thread_id="t", run_id="r"))
+    log.put(RunStartedEvent(thread_id="t", run_id="r"))
+    log.put(RunFinishedEvent(thread_id="t", run_id="r"))
     sent: list[dict[str, Any]] = []
 
     async def receive() -> dict[str, Any]:
@@ -71,8 +71,8 @@ async def test_a_resting_writer_sends_a_burst_as_one_write_with_deltas_merged(
     flush_interval: float, deltas: list[str]
 ) -> None:
     log = RunLog()
-    log.append(RunStartedEvent(thread_id="t", run_id="r"))
-    log.append(TextMessageStartEvent(message_id="m", role="assistant"))
+    log.put(RunStartedEvent(thread_id="t", run_id="r"))
+    log.put(TextMessageStartEvent(message_id="m", role="assistant"))
     bodies: list[bytes] = []
     first = asyncio.Event()
 
@@ -92,10 +92,10 @@ async def test_a_resting_writer_sends_a_burst_as_one_write_with_deltas_merged(
     async with asyncio.timeout(5):
         await first.wait()
         for delta in "abc":
-            log.append(TextMessageContentEvent(message_id="m", delta=delta))
+            log.put(TextMessageContentEvent(message_id="m", delta=delta))
             for _ in range(5):  # an awake writer sends each delta on its own
                 await asyncio.sleep(0)
-        log.append(RunFinishedEvent(thread_id="t", run_id="r"))
+        log.put(RunFinishedEvent(thread_id="t", run_id="r"))
         await writing
     frames = b"".join(bodies).decode().split("\n\n")[:-1]
     events = [json.loads(f.split("data: ", 1)[1]) for f in frames]

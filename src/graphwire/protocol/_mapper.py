@@ -27,6 +27,7 @@ from ag_ui.core import (
     RunStartedEvent,
     StateDeltaEvent,
     StateSnapshotEvent,
+    TextMessageContentEvent,
     TokenUsage,
     aggregate_token_usage,
     token_usage_from_langchain_metadata,
@@ -75,6 +76,7 @@ class AguiMapper:
         self._state: dict[str, Any] | None = None
         self._messages: list[Any] | None = None
         self._usage: list[TokenUsage] = []
+        self._text_tail: str | None = None
         self._handlers: dict[type, Callable[[Any], None]] = {
             ev.TextDelta: self._on_text,
             ev.ReasoningDelta: self._on_reasoning,
@@ -118,7 +120,21 @@ class AguiMapper:
         """Map one parsed event."""
         self._ensure_running()
         self._handlers[type(event)](event)
-        return self._flush()
+        out = self._flush()
+        self._text_tail = (
+            event.message_id
+            if event.__class__ is ev.TextDelta
+            and out
+            and out[-1].__class__ is TextMessageContentEvent
+            else None
+        )
+        return out
+
+    def continues_text(self, message_id: str) -> bool:
+        """True when the last event mapped was a text delta of this (LangChain)
+        message: a further token of it maps to one TEXT_MESSAGE_CONTENT with the
+        same ids, which a caller may add to that event's delta instead."""
+        return message_id == self._text_tail and not self._closed
 
     def finish(self) -> list[BaseEvent]:
         """The graph's stream ended: RUN_FINISHED with success or interrupt."""

@@ -45,6 +45,21 @@ token, node boundary, interrupt, custom write and state change."""
 _INTERRUPT_KEY: Final = "__interrupt__"
 
 
+def _plain_text(chunk: AIMessageChunk) -> str | None:
+    """The chunk's text when it carries nothing but text (no reasoning, tool
+    call, usage or end marker); else None."""
+    content = chunk.content
+    if (
+        content.__class__ is str
+        and not chunk.additional_kwargs
+        and not chunk.tool_call_chunks
+        and chunk.usage_metadata is None
+        and chunk.chunk_position is None
+    ):
+        return content
+    return None
+
+
 class StreamParser:
     """Turns stream parts into typed events, one part at a time."""
 
@@ -76,6 +91,21 @@ class StreamParser:
         elif kind == "updates" and isinstance(data, Mapping):
             self._interrupts_from(data.get(_INTERRUPT_KEY) or (), ns, None, out)
         return out
+
+    def text_token(self, part: Mapping[str, Any]) -> tuple[str, str] | None:
+        """``(message id, text)`` when ``part`` is a plain streamed text token of a
+        message still streaming — the hot path, which ``parse`` would turn into
+        exactly one TextDelta — else None."""
+        if self._raw or part["type"] != "messages":
+            return None
+        chunk = part["data"][0]
+        if chunk.__class__ is not AIMessageChunk:
+            return None
+        text = _plain_text(chunk)
+        msg_id = chunk.id or ""
+        if not text or msg_id in self._ended:
+            return None
+        return msg_id, text
 
     def flush(self) -> list[ParsedEvent]:
         """At the end of the stream: interrupts seen only in ``values`` parts.
@@ -109,16 +139,10 @@ class StreamParser:
         msg_id = chunk.id or ""
         if msg_id in self._ended:
             return
-        content = chunk.content
-        if (
-            content.__class__ is str
-            and not chunk.additional_kwargs
-            and not chunk.tool_call_chunks
-            and chunk.usage_metadata is None
-            and chunk.chunk_position is None
-        ):  # the hot path: a plain text token
-            if content:
-                out.append(TextDelta(msg_id, content, ns, "assistant", node))
+        text = _plain_text(chunk)
+        if text is not None:  # the hot path: a plain text token
+            if text:
+                out.append(TextDelta(msg_id, text, ns, "assistant", node))
             return
         self._reasoning(chunk, msg_id, ns, out)
         text = text_of(chunk.content)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from graphwire.runs._driver import GraphRun, RunOptions, read_thread
-from graphwire.runs._log import Frames, RunLog, encode_event
+from graphwire.runs._log import EventSink, Frames, RunLog, encode_event
 from graphwire.runs._registry import (
     OnDisconnect,
     RunEndedError,
@@ -16,6 +16,7 @@ from graphwire.runs._registry import (
 )
 
 __all__ = [
+    "EventSink",
     "Frames",
     "GraphRun",
     "OnDisconnect",

@@ -1,15 +1,18 @@
 """Drive one graph run: read the thread, plan, astream -> parse -> map.
 
-``GraphRun.run(emit)`` hands each event to ``emit`` as it is mapped (a call,
-not an async generator hop per event); a caller that cancels the run on purpose
-(Stop, disconnect) asks ``GraphRun.cancel()`` for the closing events, so the run
-still ends with exactly one terminal event.
+``GraphRun.run(sink)`` hands each event to the sink as it is mapped (a call,
+not an async generator hop per event); a further text token of the message
+whose delta was put last goes to ``sink.put_delta`` without being parsed and
+mapped (``StreamParser.text_token`` and ``AguiMapper.continues_text`` vouch
+that the mapping would be that same event with the new delta). A caller that
+cancels the run on purpose (Stop, disconnect) asks ``GraphRun.cancel()`` for
+the closing events, so the run still ends with exactly one terminal event.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -33,6 +36,7 @@ from graphwire.protocol import (
     ThreadView,
     plan_run,
 )
+from graphwire.runs._log import EventSink
 
 logger = logging.getLogger("graphwire.runs")
 
@@ -69,14 +73,14 @@ class GraphRun:
             RunInfo(run.thread_id, run.run_id, run.parent_run_id), opts.mapper
         )
 
-    async def run(self, emit: Callable[[BaseEvent], object]) -> None:
-        """Drive the run, handing its AG-UI events to ``emit``: RUN_STARTED first
+    async def run(self, sink: EventSink) -> None:
+        """Drive the run, handing its AG-UI events to ``sink``: RUN_STARTED first
         and one terminal event last (unless cancelled: see ``cancel``)."""
         mapper = self._mapper
         for event in mapper.start():
-            emit(event)
+            sink.put(event)
         try:
-            await self._stream(emit)
+            await self._stream(sink)
             final = mapper.finish()
         except InputError as exc:
             final = mapper.fail(exc.code, exc.message)
@@ -87,7 +91,7 @@ class GraphRun:
             logger.exception("run %s failed", self._input.run_id)
             final = mapper.fail(ErrorCode.AGENT_ERROR, f"The agent failed ({type(exc).__name__}).")
         for event in final:
-            emit(event)
+            sink.put(event)
 
     def cancel(self) -> list[BaseEvent]:
         """Closing events for a run stopped on purpose; empty if it already ended."""
@@ -100,7 +104,7 @@ class GraphRun:
         shutdown); empty if it already ended."""
         return self._mapper.fail(code, message)
 
-    async def _stream(self, emit: Callable[[BaseEvent], object]) -> None:
+    async def _stream(self, sink: EventSink) -> None:
         graph = self._graph
         opts = self._options
         thread = empty_thread(graph) if opts.new_thread else None
@@ -118,15 +122,24 @@ class GraphRun:
                 durability=opts.durability,
             ),
         )
-        parse, feed = self._parser.parse, self._mapper.feed
+        parse, feed, put = self._parser.parse, self._mapper.feed, sink.put
+        token_of, continues, put_delta = (
+            self._parser.text_token,
+            self._mapper.continues_text,
+            sink.put_delta,
+        )
         async with aclosing(parts):
             async for part in parts:
+                token = token_of(part)
+                if token is not None and continues(token[0]):
+                    put_delta(token[1])
+                    continue
                 for parsed in parse(part):
                     for event in feed(parsed):
-                        emit(event)
+                        put(event)
         for parsed in self._parser.flush():
             for event in feed(parsed):
-                emit(event)
+                put(event)
 
 
 def empty_thread(graph: Pregel[Any, Any]) -> ThreadView:

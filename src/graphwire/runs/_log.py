@@ -10,6 +10,7 @@ token. What a reader has seen never changes.
 from __future__ import annotations
 
 import asyncio
+from typing import Protocol
 
 from ag_ui.core import (
     BaseEvent,
@@ -39,6 +40,17 @@ def _plain(event: BaseEvent) -> bool:
     return event.timestamp is None and event.raw_event is None and event.metadata is None
 
 
+class EventSink(Protocol):
+    """Where a run's events go (``GraphRun.run``)."""
+
+    def put(self, event: BaseEvent) -> None:
+        """The next event."""
+
+    def put_delta(self, delta: str) -> None:
+        """The next event is the content event put last with ``delta`` as its
+        delta (the mapper's hot path: a further token of the same message)."""
+
+
 class Frames:
     """Encoded events on their way somewhere (a reader, a database batch).
 
@@ -46,12 +58,14 @@ class Frames:
     taken; deltas for the same message or tool call join it.
     """
 
-    __slots__ = ("_deltas", "_done", "_open")
+    __slots__ = ("_deltas", "_done", "_last", "_open")
 
     def __init__(self) -> None:
         self._done: list[str] = []
         self._open: _Delta | None = None
         self._deltas: list[str] = []
+        self._last: _Delta | None = None
+        """The event put last, when it is a content delta (``put_delta`` repeats it)."""
 
     def __len__(self) -> int:
         return len(self._done) + (self._open is not None)
@@ -67,13 +81,27 @@ class Frames:
             and _plain(event)
         ):
             self._deltas.append(event.delta)
+            self._last = event
             return False
         self._seal()
         if isinstance(event, _DELTA_TYPES) and _plain(event):
-            self._open = event
+            self._open = self._last = event
             self._deltas = [event.delta]
         else:
+            self._last = None
             self._done.append(encode_event(event))
+        return True
+
+    def put_delta(self, delta: str) -> bool:
+        """Add the content event put last again, with ``delta``; False when it
+        merged into the open delta (no new frame)."""
+        if self._open is not None:
+            self._deltas.append(delta)
+            return False
+        if self._last is None:
+            raise RuntimeError("put_delta must follow a content delta")
+        self._open = self._last
+        self._deltas = [delta]
         return True
 
     def take(self) -> list[str]:
@@ -86,8 +114,9 @@ class Frames:
         current = self._open
         if current is None:
             return
-        if len(self._deltas) > 1:
-            current = current.model_copy(update={"delta": "".join(self._deltas)})
+        delta = "".join(self._deltas)
+        if delta != current.delta:
+            current = current.model_copy(update={"delta": delta})
         self._done.append(encode_event(current))
         self._open = None
 
@@ -109,18 +138,26 @@ class RunLog:
     def last_seq(self) -> int:
         return len(self._frames) + len(self._unread)
 
-    def append(self, event: BaseEvent) -> int:
-        """Append one event; returns its seq (a merged delta shares the seq of the
-        delta it joined). Nothing may follow the terminal event."""
+    def put(self, event: BaseEvent) -> None:
+        """Append one event (a content delta may merge into the unread one before
+        it). Nothing may follow the terminal event."""
         if self._closed:
             raise RuntimeError("the run's log is closed")
         if self._unread.put(event):
             self._closed = event.type in _TERMINAL
-            changed = self._changed
-            if changed is not None:
-                changed.set()
-                self._changed = None
-        return self.last_seq
+            self._notify()
+
+    def put_delta(self, delta: str) -> None:
+        if self._closed:
+            raise RuntimeError("the run's log is closed")
+        if self._unread.put_delta(delta):
+            self._notify()
+
+    def _notify(self) -> None:
+        changed = self._changed
+        if changed is not None:
+            changed.set()
+            self._changed = None
 
     def after(self, seq: int) -> list[str]:
         """The events after ``seq`` (their seqs are seq+1, seq+2, ...)."""

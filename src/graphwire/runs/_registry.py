@@ -90,7 +90,7 @@ class RunRegistry:
 
     @staticmethod
     async def _drive(record: RunRecord) -> None:
-        await record.graph_run.run(record.log.append)
+        await record.graph_run.run(record.log)
 
     def _settle(self, record: RunRecord) -> None:
         """The run's task ended (finished, failed or cancelled): close its log."""
@@ -99,7 +99,7 @@ class RunRegistry:
             logger.error("run %s driver crashed", record.run_id, exc_info=task.exception())
         if not record.log.closed:
             for event in record.graph_run.cancel():
-                record.log.append(event)
+                record.log.put(event)
         self._active.pop(record.run_id, None)
         if self._threads.get(record.thread_key) == record.run_id:
             del self._threads[record.thread_key]

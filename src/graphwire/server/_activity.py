@@ -60,7 +60,7 @@ class TaskActivity:
         if log is None or log.closed:
             return
         content = activity_content(task, self._events_url(task.id))
-        log.append(
+        log.put(
             ActivitySnapshotEvent(
                 message_id=_message_id(task), activity_type=ACTIVITY_TYPE, content=content
             )
@@ -88,7 +88,7 @@ class TaskActivity:
             patch = jsonpatch.make_patch(before, content).patch
             if patch:
                 delta = {"messageId": _message_id(task), "activityType": ACTIVITY_TYPE}
-                log.append(ActivityDeltaEvent.model_validate({**delta, "patch": patch}))
+                log.put(ActivityDeltaEvent.model_validate({**delta, "patch": patch}))
 
 
 def _message_id(task: Task) -> str:

@@ -308,7 +308,7 @@ def _failed_run(run: RunAgentInput, code: str, message: str) -> RunLogSource:
     log = RunLog()
     mapper = AguiMapper(RunInfo(run.thread_id, run.run_id, run.parent_run_id))
     for event in mapper.fail(code, message):
-        log.append(event)
+        log.put(event)
     return RunLogSource(log)
 
 

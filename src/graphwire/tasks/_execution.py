@@ -86,6 +86,10 @@ class EventWriter:
         self._pending.put(event)
         self._schedule()
 
+    def put_delta(self, delta: str) -> None:
+        self._pending.put_delta(delta)
+        self._schedule()
+
     def _schedule(self) -> None:
         if self._timer is None and self._flush is None and not self._closing:
             loop = asyncio.get_running_loop()
@@ -155,7 +159,7 @@ class TaskExecution:
         )
         graph_run = GraphRun(self._graph, run_input, options)
         driver = asyncio.create_task(
-            graph_run.run(self._writer.put), name=f"graphwire-task-{self._run_id}"
+            graph_run.run(self._writer), name=f"graphwire-task-{self._run_id}"
         )
         try:
             reason = await self._supervise(driver)
