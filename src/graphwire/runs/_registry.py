@@ -49,7 +49,6 @@ class RunRecord:
     agent: str
     principal: str | None
     on_disconnect: OnDisconnect
-    graph_run: GraphRun
     log: RunLog = field(default_factory=RunLog)
     task: asyncio.Task[None] | None = None
 
@@ -80,25 +79,25 @@ class RunRegistry:
         if run.run_id in self._active or run.run_id in self._ended:
             raise RunExistsError(f"run {run.run_id!r} already exists")
         opts = replace(options or RunOptions(), thread_key=thread_key)
+        # The GraphRun (mapper state, the thread's messages) lives only as long as
+        # the run: an ended run keeps just its log, for re-attach.
         graph_run = GraphRun(graph, run, opts)
-        record = RunRecord(run.run_id, thread_key, agent, principal, on_disconnect, graph_run)
+        record = RunRecord(run.run_id, thread_key, agent, principal, on_disconnect)
         self._active[run.run_id] = record
         self._threads[thread_key] = run.run_id
-        record.task = asyncio.create_task(self._drive(record), name=f"graphwire-run-{run.run_id}")
-        record.task.add_done_callback(lambda _task: self._settle(record))
+        record.task = asyncio.create_task(
+            graph_run.run(record.log), name=f"graphwire-run-{run.run_id}"
+        )
+        record.task.add_done_callback(lambda _task: self._settle(record, graph_run))
         return record
 
-    @staticmethod
-    async def _drive(record: RunRecord) -> None:
-        await record.graph_run.run(record.log)
-
-    def _settle(self, record: RunRecord) -> None:
+    def _settle(self, record: RunRecord, graph_run: GraphRun) -> None:
         """The run's task ended (finished, failed or cancelled): close its log."""
         task = record.task
         if task is not None and not task.cancelled() and task.exception() is not None:
             logger.error("run %s driver crashed", record.run_id, exc_info=task.exception())
         if not record.log.closed:
-            for event in record.graph_run.cancel():
+            for event in graph_run.cancel():
                 record.log.put(event)
         self._active.pop(record.run_id, None)
         if self._threads.get(record.thread_key) == record.run_id:
