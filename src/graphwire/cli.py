@@ -17,6 +17,7 @@ from graphwire.server._uvicorn import GraphwireServer
 
 EXIT_USAGE = 2
 RELOAD_GRACE_SECONDS = 2
+YOUNG_GC_THRESHOLD = 5000
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -60,6 +61,20 @@ def _print_config(config_file: str | None) -> int:
     return 0
 
 
+def settle_heap() -> None:
+    """Tune the cyclic garbage collector for serving, once the agents are loaded.
+
+    What loading made (modules, schemas, the graphs) lives as long as the
+    process: frozen, full collections skip it. A run churns through a few
+    hundred short-lived containers, nearly all freed by reference counting; a
+    young-generation threshold of 5,000 instead of 700 stops collecting them
+    every run (LangGraph's own churn included).
+    """
+    gc.freeze()
+    _, middle, old = gc.get_threshold()
+    gc.set_threshold(YOUNG_GC_THRESHOLD, middle, old)
+
+
 def _serve(args: argparse.Namespace) -> int:
     cli = {k: getattr(args, k) for k in ("host", "port", "reload", "log_level", "store")}
     settings = load_settings(cli=cli, config_file=args.config)
@@ -86,9 +101,7 @@ def _serve(args: argparse.Namespace) -> int:
     config = uvicorn.Config(
         served.app, host=settings.host, port=settings.port, log_level=settings.log_level
     )
-    # What loading made (modules, schemas, the graphs) lives as long as the
-    # process: out of the collector's reach, full collections stay cheap.
-    gc.freeze()
+    settle_heap()
     GraphwireServer(config, served.app.state.registry).run()
     return 0
 

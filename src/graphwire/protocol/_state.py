@@ -43,5 +43,7 @@ def visible_state(values: Any, hidden: Iterable[str]) -> dict[str, Any]:
 
 def state_patch(before: dict[str, Any], after: dict[str, Any]) -> list[dict[str, Any]]:
     """The RFC 6902 operations that turn ``before`` into ``after``."""
+    if before == after:
+        return []
     ops: list[dict[str, Any]] = jsonpatch.make_patch(before, after).patch
     return ops

@@ -257,8 +257,9 @@ class _Api:
         tools: dict[str, Any] = {}
         activity = None
         if self.tasks is not None:
-            base = str(request.base_url)
-            activity = TaskActivity(self.tasks.store, lambda task_id: events_url(base, task_id))
+            activity = TaskActivity(
+                self.tasks.store, lambda task_id: events_url(str(request.base_url), task_id)
+            )
             tools = self.tasks.context(
                 agent.name,
                 run.run_id,
