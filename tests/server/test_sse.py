@@ -66,7 +66,7 @@ async def test_replay_after_last_event_id_then_end() -> None:
     assert sent[-1]["more_body"] is False
 
 
-@pytest.mark.parametrize(("flush_interval", "deltas"), [(0.0, ["a", "b", "c"]), (0.5, ["abc"])])
+@pytest.mark.parametrize(("flush_interval", "deltas"), [(0.0, ["a", "b", "c"]), (60.0, ["abc"])])
 async def test_a_resting_writer_sends_a_burst_as_one_write_with_deltas_merged(
     flush_interval: float, deltas: list[str]
 ) -> None:
@@ -103,3 +103,4 @@ async def test_a_resting_writer_sends_a_burst_as_one_write_with_deltas_merged(
     assert sent == deltas
     assert [f.split("\n")[0] for f in frames] == [f"id: {n}" for n in range(1, len(frames) + 1)]
     assert len(bodies) == (2 if flush_interval else 5)
+    # Resting (7.5 s here) ends when the run's log closes: the stream ended at once.

@@ -10,6 +10,7 @@ token. What a reader has seen never changes.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import Protocol
 
 from ag_ui.core import (
@@ -129,6 +130,7 @@ class RunLog:
         self._unread = Frames()
         self._closed = False
         self._changed: asyncio.Event | None = None
+        self._ended: asyncio.Event | None = None
 
     @property
     def closed(self) -> bool:
@@ -144,8 +146,11 @@ class RunLog:
         if self._closed:
             raise RuntimeError("the run's log is closed")
         if self._unread.put(event):
-            self._closed = event.type in _TERMINAL
             self._notify()
+            if event.type in _TERMINAL:
+                self._closed = True
+                if self._ended is not None:
+                    self._ended.set()
 
     def put_delta(self, delta: str) -> None:
         if self._closed:
@@ -164,6 +169,16 @@ class RunLog:
         if len(self._unread):
             self._frames.extend(self._unread.take())
         return self._frames[max(seq, 0) :]
+
+    async def wait_closed(self, timeout: float) -> None:
+        """Wait until the log closes, at most ``timeout`` seconds."""
+        if self._closed:
+            return
+        if self._ended is None:
+            self._ended = asyncio.Event()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                await self._ended.wait()
 
     async def wait(self, seq: int, timeout: float) -> bool:
         """Wait until there is an event after ``seq`` or the log closes; False on timeout."""

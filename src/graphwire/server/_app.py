@@ -60,7 +60,7 @@ class ServerOptions:
 
     keepalive_seconds: float = 15.0
     send_timeout_seconds: float = 30.0
-    flush_interval_ms: float = 2.0
+    flush_interval_ms: float = 16.0
     max_body_bytes: int = 10 * 1024 * 1024
     api_key: str | None = None
     cors_origins: Sequence[str] = ()

@@ -2,10 +2,14 @@
 
 Writer and disconnect listener run as sibling tasks; the first to finish
 cancels the other. Every send has a timeout; keepalive comments flow on quiet
-streams and never after the final frame. After a write the writer rests for
-``flush_interval`` before it reads again: a fast stream's events go out
-together (and a run log merges the content deltas that wait meanwhile), a slow
-stream's at once.
+streams and never after the final frame.
+
+After a write the writer rests before it reads again: an eighth of
+``flush_interval`` at first, doubling while the stream stays busy, up to
+``flush_interval`` (by default 16 ms, one frame of a 60 Hz display). A fast
+stream's events go out together, a few writes per burst (and a run log merges
+the content deltas that wait meanwhile); a stream whose events come slower
+than that finds the writer waiting and each goes out at once.
 """
 
 from __future__ import annotations
@@ -44,6 +48,9 @@ class LogSource(Protocol):
     async def finished(self, after: int) -> bool:
         """True when nothing more will come after ``after``."""
 
+    async def rest(self, seconds: float) -> None:
+        """Let events gather for ``seconds`` (less if the log ends meanwhile)."""
+
 
 @dataclass(frozen=True, slots=True)
 class RunLogSource:
@@ -59,6 +66,9 @@ class RunLogSource:
 
     async def finished(self, after: int) -> bool:
         return self.log.closed and self.log.last_seq <= after
+
+    async def rest(self, seconds: float) -> None:
+        await self.log.wait_closed(seconds)
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +92,9 @@ class TaskLogSource:
             return False
         # The last events are written with the outcome: settled means all are there.
         return not await self.store.read_events(self.task_id, after, 1)
+
+    async def rest(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
 
 
 @dataclass(slots=True)
@@ -121,27 +134,32 @@ class EventStream:
     async def _write(self, send: Send) -> None:
         seq = self.after
         source = self.source
+        rest = 0.0
         while True:
             frames = await source.read(seq)
             if frames:
                 body = b"".join(_frame(seq + n, data) for n, data in enumerate(frames, 1))
                 seq += len(frames)
-                await self._send(send, body)
-                if self.flush_interval and not await source.finished(seq):
-                    await asyncio.sleep(self.flush_interval)
+                last = await source.finished(seq)
+                await self._send(send, body, more=not last)
+                if last:
+                    return
+                if self.flush_interval:
+                    rest = min(rest * 2, self.flush_interval) if rest else self.flush_interval / 8
+                    await source.rest(rest)
                 continue
+            rest = 0.0
             if await source.finished(seq):
-                async with asyncio.timeout(self.send_timeout):
-                    await send({"type": "http.response.body", "body": b"", "more_body": False})
+                await self._send(send, b"", more=False)
                 return
             if not await source.wait(seq, self.keepalive):
                 await self._send(send, KEEPALIVE)
 
-    async def _send(self, send: Send, body: bytes) -> None:
+    async def _send(self, send: Send, body: bytes, more: bool = True) -> None:
         # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a
         # cancellation that races a completing send, and the writer runs on.
         async with asyncio.timeout(self.send_timeout):
-            await send({"type": "http.response.body", "body": body, "more_body": True})
+            await send({"type": "http.response.body", "body": body, "more_body": more})
 
 
 def _frame(seq: int, data: str) -> bytes:
