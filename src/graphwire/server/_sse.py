@@ -18,7 +18,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from starlette.types import Receive, Scope, Send
 
@@ -117,19 +117,23 @@ class EventStream:
                 "headers": [*HEADERS, *self.extra_headers],
             }
         )
-        writer = asyncio.ensure_future(self._write(send))
-        listener = asyncio.ensure_future(_until_disconnect(receive))
-        done, _ = await asyncio.wait({writer, listener}, return_when=asyncio.FIRST_COMPLETED)
-        for task in (writer, listener):
-            if task not in done:
-                task.cancel()
-        await asyncio.gather(writer, listener, return_exceptions=True)
-        if writer in done and writer.exception() is None:
-            return
-        if writer in done:
-            logger.info("SSE client stopped reading: %r", writer.exception())
-        if self.on_disconnect is not None:
-            self.on_disconnect()
+        # The writer runs in the request's own task; a listener task waits for
+        # the client to go away and then cancels it.
+        watch = _DisconnectWatch(asyncio.current_task(), receive)
+        completed = False
+        try:
+            await self._write(send)
+            completed = True
+        except asyncio.CancelledError:
+            if not watch.gone:
+                raise
+            watch.task.uncancel()  # our own cancellation: the client went away
+        except (TimeoutError, OSError) as exc:
+            logger.info("SSE client stopped reading: %r", exc)
+        finally:
+            watch.close()
+            if not completed and self.on_disconnect is not None:
+                self.on_disconnect()
 
     async def _write(self, send: Send) -> None:
         seq = self.after
@@ -164,6 +168,33 @@ class EventStream:
 
 def _frame(seq: int, data: str) -> bytes:
     return f"id: {seq}\ndata: {data}\n\n".encode()
+
+
+class _DisconnectWatch:
+    """Cancels ``task`` when the client disconnects, until ``close``."""
+
+    def __init__(self, task: asyncio.Task[Any] | None, receive: Receive) -> None:
+        if task is None:
+            raise RuntimeError("an SSE response runs in a task")
+        self.task = task
+        self.gone = False
+        self._closed = False
+        self._listener = asyncio.ensure_future(_until_disconnect(receive))
+        self._listener.add_done_callback(self._heard)
+
+    def _heard(self, listener: asyncio.Future[None]) -> None:
+        if listener.cancelled():
+            return
+        error = listener.exception()
+        if error is not None:
+            logger.warning("reading the SSE request failed: %r", error)
+        if not self._closed:
+            self.gone = True
+            self.task.cancel()
+
+    def close(self) -> None:
+        self._closed = True
+        self._listener.cancel()
 
 
 async def _until_disconnect(receive: Receive) -> None:
