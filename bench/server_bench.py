@@ -9,7 +9,7 @@ With --peer, the same load then runs against ag-ui-langgraph serving the same
 graphs (bench/peer_server.py, in its own virtualenv bench/.peer-venv, made on
 first use from PyPI) and its rows are printed beside ours.
 
-Run: .venv/bin/python bench/server_bench.py [--quick] [--slow-streams 1000] [--peer]
+Run: .venv/bin/python bench/server_bench.py [--quick] [--rounds 5] [--slow-streams 1000] [--peer]
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -190,7 +191,17 @@ class _Response:
         self.complete = True
 
 
-async def load(url: str, pid: int, runs: int, concurrency: int) -> dict[str, float]:
+@dataclass
+class Batch:
+    """One load batch: the server's CPU per run and each run's (latency, first
+    byte, body bytes)."""
+
+    cpu_ms: float
+    results: list[tuple[float, float, int]]
+    seconds: float
+
+
+async def load(url: str, pid: int, runs: int, concurrency: int) -> Batch:
     parsed = httpx.URL(url)
     connections = [Connection(parsed.host, parsed.port or 80) for _ in range(concurrency)]
     try:
@@ -209,16 +220,7 @@ async def load(url: str, pid: int, runs: int, concurrency: int) -> dict[str, flo
     finally:
         for connection in connections:
             connection.close()
-    latency = sorted(r[0] for r in results)
-    firsts = sorted(r[1] for r in results)
-    return {
-        "cpu_ms": (cpu1 - cpu0) / runs * 1e3,
-        "p50_ms": statistics.median(latency) * 1e3,
-        "p95_ms": latency[int(len(latency) * 0.95) - 1] * 1e3,
-        "first_p50_ms": statistics.median(firsts) * 1e3,
-        "runs_s": runs / (wall1 - wall0),
-        "bytes": statistics.mean(r[2] for r in results),
-    }
+    return Batch((cpu1 - cpu0) / runs * 1e3, results, wall1 - wall0)
 
 
 async def floor(tokens: int, runs: int, concurrency: int) -> float:
@@ -286,18 +288,33 @@ async def wait_healthy(base: str) -> None:
     raise RuntimeError(f"{base} did not come up")
 
 
-async def table(label: str, base: str, pid: int, scale: float) -> None:
-    """One row per graph and concurrency: the server's CPU beside the floor's."""
-    for name, tokens, runs in (("chat", 23, 200), ("long", 2000, 30)):
+async def table(label: str, base: str, pid: int, scale: float, rounds: int) -> None:
+    """One row per graph and concurrency: the server's CPU beside the floor's.
+
+    Floor and server batches alternate for ``rounds`` rounds and each CPU figure
+    is the median of its batches, so drift in this VM's speed hits both alike.
+    """
+    for name, tokens, runs in (("chat", 23, 300), ("long", 2000, 40)):
         for conc in (1, 8, 64):
             n = max(conc, int(runs * scale * (1 if conc == 1 else 2)))
-            floor_ms = await floor(tokens, n, conc)
-            r = await load(f"{base}/agents/{name}", pid, n, conc)
+            floors: list[float] = []
+            batches: list[Batch] = []
+            for _ in range(rounds):
+                floors.append(await floor(tokens, n, conc))
+                batches.append(await load(f"{base}/agents/{name}", pid, n, conc))
+            floor_ms = statistics.median(floors)
+            cpu_ms = statistics.median(b.cpu_ms for b in batches)
+            results = [r for b in batches for r in b.results]
+            latency = sorted(r[0] for r in results)
+            first = statistics.median(r[1] for r in results) * 1e3
+            runs_s = len(results) / sum(b.seconds for b in batches)
+            size = statistics.mean(r[2] for r in results)
             print(
-                f"| {label} | {name} ({tokens} tok) | {conc} | {r['cpu_ms']:.2f} | "
-                f"{floor_ms:.2f} | {r['cpu_ms'] / floor_ms:.2f} | {r['p50_ms']:.1f} | "
-                f"{r['p95_ms']:.1f} | {r['first_p50_ms']:.2f} | {r['runs_s']:.1f} | "
-                f"{r['bytes']:.0f} |",
+                f"| {label} | {name} ({tokens} tok) | {conc} | {cpu_ms:.2f} | "
+                f"{floor_ms:.2f} | {cpu_ms / floor_ms:.2f} | "
+                f"{statistics.median(latency) * 1e3:.1f} | "
+                f"{latency[int(len(latency) * 0.95) - 1] * 1e3:.1f} | {first:.2f} | "
+                f"{runs_s:.1f} | {size:.0f} |",
                 flush=True,
             )
 
@@ -307,6 +324,7 @@ async def main() -> None:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--slow-streams", type=int, default=1000)
     parser.add_argument("--peer", action="store_true", help="also load ag-ui-langgraph")
+    parser.add_argument("--rounds", type=int, default=5, help="floor/server batches per row")
     opts = parser.parse_args()
     scale = 0.25 if opts.quick else 1.0
     print(f"event loop: {type(asyncio.get_running_loop()).__module__} (server and floor)")
@@ -316,7 +334,7 @@ async def main() -> None:
     )
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     async with running(start_server) as (base, pid):
-        await table("graphwire", base, pid, scale)
+        await table("graphwire", base, pid, scale, opts.rounds)
         print(f"peak RSS after load: {peak_rss_mib(pid):.0f} MiB")
         if opts.slow_streams:
             cpu0 = cpu_seconds(pid)
@@ -327,7 +345,8 @@ async def main() -> None:
             )
     if opts.peer:
         async with running(start_peer) as (base, pid):
-            await table("ag-ui-langgraph 0.0.47", base, pid, scale)
+            # One round: the peer needs ~1 s of CPU per 2,000-token run.
+            await table("ag-ui-langgraph 0.0.47", base, pid, scale, 1)
             print(f"peer peak RSS after load: {peak_rss_mib(pid):.0f} MiB")
 
 
