@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from graphwire.runs._driver import GraphRun, RunOptions, read_thread
-from graphwire.runs._log import EventSink, Frames, RunLog, encode_event
+from graphwire.runs._encode import encode_event
+from graphwire.runs._log import EventSink, Frames, RunLog
 from graphwire.runs._registry import (
     OnDisconnect,
     RunEndedError,

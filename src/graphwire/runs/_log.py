@@ -20,15 +20,12 @@ from ag_ui.core import (
     ToolCallArgsEvent,
 )
 
+from graphwire.runs._encode import encode_event
+
 _TERMINAL = frozenset({EventType.RUN_FINISHED, EventType.RUN_ERROR})
 
 _Delta = TextMessageContentEvent | ToolCallArgsEvent | ReasoningMessageContentEvent
 _DELTA_TYPES = (TextMessageContentEvent, ToolCallArgsEvent, ReasoningMessageContentEvent)
-
-
-def encode_event(event: BaseEvent) -> str:
-    """An event's wire JSON (camelCase; the SDK's models leave out unset fields)."""
-    return event.model_dump_json(by_alias=True)
 
 
 def _target(event: _Delta) -> str:
