@@ -77,21 +77,6 @@ class AguiMapper:
         self._messages: list[Any] | None = None
         self._usage: list[TokenUsage] = []
         self._text_tail: str | None = None
-        self._handlers: dict[type, Callable[[Any], None]] = {
-            ev.TextDelta: self._on_text,
-            ev.ReasoningDelta: self._on_reasoning,
-            ev.ReasoningEncrypted: self._on_encrypted,
-            ev.ToolCallChunk: self._on_tool_chunk,
-            ev.MessageEnd: self._on_message_end,
-            ev.ToolResult: self._on_tool_result,
-            ev.InterruptRaised: self._on_interrupt,
-            ev.StateValues: self._on_state,
-            ev.CustomWrite: self._on_custom,
-            ev.Usage: self._on_usage,
-            ev.NodeStarted: self._on_node_started,
-            ev.NodeFinished: self._on_node_finished,
-            ev.Raw: self._on_raw,
-        }
 
     @property
     def closed(self) -> bool:
@@ -119,7 +104,7 @@ class AguiMapper:
     def feed(self, event: ev.ParsedEvent) -> list[BaseEvent]:
         """Map one parsed event."""
         self._ensure_running()
-        self._handlers[type(event)](event)
+        _HANDLERS[type(event)](self, event)
         out = self._flush()
         self._text_tail = (
             event.message_id
@@ -278,3 +263,21 @@ class AguiMapper:
             self._out.append(
                 RawEvent(event=to_jsonable_python(event.part, fallback=str), source="langgraph")
             )
+
+
+_HANDLERS: dict[type, Callable[[AguiMapper, Any], None]] = {
+    ev.TextDelta: AguiMapper._on_text,
+    ev.ReasoningDelta: AguiMapper._on_reasoning,
+    ev.ReasoningEncrypted: AguiMapper._on_encrypted,
+    ev.ToolCallChunk: AguiMapper._on_tool_chunk,
+    ev.MessageEnd: AguiMapper._on_message_end,
+    ev.ToolResult: AguiMapper._on_tool_result,
+    ev.InterruptRaised: AguiMapper._on_interrupt,
+    ev.StateValues: AguiMapper._on_state,
+    ev.CustomWrite: AguiMapper._on_custom,
+    ev.Usage: AguiMapper._on_usage,
+    ev.NodeStarted: AguiMapper._on_node_started,
+    ev.NodeFinished: AguiMapper._on_node_finished,
+    ev.Raw: AguiMapper._on_raw,
+}
+"""The mapper's handler for each parsed event type (one table for every run)."""
