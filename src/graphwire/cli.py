@@ -17,7 +17,7 @@ from graphwire.server._uvicorn import GraphwireServer
 
 EXIT_USAGE = 2
 RELOAD_GRACE_SECONDS = 2
-YOUNG_GC_THRESHOLD = 5000
+YOUNG_GC_THRESHOLD = 20000
 
 
 def _parser() -> argparse.ArgumentParser:
