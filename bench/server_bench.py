@@ -9,7 +9,8 @@ With --peer, the same load then runs against ag-ui-langgraph serving the same
 graphs (bench/peer_server.py, in its own virtualenv bench/.peer-venv, made on
 first use from PyPI) and its rows are printed beside ours.
 
-Run: .venv/bin/python bench/server_bench.py [--quick] [--rounds 5] [--slow-streams 1000] [--peer]
+Run: .venv/bin/python bench/server_bench.py [--quick] [--rounds 5] [--slow-streams 1000]
+     [--peer | --peer-only]
 """
 
 from __future__ import annotations
@@ -94,7 +95,8 @@ def start_server(port: int) -> subprocess.Popen[bytes]:
 
 
 PEER_VENV = Path(__file__).parent / ".peer-venv"
-PEER_PACKAGES = ["ag-ui-langgraph[fastapi]==0.0.47", "uvicorn"]
+PEER_PACKAGES = ["ag-ui-langgraph[fastapi]==0.0.47", "uvicorn[standard]"]
+"""uvicorn[standard]: the peer too runs on uvloop and httptools, as graphwire does."""
 
 
 def peer_python() -> Path:
@@ -331,6 +333,7 @@ async def main() -> None:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--slow-streams", type=int, default=1000)
     parser.add_argument("--peer", action="store_true", help="also load ag-ui-langgraph")
+    parser.add_argument("--peer-only", action="store_true", help="load ag-ui-langgraph only")
     parser.add_argument("--rounds", type=int, default=5, help="floor/server batches per row")
     opts = parser.parse_args()
     scale = 0.25 if opts.quick else 1.0
@@ -341,6 +344,16 @@ async def main() -> None:
         "p95 ms | first-event p50 ms | runs/s | bytes/run |"
     )
     print("|---|---|---|---|---|---|---|---|---|---|---|")
+    if not opts.peer_only:
+        await load_graphwire(opts, scale)
+    if opts.peer or opts.peer_only:
+        async with running(start_peer) as (base, pid):
+            # One round: the peer needs ~1 s of CPU per 2,000-token run.
+            await table("ag-ui-langgraph 0.0.47", base, pid, scale, 1)
+            print(f"peer peak RSS after load: {peak_rss_mib(pid):.0f} MiB")
+
+
+async def load_graphwire(opts: argparse.Namespace, scale: float) -> None:
     async with running(start_server) as (base, pid):
         await table("graphwire", base, pid, scale, opts.rounds)
         print(f"peak RSS after load: {peak_rss_mib(pid):.0f} MiB")
@@ -351,11 +364,6 @@ async def main() -> None:
                 f"slow streams: {result}; server CPU {cpu_seconds(pid) - cpu0:.2f} s; "
                 f"peak RSS {peak_rss_mib(pid):.0f} MiB"
             )
-    if opts.peer:
-        async with running(start_peer) as (base, pid):
-            # One round: the peer needs ~1 s of CPU per 2,000-token run.
-            await table("ag-ui-langgraph 0.0.47", base, pid, scale, 1)
-            print(f"peer peak RSS after load: {peak_rss_mib(pid):.0f} MiB")
 
 
 @asynccontextmanager
