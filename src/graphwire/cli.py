@@ -67,8 +67,9 @@ def settle_heap() -> None:
     What loading made (modules, schemas, the graphs) lives as long as the
     process: frozen, full collections skip it. A run churns through a few
     hundred short-lived containers, nearly all freed by reference counting; a
-    young-generation threshold of 5,000 instead of 700 stops collecting them
-    every run (LangGraph's own churn included).
+    young-generation threshold of 20,000 instead of 700 stops collecting them
+    every run (LangGraph's own churn included) — at 64 concurrent streams the
+    collector went from ~0.2 to ~0.05 ms of CPU per run (ADR 0007).
     """
     gc.freeze()
     _, middle, old = gc.get_threshold()

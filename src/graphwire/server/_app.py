@@ -287,7 +287,8 @@ class _Api:
         if mode == "cancel":
 
             def stop() -> None:
-                if not record.log.closed:
+                # A run that ended as its caller left has nothing left to stop.
+                with contextlib.suppress(RunEndedError):
                     self.registry.cancel(record.run_id, principal)
 
         return self._stream(RunLogSource(record.log), 0, stop, record.run_id)

@@ -1,8 +1,9 @@
 """Server-sent events from an event log: ``id: <seq>`` + ``data: <json>``.
 
-Writer and disconnect listener run as sibling tasks; the first to finish
-cancels the other. Every send has a timeout; keepalive comments flow on quiet
-streams and never after the final frame.
+The writer runs in the request's task; a listener task waits for the client to
+go away and cancels it (a client that goes away stops a default-mode run).
+Every send has a timeout; keepalive comments flow on quiet streams and never
+after the final frame, which carries the end of the body.
 
 After a write the writer rests before it reads again: an eighth of
 ``flush_interval`` at first, doubling while the stream stays busy, up to
@@ -117,8 +118,6 @@ class EventStream:
                 "headers": [*HEADERS, *self.extra_headers],
             }
         )
-        # The writer runs in the request's own task; a listener task waits for
-        # the client to go away and then cancels it.
         watch = _DisconnectWatch(asyncio.current_task(), receive)
         completed = False
         try:
