@@ -5,7 +5,7 @@ go away and cancels it (a client that goes away stops a default-mode run).
 Every send has a timeout; keepalive comments flow on quiet streams and never
 after the final frame, which carries the end of the body.
 
-After a write the writer rests before it reads again: an eighth of
+After a write the writer rests before it reads again: a quarter of
 ``flush_interval`` at first, doubling while the stream stays busy, up to
 ``flush_interval`` (by default 16 ms, one frame of a 60 Hz display). A fast
 stream's events go out together, a few writes per burst (and a run log merges
@@ -148,7 +148,7 @@ class EventStream:
                 if last:
                     return
                 if self.flush_interval:
-                    rest = min(rest * 2, self.flush_interval) if rest else self.flush_interval / 8
+                    rest = min(rest * 2, self.flush_interval) if rest else self.flush_interval / 4
                     await source.rest(rest)
                 continue
             rest = 0.0
