@@ -103,4 +103,4 @@ async def test_a_resting_writer_sends_a_burst_as_one_write_with_deltas_merged(
     assert sent == deltas
     assert [f.split("\n")[0] for f in frames] == [f"id: {n}" for n in range(1, len(frames) + 1)]
     assert len(bodies) == (2 if flush_interval else 5)
-    # Resting (7.5 s here) ends when the run's log closes: the stream ended at once.
+    # Resting (15 s here) ends when the run's log closes: the stream ended at once.
