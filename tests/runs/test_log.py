@@ -96,6 +96,23 @@ async def test_a_waiter_wakes_for_the_first_event_and_for_the_end() -> None:
     assert await finished and log.closed
 
 
+async def test_a_gathering_waiter_wakes_after_its_gathering_or_at_the_end() -> None:
+    log = RunLog()
+    async with asyncio.timeout(5):
+        short = asyncio.ensure_future(log.wait(0, 5, gather=0.01))
+        await asyncio.sleep(0)
+        log.put(text("a"))
+        assert await short and not log.closed  # woken by its gathering's end
+        long = asyncio.ensure_future(log.wait(1, 5, gather=60))
+        await asyncio.sleep(0)
+        log.put(TextMessageEndEvent(message_id="m1"))
+        for _ in range(5):
+            await asyncio.sleep(0)
+        assert not long.done()  # gathering what follows
+        log.put(RunFinishedEvent(thread_id="t", run_id="r"))
+        assert await long  # the end cuts it short
+
+
 Step = tuple[str, int] | None  # a delta for message/tool call ("kind", target) or a read
 
 

@@ -67,7 +67,7 @@ async def test_replay_after_last_event_id_then_end() -> None:
 
 
 @pytest.mark.parametrize(("flush_interval", "deltas"), [(0.0, ["a", "b", "c"]), (60.0, ["abc"])])
-async def test_a_resting_writer_sends_a_burst_as_one_write_with_deltas_merged(
+async def test_a_gathering_writer_sends_a_burst_as_one_write_with_deltas_merged(
     flush_interval: float, deltas: list[str]
 ) -> None:
     log = RunLog()
@@ -103,4 +103,30 @@ async def test_a_resting_writer_sends_a_burst_as_one_write_with_deltas_merged(
     assert sent == deltas
     assert [f.split("\n")[0] for f in frames] == [f"id: {n}" for n in range(1, len(frames) + 1)]
     assert len(bodies) == (2 if flush_interval else 5)
-    # Resting (15 s here) ends when the run's log closes: the stream ended at once.
+    # Gathering (60 s here) ends when the run's log closes: the stream ended at once.
+
+
+async def test_a_gathering_ends_by_itself_and_takes_the_events_that_follow() -> None:
+    log = RunLog()
+    log.put(RunStartedEvent(thread_id="t", run_id="r"))
+    bodies: asyncio.Queue[bytes] = asyncio.Queue()
+
+    async def receive() -> dict[str, Any]:
+        await asyncio.Event().wait()
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        if message.get("body"):
+            bodies.put_nowait(message["body"])
+
+    stream = EventStream(RunLogSource(log), 0, keepalive=10, send_timeout=1, flush_interval=0.02)
+    writing = asyncio.ensure_future(stream({"type": "http"}, receive, send))
+    async with asyncio.timeout(5):
+        assert b"RUN_STARTED" in await bodies.get()  # the first frames: at once
+        log.put(TextMessageStartEvent(message_id="m", role="assistant"))
+        log.put(TextMessageContentEvent(message_id="m", delta="a"))
+        gathered = await bodies.get()  # the log is still open: the gathering timed out
+        assert gathered.count(b"id: ") == 2 and b"TEXT_MESSAGE_START" in gathered
+        log.put(RunFinishedEvent(thread_id="t", run_id="r"))
+        await writing
+    assert b"RUN_FINISHED" in await bodies.get() and bodies.empty()

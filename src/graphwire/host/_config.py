@@ -104,7 +104,7 @@ FIELDS: dict[str, Field] = {
     "keepalive_seconds": Field(_positive(float), 15.0, "SSE keepalive comment interval"),
     "send_timeout_seconds": Field(_positive(float), 30.0, "give up on a client not reading"),
     "flush_interval_ms": Field(
-        _positive(float, zero=True), 16.0, "longest rest between writes to a busy stream (0: none)"
+        _positive(float, zero=True), 16.0, "longest an SSE event waits for those after it (0: none)"
     ),
     "max_body_bytes": Field(_positive(int), 10 * 1024 * 1024, "largest request body"),
     "api_key": Field(_optional_str, None, "require Authorization: Bearer <key>"),

@@ -118,38 +118,68 @@ class Frames:
         self._open = None
 
 
-class _Signal:
-    """Wakes every waiter at once; a waiter gives up after its timeout. (A future
-    and a timer per wait: lighter than an Event under ``asyncio.timeout``.)"""
+class _Wait:
+    """One reader waiting for the log: a future, and one timer at a time (the
+    timeout, then the gathering)."""
 
-    __slots__ = ("_waiters",)
+    __slots__ = ("future", "gather", "timer")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, timeout: float, gather: float) -> None:
+        self.future: asyncio.Future[bool] = loop.create_future()
+        self.gather = gather
+        self.timer = loop.call_later(timeout, self.end, False)
+
+    def end(self, result: bool) -> None:
+        self.timer.cancel()
+        if not self.future.done():
+            self.future.set_result(result)
+
+    def heard(self) -> bool:
+        """An event came: end now, or start gathering (True) when the reader
+        gathers."""
+        if not self.gather:
+            self.end(True)
+            return False
+        self.timer.cancel()
+        self.timer = self.future.get_loop().call_later(self.gather, self.end, True)
+        return True
+
+
+class _Signal:
+    """Wakes waiters when an event comes (or once they have gathered the events
+    after it), and all of them at once when the log closes. A future and a
+    timer per wait: lighter than an Event under ``asyncio.timeout``, and a
+    gathering reader wakes once per batch instead of once per event."""
+
+    __slots__ = ("_gathering", "_idle")
 
     def __init__(self) -> None:
-        self._waiters: list[asyncio.Future[bool]] = []
+        self._idle: list[_Wait] = []
+        self._gathering: list[_Wait] = []
 
     def fire(self) -> None:
-        for waiter in self._waiters:
-            if not waiter.done():
-                waiter.set_result(True)
-        self._waiters.clear()
+        if self._idle:
+            idle, self._idle = self._idle, []
+            self._gathering.extend(w for w in idle if w.heard())
 
-    async def wait(self, timeout: float) -> bool:
-        """True when fired, False on timeout."""
-        loop = asyncio.get_running_loop()
-        waiter: asyncio.Future[bool] = loop.create_future()
-        self._waiters.append(waiter)
-        timer = loop.call_later(timeout, _expire, waiter)
+    def close(self) -> None:
+        for waiter in (*self._idle, *self._gathering):
+            waiter.end(True)
+        self._idle.clear()
+        self._gathering.clear()
+
+    async def wait(self, timeout: float, gather: float) -> bool:
+        """True when an event came (and ``gather`` seconds passed since, or the
+        log closed), False on timeout."""
+        waiter = _Wait(asyncio.get_running_loop(), timeout, gather)
+        self._idle.append(waiter)
         try:
-            return await waiter
+            return await waiter.future
         finally:
-            timer.cancel()
-            if waiter in self._waiters:  # timed out or cancelled
-                self._waiters.remove(waiter)
-
-
-def _expire(waiter: asyncio.Future[bool]) -> None:
-    if not waiter.done():
-        waiter.set_result(False)
+            waiter.timer.cancel()
+            for waiters in (self._idle, self._gathering):
+                if waiter in waiters:  # timed out, gathered, or cancelled
+                    waiters.remove(waiter)
 
 
 class RunLog:
@@ -160,7 +190,6 @@ class RunLog:
         self._unread = Frames()
         self._closed = False
         self._changed = _Signal()
-        self._ended = _Signal()
 
     @property
     def closed(self) -> bool:
@@ -176,10 +205,11 @@ class RunLog:
         if self._closed:
             raise RuntimeError("the run's log is closed")
         if self._unread.put(event):
-            self._changed.fire()
             if event.type in _TERMINAL:
                 self._closed = True
-                self._ended.fire()
+                self._changed.close()
+            else:
+                self._changed.fire()
 
     def put_delta(self, delta: str) -> None:
         if self._closed:
@@ -193,13 +223,10 @@ class RunLog:
             self._frames.extend(self._unread.take())
         return self._frames[max(seq, 0) :]
 
-    async def wait_closed(self, timeout: float) -> None:
-        """Wait until the log closes, at most ``timeout`` seconds."""
-        if not self._closed:
-            await self._ended.wait(timeout)
-
-    async def wait(self, seq: int, timeout: float) -> bool:
-        """Wait until there is an event after ``seq`` or the log closes; False on timeout."""
+    async def wait(self, seq: int, timeout: float, gather: float = 0.0) -> bool:
+        """Wait until there is an event after ``seq`` or the log closes; False on
+        timeout. With ``gather``, a wait woken by an event goes on that many
+        seconds more, for the events that follow it (the log's end cuts it short)."""
         if self.last_seq > seq or self._closed:
             return True
-        return await self._changed.wait(timeout)
+        return await self._changed.wait(timeout, gather)

@@ -5,12 +5,14 @@ go away and cancels it (a client that goes away stops a default-mode run).
 Every send has a timeout; keepalive comments flow on quiet streams and never
 after the final frame, which carries the end of the body.
 
-After a write the writer rests before it reads again: a quarter of
-``flush_interval`` at first, doubling while the stream stays busy, up to
-``flush_interval`` (by default 16 ms, one frame of a 60 Hz display). A fast
-stream's events go out together, a few writes per burst (and a run log merges
-the content deltas that wait meanwhile); a stream whose events come slower
-than that finds the writer waiting and each goes out at once.
+The first frames of a stream go out at once. After that, an event that finds
+the writer waiting starts a gathering of ``flush_interval`` (by default 16 ms,
+one frame of a 60 Hz display): the events that follow it within that time go
+out in the same write (and a run log merges their content deltas meanwhile),
+and the run's end cuts the gathering short. No event waits longer than
+``flush_interval``, a busy stream takes one write and one wake-up of its
+writer per batch instead of per event, and a server under load spends its
+CPU on runs rather than on tiny writes.
 """
 
 from __future__ import annotations
@@ -43,14 +45,12 @@ class LogSource(Protocol):
     async def read(self, after: int) -> Sequence[str]:
         """The frames after seq ``after`` (their seqs are after+1, after+2, ...)."""
 
-    async def wait(self, after: int, timeout: float) -> bool:
-        """Wait for more after ``after`` (or the end); False on timeout."""
+    async def wait(self, after: int, timeout: float, gather: float) -> bool:
+        """Wait for more after ``after`` (or the end), then ``gather`` seconds
+        more for the events that follow; False on timeout."""
 
     async def finished(self, after: int) -> bool:
         """True when nothing more will come after ``after``."""
-
-    async def rest(self, seconds: float) -> None:
-        """Let events gather for ``seconds`` (less if the log ends meanwhile)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,14 +62,11 @@ class RunLogSource:
     async def read(self, after: int) -> Sequence[str]:
         return self.log.after(after)
 
-    async def wait(self, after: int, timeout: float) -> bool:
-        return await self.log.wait(after, timeout)
+    async def wait(self, after: int, timeout: float, gather: float) -> bool:
+        return await self.log.wait(after, timeout, gather)
 
     async def finished(self, after: int) -> bool:
         return self.log.closed and self.log.last_seq <= after
-
-    async def rest(self, seconds: float) -> None:
-        await self.log.wait_closed(seconds)
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,8 +81,12 @@ class TaskLogSource:
     async def read(self, after: int) -> Sequence[str]:
         return [e.frame for e in await self.store.read_events(self.task_id, after, self.page)]
 
-    async def wait(self, after: int, timeout: float) -> bool:
-        return await self.store.wait_events(self.task_id, after, timeout)
+    async def wait(self, after: int, timeout: float, gather: float) -> bool:
+        if not await self.store.wait_events(self.task_id, after, timeout):
+            return False
+        if gather:
+            await asyncio.sleep(gather)
+        return True
 
     async def finished(self, after: int) -> bool:
         task = await self.store.get(self.task_id)
@@ -93,9 +94,6 @@ class TaskLogSource:
             return False
         # The last events are written with the outcome: settled means all are there.
         return not await self.store.read_events(self.task_id, after, 1)
-
-    async def rest(self, seconds: float) -> None:
-        await asyncio.sleep(seconds)
 
 
 @dataclass(slots=True)
@@ -137,7 +135,7 @@ class EventStream:
     async def _write(self, send: Send) -> None:
         seq = self.after
         source = self.source
-        rest = 0.0
+        gather = 0.0  # the first frames go out at once
         while True:
             frames = await source.read(seq)
             if frames:
@@ -147,15 +145,12 @@ class EventStream:
                 await self._send(send, body, more=not last)
                 if last:
                     return
-                if self.flush_interval:
-                    rest = min(rest * 2, self.flush_interval) if rest else self.flush_interval / 4
-                    await source.rest(rest)
+                gather = self.flush_interval
                 continue
-            rest = 0.0
             if await source.finished(seq):
                 await self._send(send, b"", more=False)
                 return
-            if not await source.wait(seq, self.keepalive):
+            if not await source.wait(seq, self.keepalive, gather):
                 await self._send(send, KEEPALIVE)
 
     async def _send(self, send: Send, body: bytes, more: bool = True) -> None:
