@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from ag_ui.core import BaseEvent, RunAgentInput, UserMessage
+from ag_ui.core import BaseEvent, RunAgentInput, TextMessageContentEvent, UserMessage
 from langchain_core.messages import AIMessage
 from langchain_core.tools import tool
 from langgraph.checkpoint.memory import InMemorySaver
@@ -59,14 +59,14 @@ def user_input(
 
 
 class Collected(list[BaseEvent]):
-    """An EventSink keeping every event as mapped: a ``put_delta`` is the content
-    event put last, again, with the new delta (nothing merged)."""
+    """An EventSink keeping every event as mapped: a ``put_delta`` is its event
+    with the new delta (nothing merged)."""
 
     def put(self, event: BaseEvent) -> None:
         self.append(event)
 
-    def put_delta(self, delta: str) -> None:
-        self.append(self[-1].model_copy(update={"delta": delta}))
+    def put_delta(self, event: TextMessageContentEvent, delta: str) -> None:
+        self.append(event.model_copy(update={"delta": delta}))
 
 
 async def collect(graph: Pregel[Any, Any], run: RunAgentInput) -> list[BaseEvent]:

@@ -146,8 +146,9 @@ def mapped(parts: list[dict[str, Any]], fast: bool) -> list[Any]:
     events = mapper.start()
     for item in parts:
         token = parser.text_token(item) if fast else None
-        if token is not None and mapper.continues_text(token[0]):
-            events.append(events[-1].model_copy(update={"delta": token[1]}))
+        tail = mapper.text_tail(token[0]) if token is not None else None
+        if token is not None and tail is not None:
+            events.append(tail.model_copy(update={"delta": token[1]}))
             continue
         for parsed in parser.parse(item):
             events += mapper.feed(parsed)
@@ -195,11 +196,11 @@ def test_only_a_mapped_text_delta_can_be_continued() -> None:
     mapper = AguiMapper(RunInfo("t", "r"))
     mapper.start()
     mapper.feed(TextDelta("m", ""))  # opens the message, no content event
-    assert not mapper.continues_text("m")
-    mapper.feed(TextDelta("m", "Hi"))
-    assert mapper.continues_text("m") and not mapper.continues_text("other")
+    assert mapper.text_tail("m") is None
+    (content,) = mapper.feed(TextDelta("m", "Hi"))
+    assert mapper.text_tail("m") is content and mapper.text_tail("other") is None
     mapper.feed(MessageEnd("m"))
-    assert not mapper.continues_text("m")
+    assert mapper.text_tail("m") is None
     mapper.feed(TextDelta("n", "Yo"))
     mapper.finish()
-    assert not mapper.continues_text("n")
+    assert mapper.text_tail("n") is None

@@ -6,8 +6,8 @@ import asyncio
 import json
 from typing import Any
 
-import pytest
 from ag_ui.core import (
+    ActivitySnapshotEvent,
     BaseEvent,
     ReasoningMessageContentEvent,
     RunFinishedEvent,
@@ -159,24 +159,35 @@ def test_merging_keeps_every_delta_in_order_and_read_frames_stable(steps: list[S
     assert len(final) == log.last_seq
 
 
-def test_put_delta_repeats_the_last_content_event_with_a_new_delta() -> None:
-    log = RunLog()
-    log.put(ToolCallArgsEvent(tool_call_id="c1", delta='{"a"', subagent_run_id="s"))
-    log.put_delta(": 1")
-    first = log.after(0)
-    log.put_delta(", ")
-    log.put_delta('"b": 2}')
-    assert log.last_seq == 2
-    frames = decoded(log.after(0))
+def test_put_delta_adds_its_event_again_with_a_new_delta() -> None:
+    batch = Frames()
+    args = ToolCallArgsEvent(tool_call_id="c1", delta='{"a"', subagent_run_id="s")
+    batch.put(args)
+    batch.put_delta(args, ": 1")
+    first = batch.take()
+    batch.put_delta(args, ", ")
+    batch.put_delta(args, '"b": 2}')
+    frames = decoded(first + batch.take())
     assert frames[0] == {
         "type": "TOOL_CALL_ARGS",
         "toolCallId": "c1",
         "delta": '{"a": 1',
         "subagentRunId": "s",
     }
-    assert frames[1]["delta"] == ', "b": 2}' and frames[1]["toolCallId"] == "c1"
-    assert log.after(0)[:1] == first
-    batch = Frames()
-    batch.put(RunStartedEvent(thread_id="t", run_id="r"))
-    with pytest.raises(RuntimeError, match="must follow a content delta"):
-        batch.put_delta("x")
+    assert frames[1]["delta"] == ', "b": 2}' and len(frames) == 2
+
+
+def test_another_writers_event_between_a_delta_and_the_next_token_keeps_both() -> None:
+    # A task's activity lands in the delegating run's log mid-answer.
+    log = RunLog()
+    hi = text("Hi")
+    log.put(hi)
+    log.put(ActivitySnapshotEvent(message_id="task-1", activity_type="t", content={}))
+    log.put_delta(hi, " there")
+    log.put_delta(hi, "!")
+    frames = decoded(log.after(0))
+    assert [(f["type"], f.get("delta")) for f in frames] == [
+        ("TEXT_MESSAGE_CONTENT", "Hi"),
+        ("ACTIVITY_SNAPSHOT", None),
+        ("TEXT_MESSAGE_CONTENT", " there!"),
+    ]

@@ -76,7 +76,7 @@ class AguiMapper:
         self._state: dict[str, Any] | None = None
         self._messages: list[Any] | None = None
         self._usage: list[TokenUsage] = []
-        self._text_tail: str | None = None
+        self._text_tail: tuple[str, TextMessageContentEvent] | None = None
 
     @property
     def closed(self) -> bool:
@@ -106,20 +106,22 @@ class AguiMapper:
         self._ensure_running()
         _HANDLERS[type(event)](self, event)
         out = self._flush()
+        last = out[-1] if out else None
         self._text_tail = (
-            event.message_id
-            if event.__class__ is ev.TextDelta
-            and out
-            and out[-1].__class__ is TextMessageContentEvent
+            (event.message_id, last)
+            if event.__class__ is ev.TextDelta and type(last) is TextMessageContentEvent
             else None
         )
         return out
 
-    def continues_text(self, message_id: str) -> bool:
-        """True when the last event mapped was a text delta of this (LangChain)
-        message: a further token of it maps to one TEXT_MESSAGE_CONTENT with the
-        same ids, which a caller may add to that event's delta instead."""
-        return message_id == self._text_tail and not self._closed
+    def text_tail(self, message_id: str) -> TextMessageContentEvent | None:
+        """The last event mapped, when it was a text delta of this (LangChain)
+        message: a further token of it maps to that event with the token as its
+        delta, which a caller may use instead of parsing and mapping the token."""
+        tail = self._text_tail
+        if tail is None or tail[0] != message_id or self._closed:
+            return None
+        return tail[1]
 
     def finish(self) -> list[BaseEvent]:
         """The graph's stream ended: RUN_FINISHED with success or interrupt."""

@@ -3,7 +3,7 @@
 ``GraphRun.run(sink)`` hands each event to the sink as it is mapped (a call,
 not an async generator hop per event); a further text token of the message
 whose delta was put last goes to ``sink.put_delta`` without being parsed and
-mapped (``StreamParser.text_token`` and ``AguiMapper.continues_text`` vouch
+mapped (``StreamParser.text_token`` and ``AguiMapper.text_tail`` vouch
 that the mapping would be that same event with the new delta). A caller that
 cancels the run on purpose (Stop, disconnect) asks ``GraphRun.cancel()`` for
 the closing events, so the run still ends with exactly one terminal event.
@@ -123,17 +123,19 @@ class GraphRun:
             ),
         )
         parse, feed, put = self._parser.parse, self._mapper.feed, sink.put
-        token_of, continues, put_delta = (
+        token_of, tail_of, put_delta = (
             self._parser.text_token,
-            self._mapper.continues_text,
+            self._mapper.text_tail,
             sink.put_delta,
         )
         async with aclosing(parts):
             async for part in parts:
                 token = token_of(part)
-                if token is not None and continues(token[0]):
-                    put_delta(token[1])
-                    continue
+                if token is not None:
+                    tail = tail_of(token[0])
+                    if tail is not None:
+                        put_delta(tail, token[1])
+                        continue
                 for parsed in parse(part):
                     for event in feed(parsed):
                         put(event)

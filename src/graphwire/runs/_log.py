@@ -43,9 +43,9 @@ class EventSink(Protocol):
     def put(self, event: BaseEvent) -> None:
         """The next event."""
 
-    def put_delta(self, delta: str) -> None:
-        """The next event is the content event put last with ``delta`` as its
-        delta (the mapper's hot path: a further token of the same message)."""
+    def put_delta(self, event: TextMessageContentEvent, delta: str) -> None:
+        """The next event is ``event`` with ``delta`` as its delta (the mapper's
+        hot path: a further token of the message it mapped last)."""
 
 
 class Frames:
@@ -55,51 +55,49 @@ class Frames:
     taken; deltas for the same message or tool call join it.
     """
 
-    __slots__ = ("_deltas", "_done", "_last", "_open")
+    __slots__ = ("_deltas", "_done", "_open")
 
     def __init__(self) -> None:
         self._done: list[str] = []
         self._open: _Delta | None = None
         self._deltas: list[str] = []
-        self._last: _Delta | None = None
-        """The event put last, when it is a content delta (``put_delta`` repeats it)."""
 
     def __len__(self) -> int:
         return len(self._done) + (self._open is not None)
 
     def put(self, event: BaseEvent) -> bool:
         """Add ``event``; False when it merged into the open delta (no new frame)."""
+        if self._joins(event):
+            self._deltas.append(event.delta)  # type: ignore[attr-defined]
+            return False
+        self._seal()
+        if isinstance(event, _DELTA_TYPES) and _plain(event):
+            self._open = event
+            self._deltas = [event.delta]
+        else:
+            self._done.append(encode_event(event))
+        return True
+
+    def put_delta(self, event: _Delta, delta: str) -> bool:
+        """Add ``event`` again with ``delta`` as its delta (no new model built);
+        False when it merged into the open delta (no new frame)."""
+        if self._joins(event):
+            self._deltas.append(delta)
+            return False
+        self._seal()  # a reader took the batch, or another writer's event came between
+        self._open = event
+        self._deltas = [delta]
+        return True
+
+    def _joins(self, event: BaseEvent) -> bool:
         current = self._open
-        if (
+        return (
             current is not None
             and type(event) is type(current)
             and _target(event) == _target(current)
             and event.subagent_run_id == current.subagent_run_id
             and _plain(event)
-        ):
-            self._deltas.append(event.delta)
-            self._last = event
-            return False
-        self._seal()
-        if isinstance(event, _DELTA_TYPES) and _plain(event):
-            self._open = self._last = event
-            self._deltas = [event.delta]
-        else:
-            self._last = None
-            self._done.append(encode_event(event))
-        return True
-
-    def put_delta(self, delta: str) -> bool:
-        """Add the content event put last again, with ``delta``; False when it
-        merged into the open delta (no new frame)."""
-        if self._open is not None:
-            self._deltas.append(delta)
-            return False
-        if self._last is None:
-            raise RuntimeError("put_delta must follow a content delta")
-        self._open = self._last
-        self._deltas = [delta]
-        return True
+        )
 
     def take(self) -> list[str]:
         """Everything so far, encoded; the batch starts empty again."""
@@ -211,10 +209,10 @@ class RunLog:
             else:
                 self._changed.fire()
 
-    def put_delta(self, delta: str) -> None:
+    def put_delta(self, event: _Delta, delta: str) -> None:
         if self._closed:
             raise RuntimeError("the run's log is closed")
-        if self._unread.put_delta(delta):
+        if self._unread.put_delta(event, delta):
             self._changed.fire()
 
     def after(self, seq: int) -> list[str]:

@@ -23,6 +23,7 @@ from ag_ui.core import (
     RunAgentInput,
     RunErrorEvent,
     RunFinishedEvent,
+    TextMessageContentEvent,
 )
 from langgraph.pregel import Pregel
 from langgraph.types import Durability
@@ -86,8 +87,8 @@ class EventWriter:
         self._pending.put(event)
         self._schedule()
 
-    def put_delta(self, delta: str) -> None:
-        self._pending.put_delta(delta)
+    def put_delta(self, event: TextMessageContentEvent, delta: str) -> None:
+        self._pending.put_delta(event, delta)
         self._schedule()
 
     def _schedule(self) -> None:
