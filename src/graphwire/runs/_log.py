@@ -81,7 +81,7 @@ class Frames:
     def put_delta(self, event: _Delta, delta: str) -> bool:
         """Add ``event`` again with ``delta`` as its delta (no new model built);
         False when it merged into the open delta (no new frame)."""
-        if self._joins(event):
+        if self._open is event or self._joins(event):
             self._deltas.append(delta)
             return False
         self._seal()  # a reader took the batch, or another writer's event came between
