@@ -18,15 +18,17 @@ from graphwire.runs import RunLog
 from graphwire.server._sse import EventStream, RunLogSource
 
 
+async def receive() -> dict[str, Any]:
+    """A client that stays connected."""
+    await asyncio.Event().wait()
+    return {"type": "http.disconnect"}
+
+
 async def test_a_client_that_stops_reading_is_treated_as_gone() -> None:
     log = RunLog()
     log.put(RunStartedEvent(thread_id="t", run_id="r"))
     stopped: list[bool] = []
     never = asyncio.Event()
-
-    async def receive() -> dict[str, Any]:
-        await never.wait()
-        return {"type": "http.disconnect"}
 
     async def send(message: dict[str, Any]) -> None:
         if message["type"] == "http.response.body":
@@ -50,10 +52,6 @@ async def test_replay_after_last_event_id_then_end() -> None:
     log.put(RunFinishedEvent(thread_id="t", run_id="r"))
     sent: list[dict[str, Any]] = []
 
-    async def receive() -> dict[str, Any]:
-        await asyncio.Event().wait()
-        return {"type": "http.disconnect"}
-
     async def send(message: dict[str, Any]) -> None:
         sent.append(message)
 
@@ -75,10 +73,6 @@ async def test_a_gathering_writer_sends_a_burst_as_one_write_with_deltas_merged(
     log.put(TextMessageStartEvent(message_id="m", role="assistant"))
     bodies: list[bytes] = []
     first = asyncio.Event()
-
-    async def receive() -> dict[str, Any]:
-        await asyncio.Event().wait()
-        return {"type": "http.disconnect"}
 
     async def send(message: dict[str, Any]) -> None:
         if message.get("body"):
@@ -110,10 +104,6 @@ async def test_a_gathering_ends_by_itself_and_takes_the_events_that_follow() -> 
     log = RunLog()
     log.put(RunStartedEvent(thread_id="t", run_id="r"))
     bodies: asyncio.Queue[bytes] = asyncio.Queue()
-
-    async def receive() -> dict[str, Any]:
-        await asyncio.Event().wait()
-        return {"type": "http.disconnect"}
 
     async def send(message: dict[str, Any]) -> None:
         if message.get("body"):
