@@ -10,7 +10,7 @@ token. What a reader has seen never changes.
 from __future__ import annotations
 
 import asyncio
-from typing import Protocol
+from typing import Protocol, TypeGuard
 
 from ag_ui.core import (
     BaseEvent,
@@ -68,7 +68,7 @@ class Frames:
     def put(self, event: BaseEvent) -> bool:
         """Add ``event``; False when it merged into the open delta (no new frame)."""
         if self._joins(event):
-            self._deltas.append(event.delta)  # type: ignore[attr-defined]
+            self._deltas.append(event.delta)
             return False
         self._seal()
         if isinstance(event, _DELTA_TYPES) and _plain(event):
@@ -89,7 +89,8 @@ class Frames:
         self._deltas = [delta]
         return True
 
-    def _joins(self, event: BaseEvent) -> bool:
+    def _joins(self, event: BaseEvent) -> TypeGuard[_Delta]:
+        """``event`` continues the open delta (same kind, target and subagent)."""
         current = self._open
         return (
             current is not None
