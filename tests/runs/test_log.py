@@ -6,6 +6,7 @@ import asyncio
 import json
 from typing import Any
 
+import pytest
 from ag_ui.core import (
     ActivitySnapshotEvent,
     BaseEvent,
@@ -111,6 +112,33 @@ async def test_a_gathering_waiter_wakes_after_its_gathering_or_at_the_end() -> N
         assert not long.done()  # gathering what follows
         log.put(RunFinishedEvent(thread_id="t", run_id="r"))
         assert await long  # the end cuts it short
+
+
+async def test_each_wait_times_out_on_its_own_deadline_with_one_timer_per_log() -> None:
+    log = RunLog()
+    async with asyncio.timeout(5):
+        long = asyncio.ensure_future(log.wait(0, 60))
+        await asyncio.sleep(0)
+        assert not await log.wait(0, 0.01)  # earlier than the armed timeout: still kept
+        assert not long.done()
+        log.put(text("a"))
+        assert await long
+        # The log's timer is still armed for the ended wait; it re-arms for this one.
+        assert not await log.wait(1, 0.02)
+
+
+async def test_a_reader_that_went_away_is_dropped_and_the_next_one_is_woken() -> None:
+    log = RunLog()
+    async with asyncio.timeout(5):
+        gone = asyncio.ensure_future(log.wait(0, 60))
+        await asyncio.sleep(0)
+        gone.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await gone
+        stays = asyncio.ensure_future(log.wait(0, 60, gather=0.01))
+        await asyncio.sleep(0)
+        log.put(text("a"))
+        assert await stays
 
 
 Step = tuple[str, int] | None  # a delta for message/tool call ("kind", target) or a read

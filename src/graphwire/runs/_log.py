@@ -10,6 +10,7 @@ token. What a reader has seen never changes.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
 from typing import Protocol, TypeGuard
 
 from ag_ui.core import (
@@ -118,67 +119,102 @@ class Frames:
 
 
 class _Wait:
-    """One reader waiting for the log: a future, and one timer at a time (the
-    timeout, then the gathering)."""
+    """One reader waiting for the log: the future it awaits, the time it stops
+    waiting, and the timer of its gathering once an event came."""
 
-    __slots__ = ("future", "gather", "timer")
+    __slots__ = ("deadline", "future", "gather", "timer")
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, timeout: float, gather: float) -> None:
-        self.future: asyncio.Future[bool] = loop.create_future()
+    def __init__(self, future: asyncio.Future[bool], deadline: float, gather: float) -> None:
+        self.future = future
+        self.deadline = deadline
         self.gather = gather
-        self.timer = loop.call_later(timeout, self.end, False)
+        self.timer: asyncio.TimerHandle | None = None
 
     def end(self, result: bool) -> None:
-        self.timer.cancel()
-        if not self.future.done():
+        if self.timer is not None:
+            self.timer.cancel()
+        if not self.future.done():  # a reader that went away cancelled it
             self.future.set_result(result)
-
-    def heard(self) -> bool:
-        """An event came: end now, or start gathering (True) when the reader
-        gathers."""
-        if not self.gather:
-            self.end(True)
-            return False
-        self.timer.cancel()
-        self.timer = self.future.get_loop().call_later(self.gather, self.end, True)
-        return True
 
 
 class _Signal:
     """Wakes waiters when an event comes (or once they have gathered the events
-    after it), and all of them at once when the log closes. A future and a
-    timer per wait: lighter than an Event under ``asyncio.timeout``, and a
-    gathering reader wakes once per batch instead of once per event."""
+    after it), and all of them at once when the log closes.
 
-    __slots__ = ("_gathering", "_idle")
+    A wait is a future the reader awaits. One timer per log enforces the
+    waits' timeouts (re-armed when it fires for a wait that has since ended),
+    not one per wait; a gathering reader has a timer of its own and wakes once
+    per batch instead of once per event.
+    """
+
+    __slots__ = ("_clock", "_clock_at", "_gathering", "_idle")
 
     def __init__(self) -> None:
         self._idle: list[_Wait] = []
         self._gathering: list[_Wait] = []
+        self._clock: asyncio.TimerHandle | None = None
+        self._clock_at = 0.0
 
     def fire(self) -> None:
-        if self._idle:
-            idle, self._idle = self._idle, []
-            self._gathering.extend(w for w in idle if w.heard())
+        if not self._idle:
+            return
+        idle, self._idle = self._idle, []
+        for waiter in idle:
+            if waiter.future.done():
+                continue  # the reader went away
+            if waiter.gather:
+                loop = waiter.future.get_loop()
+                waiter.timer = loop.call_later(waiter.gather, self._gathered, waiter)
+                self._gathering.append(waiter)
+            else:
+                waiter.end(True)
 
     def close(self) -> None:
         for waiter in (*self._idle, *self._gathering):
             waiter.end(True)
         self._idle.clear()
         self._gathering.clear()
+        if self._clock is not None:
+            self._clock.cancel()
+            self._clock = None
 
-    async def wait(self, timeout: float, gather: float) -> bool:
+    def wait(self, timeout: float, gather: float) -> asyncio.Future[bool]:
         """True when an event came (and ``gather`` seconds passed since, or the
         log closed), False on timeout."""
-        waiter = _Wait(asyncio.get_running_loop(), timeout, gather)
+        loop = asyncio.get_running_loop()
+        waiter = _Wait(loop.create_future(), loop.time() + timeout, gather)
         self._idle.append(waiter)
-        try:
-            return await waiter.future
-        finally:
-            waiter.timer.cancel()
-            for waiters in (self._idle, self._gathering):
-                if waiter in waiters:  # timed out, gathered, or cancelled
-                    waiters.remove(waiter)
+        if self._clock is None or waiter.deadline < self._clock_at:
+            self._arm(loop, waiter.deadline)
+        return waiter.future
+
+    def _gathered(self, waiter: _Wait) -> None:
+        self._gathering.remove(waiter)
+        waiter.end(True)
+
+    def _arm(self, loop: asyncio.AbstractEventLoop, at: float) -> None:
+        if self._clock is not None:
+            self._clock.cancel()
+        self._clock = loop.call_at(at, self._expire, loop)
+        self._clock_at = at
+
+    def _expire(self, loop: asyncio.AbstractEventLoop) -> None:
+        """The earliest timeout came: end the waits that are due, re-arm for the rest."""
+        self._clock = None
+        now = loop.time()
+        waiting = []
+        for waiter in self._idle:
+            if waiter.deadline <= now:
+                waiter.end(False)
+            elif not waiter.future.done():
+                waiting.append(waiter)
+        self._idle = waiting
+        if waiting:
+            self._arm(loop, min(w.deadline for w in waiting))
+
+
+async def _now() -> bool:
+    return True
 
 
 class RunLog:
@@ -222,10 +258,13 @@ class RunLog:
             self._frames.extend(self._unread.take())
         return self._frames[max(seq, 0) :]
 
-    async def wait(self, seq: int, timeout: float, gather: float = 0.0) -> bool:
+    def wait(self, seq: int, timeout: float, gather: float = 0.0) -> Awaitable[bool]:
         """Wait until there is an event after ``seq`` or the log closes; False on
         timeout. With ``gather``, a wait woken by an event goes on that many
-        seconds more, for the events that follow it (the log's end cuts it short)."""
+        seconds more, for the events that follow it (the log's end cuts it short).
+
+        A plain function returning the future to await: no coroutine frames
+        between the reader and the log on a stream's hot path."""
         if self.last_seq > seq or self._closed:
-            return True
-        return await self._changed.wait(timeout, gather)
+            return _now()
+        return self._changed.wait(timeout, gather)

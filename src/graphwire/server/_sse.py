@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -46,7 +46,7 @@ class LogSource(Protocol):
     async def read(self, after: int) -> Sequence[str]:
         """The frames after seq ``after`` (their seqs are after+1, after+2, ...)."""
 
-    async def wait(self, after: int, timeout: float, gather: float) -> bool:
+    def wait(self, after: int, timeout: float, gather: float) -> Awaitable[bool]:
         """Wait for more after ``after`` (or the end), then ``gather`` seconds
         more for the events that follow; False on timeout."""
 
@@ -63,8 +63,8 @@ class RunLogSource:
     async def read(self, after: int) -> Sequence[str]:
         return self.log.after(after)
 
-    async def wait(self, after: int, timeout: float, gather: float) -> bool:
-        return await self.log.wait(after, timeout, gather)
+    def wait(self, after: int, timeout: float, gather: float) -> Awaitable[bool]:
+        return self.log.wait(after, timeout, gather)
 
     async def finished(self, after: int) -> bool:
         return self.log.closed and self.log.last_seq <= after
