@@ -23,6 +23,9 @@ async def test_cancel_before_the_run_task_starts_still_stops_it() -> None:
     finished: list[str] = []
     registry = RunRegistry()
     registry.start(slow_graph(finished), user_input(), agent="a", thread_key="t1")
+    # RUN_STARTED is logged before the run's task first runs: a stream opened
+    # now sends it at once.
+    assert types(registry, "r1") == ["RUN_STARTED"]
     registry.cancel("r1")
     await asyncio.sleep(0.2)
     assert types(registry, "r1") == ["RUN_STARTED", "RUN_FINISHED"]

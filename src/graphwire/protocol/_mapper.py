@@ -83,6 +83,10 @@ class AguiMapper:
         """True once the terminal event has been produced."""
         return self._closed
 
+    @property
+    def started(self) -> bool:
+        return self._started
+
     def start(self) -> list[BaseEvent]:
         """RUN_STARTED, declaring protocol version 1.0."""
         if self._started:

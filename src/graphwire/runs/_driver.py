@@ -73,12 +73,19 @@ class GraphRun:
             RunInfo(run.thread_id, run.run_id, run.parent_run_id), opts.mapper
         )
 
+    def start(self, sink: EventSink) -> None:
+        """Hand ``sink`` RUN_STARTED now, before the run's task first runs, so a
+        stream opened right away sends it at once (with its response headers)."""
+        for event in self._mapper.start():
+            sink.put(event)
+
     async def run(self, sink: EventSink) -> None:
         """Drive the run, handing its AG-UI events to ``sink``: RUN_STARTED first
-        and one terminal event last (unless cancelled: see ``cancel``)."""
+        (unless ``start`` gave it already) and one terminal event last (unless
+        cancelled: see ``cancel``)."""
         mapper = self._mapper
-        for event in mapper.start():
-            sink.put(event)
+        if not mapper.started:
+            self.start(sink)
         try:
             await self._stream(sink)
             final = mapper.finish()

@@ -83,6 +83,7 @@ class RunRegistry:
         # the run: an ended run keeps just its log, for re-attach.
         graph_run = GraphRun(graph, run, opts)
         record = RunRecord(run.run_id, thread_key, agent, principal, on_disconnect)
+        graph_run.start(record.log)
         self._active[run.run_id] = record
         self._threads[thread_key] = run.run_id
         record.task = asyncio.create_task(
