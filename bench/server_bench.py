@@ -207,7 +207,9 @@ async def load(url: str, pid: int, runs: int, concurrency: int) -> Batch:
     parsed = httpx.URL(url)
     connections = [Connection(parsed.host, parsed.port or 80) for _ in range(concurrency)]
     try:
-        await connections[0].run(parsed.path)  # warm-up
+        # Warm-up, untimed: every connection open and used once, so the timed
+        # runs start together on a keep-alive pool, as the floor's start together.
+        await asyncio.gather(*(connection.run(parsed.path) for connection in connections))
         queue = list(range(runs))
         results: list[tuple[float, float, int]] = []
 
