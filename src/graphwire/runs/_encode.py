@@ -52,8 +52,8 @@ def _model(model: BaseModel, depth: int) -> str | None:
     if model.__pydantic_extra__:
         return None  # extra fields: the SDK's models allow them
     cls = type(model)
-    layout = _LAYOUTS.get(cls, ())
-    if layout == ():
+    layout = _LAYOUTS.get(cls)
+    if layout is None and cls not in _LAYOUTS:
         layout = _LAYOUTS[cls] = _layout_of(cls)
     if layout is None:
         return None
