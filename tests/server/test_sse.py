@@ -90,14 +90,13 @@ async def test_a_gathering_writer_sends_a_burst_as_one_write_with_deltas_merged(
             for _ in range(5):  # an awake writer sends each delta on its own
                 await asyncio.sleep(0)
         log.put(RunFinishedEvent(thread_id="t", run_id="r"))
-        await writing
+        await writing  # a gathering (60 s here) ends when the run's log closes
     frames = b"".join(bodies).decode().split("\n\n")[:-1]
     events = [json.loads(f.split("data: ", 1)[1]) for f in frames]
     sent = [e["delta"] for e in events if e["type"] == "TEXT_MESSAGE_CONTENT"]
     assert sent == deltas
     assert [f.split("\n")[0] for f in frames] == [f"id: {n}" for n in range(1, len(frames) + 1)]
     assert len(bodies) == (2 if flush_interval else 5)
-    # Gathering (60 s here) ends when the run's log closes: the stream ended at once.
 
 
 async def test_a_gathering_ends_by_itself_and_takes_the_events_that_follow() -> None:

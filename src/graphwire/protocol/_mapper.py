@@ -85,6 +85,7 @@ class AguiMapper:
 
     @property
     def started(self) -> bool:
+        """True once RUN_STARTED has been produced."""
         return self._started
 
     def start(self) -> list[BaseEvent]:

@@ -147,13 +147,12 @@ class _Signal:
     per batch instead of once per event.
     """
 
-    __slots__ = ("_clock", "_clock_at", "_gathering", "_idle")
+    __slots__ = ("_clock", "_gathering", "_idle")
 
     def __init__(self) -> None:
         self._idle: list[_Wait] = []
         self._gathering: list[_Wait] = []
         self._clock: asyncio.TimerHandle | None = None
-        self._clock_at = 0.0
 
     def fire(self) -> None:
         if not self._idle:
@@ -184,7 +183,7 @@ class _Signal:
         loop = asyncio.get_running_loop()
         waiter = _Wait(loop.create_future(), loop.time() + timeout, gather)
         self._idle.append(waiter)
-        if self._clock is None or waiter.deadline < self._clock_at:
+        if self._clock is None or waiter.deadline < self._clock.when():
             self._arm(loop, waiter.deadline)
         return waiter.future
 
@@ -196,7 +195,6 @@ class _Signal:
         if self._clock is not None:
             self._clock.cancel()
         self._clock = loop.call_at(at, self._expire, loop)
-        self._clock_at = at
 
     def _expire(self, loop: asyncio.AbstractEventLoop) -> None:
         """The earliest timeout came: end the waits that are due, re-arm for the rest."""
