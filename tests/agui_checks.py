@@ -7,6 +7,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+import jsonpatch
 from ag_ui.core import BaseEvent, Event, EventType
 from ag_ui.encoder import EventEncoder
 from pydantic import TypeAdapter
@@ -119,3 +120,15 @@ def _describe(event: BaseEvent) -> str:
         return f"{kind} {(data.get('outcome') or {}).get('type')}"
     key = _DETAIL.get(kind)
     return kind if key is None else f"{kind} {data.get(key)!r}"
+
+
+def final_state(events: Sequence[BaseEvent]) -> dict[str, Any]:
+    """The state a client holds after ``events``: the last snapshot, deltas applied."""
+    state: dict[str, Any] = {}
+    for event in events:
+        if event.type == EventType.STATE_SNAPSHOT:
+            state = dict(event.snapshot)  # type: ignore[attr-defined]
+        elif event.type == EventType.STATE_DELTA:
+            ops = [op.model_dump(by_alias=True) for op in event.delta]  # type: ignore[attr-defined]
+            state = jsonpatch.apply_patch(state, ops)
+    return state

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import jsonpatch
 import pytest
 from ag_ui.core import (
     AssistantMessage,
@@ -25,7 +24,7 @@ from langgraph.graph import END, START, MessagesState, StateGraph
 from langgraph.types import interrupt
 
 from graphwire.testing import ScriptedChatModel
-from tests.agui_checks import check_run, outline
+from tests.agui_checks import check_run, final_state, outline
 from tests.graphs import agent_graph, call, collect, get_weather, hand_built, user_input
 
 TEXT = ["TEXT_MESSAGE_START 'assistant'"]
@@ -367,10 +366,7 @@ async def test_state_deltas_rebuild_the_final_state() -> None:
     graph = builder.compile(checkpointer=InMemorySaver())
     events = await collect(graph, user_input())
     check_run(events)
-    state = of_type(events, EventType.STATE_SNAPSHOT)[0].snapshot
-    for delta in of_type(events, EventType.STATE_DELTA):
-        state = jsonpatch.apply_patch(state, [op.model_dump(by_alias=True) for op in delta.delta])
-    assert state == {"items": ["a", "b"], "count": 5}
+    assert final_state(events) == {"items": ["a", "b"], "count": 5}
     assert len(of_type(events, EventType.STATE_DELTA)) == 2
 
 

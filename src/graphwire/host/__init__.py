@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from graphwire.host._config import FIELDS, ConfigError, Settings, find_config, load_settings
-from graphwire.host._spec import AgentSpec, SpecError, load_graph, parse_spec
+from graphwire.host._spec import AgentSpec, SpecError, file_module_name, load_graph, parse_spec
 
 __all__ = [
     "FIELDS",
@@ -11,6 +11,7 @@ __all__ = [
     "ConfigError",
     "Settings",
     "SpecError",
+    "file_module_name",
     "find_config",
     "load_graph",
     "load_settings",

@@ -6,6 +6,7 @@ Every failure says why, as a ``SpecError``.
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import importlib.util
 import sys
@@ -74,19 +75,42 @@ def _import(location: str) -> Any:
 def _import_file(path: Path) -> Any:
     if not path.is_file():
         raise SpecError(f"file {str(path)!r} does not exist")
-    name = f"graphwire_agent_{abs(hash(path.resolve()))}"
-    spec = importlib.util.spec_from_file_location(name, path)
+    resolved = path.resolve()
+    name = file_module_name(resolved)
+    loaded = sys.modules.get(name)
+    if loaded is not None and getattr(loaded, "__file__", None) == str(resolved):
+        return loaded
+    spec = importlib.util.spec_from_file_location(name, resolved)
     if spec is None or spec.loader is None:
         raise SpecError(f"cannot import {str(path)!r}")
     module = importlib.util.module_from_spec(spec)
-    sys.path.insert(0, str(path.resolve().parent))
+    # Registered before it runs, as ``import`` does: the checkpointer's serializer
+    # finds the module's dataclasses and pydantic models by this name (ADR 0008).
+    sys.modules[name] = module
+    sys.path.insert(0, str(resolved.parent))
     try:
         spec.loader.exec_module(module)
     except Exception as exc:
+        del sys.modules[name]
         raise SpecError(_import_failure(str(path), exc)) from exc
     finally:
-        sys.path.remove(str(path.resolve().parent))
+        sys.path.remove(str(resolved.parent))
     return module
+
+
+def file_module_name(path: Path, cwd: Path | None = None) -> str:
+    """The module name a file spec is imported under: its dotted path from the
+    working directory (``examples/plain_agent/agent.py`` ->
+    ``examples.plain_agent.agent``), the same on every start; a file outside it,
+    or whose path is no dotted name, gets a name derived from its absolute path."""
+    base = (cwd or Path.cwd()).resolve()
+    if path.is_relative_to(base):
+        parts = path.relative_to(base).with_suffix("").parts
+        if all(part.isidentifier() for part in parts):
+            return ".".join(parts)
+    digest = hashlib.sha256(str(path).encode()).hexdigest()[:12]
+    stem = path.stem if path.stem.isidentifier() else "agent"
+    return f"graphwire_file_{stem}_{digest}"
 
 
 def _import_failure(location: str, exc: BaseException) -> str:
