@@ -35,6 +35,12 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--reload", action="store_const", const=True)
     serve.add_argument("--log-level", dest="log_level")
     serve.add_argument("--store", choices=["sqlite", "memory"])
+    serve.add_argument(
+        "--interrupt-channel",
+        dest="interrupt_channel",
+        choices=["standard", "legacy", "both"],
+        help="standard: the AG-UI 1.0 outcome; legacy: ag-ui-langgraph's on_interrupt event",
+    )
     serve.add_argument("--config", help="a graphwire.toml to use instead of the nearest one")
     config = commands.add_parser("config", help="print every setting and its source")
     config.add_argument("--config")
@@ -79,7 +85,8 @@ def settle_heap() -> None:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    cli = {k: getattr(args, k) for k in ("host", "port", "reload", "log_level", "store")}
+    flags = ("host", "port", "reload", "log_level", "store", "interrupt_channel")
+    cli = {k: getattr(args, k) for k in flags}
     settings = load_settings(cli=cli, config_file=args.config)
     served = build(settings, args.specs)
     base = f"http://{settings.host}:{settings.port}"

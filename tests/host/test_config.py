@@ -23,7 +23,24 @@ def test_layers_override_in_order_and_remember_sources(tmp_path: Path) -> None:
     assert settings.cors_origins == ["http://a", "http://b"]
     assert settings.sources["cors_origins"] == "env"
     assert settings.host == "127.0.0.1" and settings.sources["host"] == "default"
-    assert settings.agents == {"x": "a.py:g"}
+    assert settings.agents == {"x": {"spec": "a.py:g"}}
+
+
+def test_interrupt_channel_globally_and_per_agent(tmp_path: Path) -> None:
+    (tmp_path / "graphwire.toml").write_text(
+        'interrupt_channel = "both"\n[agents]\nplain = "a.py:g"\n'
+        'peer = { spec = "b.py:g", interrupt_channel = "legacy" }\n'
+    )
+    settings = load_settings(cwd=tmp_path, env={})
+    assert settings.interrupt_channel == "both"
+    assert settings.agents == {
+        "plain": {"spec": "a.py:g"},
+        "peer": {"spec": "b.py:g", "interrupt_channel": "legacy"},
+    }
+    from_env = load_settings(cwd=tmp_path, env={"GRAPHWIRE_INTERRUPT_CHANNEL": "legacy"})
+    assert from_env.interrupt_channel == "legacy" and from_env.sources["interrupt_channel"] == "env"
+    flag = load_settings(cwd=tmp_path, env={}, cli={"interrupt_channel": "standard"})
+    assert flag.interrupt_channel == "standard"
 
 
 @pytest.mark.parametrize(
@@ -36,6 +53,10 @@ def test_layers_override_in_order_and_remember_sources(tmp_path: Path) -> None:
         ({}, "port = \n", "is not valid TOML"),
         ({"GRAPHWIRE_FLUSH_INTERVAL_MS": "-1"}, "", "must not be negative"),
         ({}, "keepalive_seconds = 0\n", "must be positive"),
+        ({"GRAPHWIRE_INTERRUPT_CHANNEL": "loud"}, "", "must be one of standard, legacy, both"),
+        ({}, '[agents]\np = { spec = "a.py:g", interrupt_channel = "x" }\n', "agent 'p':"),
+        ({}, '[agents]\np = { spec = "a.py:g", colour = 1 }\n', "agent 'p' has unknown keys"),
+        ({}, "[agents]\np = { interrupt_channel = 'legacy' }\n", "agent 'p' needs spec"),
     ],
 )
 def test_errors_name_the_key_and_the_source(

@@ -81,10 +81,32 @@ def _optional_seconds(value: Any) -> float | None:
     return seconds
 
 
-def _agents(value: Any) -> dict[str, str]:
-    if isinstance(value, Mapping) and all(isinstance(v, str) for v in value.values()):
-        return {str(k): v for k, v in value.items()}
-    raise ValueError('must be a table of name = "spec"')
+INTERRUPT_CHANNELS = ("standard", "legacy", "both")
+_AGENT_KEYS: dict[str, Callable[[Any], str]] = {
+    "spec": str,
+    "interrupt_channel": _choice(*INTERRUPT_CHANNELS),
+}
+
+
+def _agents(value: Any) -> dict[str, dict[str, str]]:
+    """``name = "spec"`` or ``name = {spec = "...", interrupt_channel = "..."}``."""
+    if not isinstance(value, Mapping):
+        raise ValueError('must be a table of name = "spec" or name = {spec = "...", ...}')
+    return {str(name): _agent(str(name), entry) for name, entry in value.items()}
+
+
+def _agent(name: str, entry: Any) -> dict[str, str]:
+    if isinstance(entry, str):
+        return {"spec": entry}
+    if not isinstance(entry, Mapping) or not isinstance(entry.get("spec"), str):
+        raise ValueError(f'agent {name!r} needs spec = "pkg.module:attr" or "file.py:attr"')
+    unknown = sorted(set(entry) - set(_AGENT_KEYS))
+    if unknown:
+        raise ValueError(f"agent {name!r} has unknown keys {unknown}")
+    try:
+        return {key: _AGENT_KEYS[key](raw) for key, raw in entry.items()}
+    except ValueError as exc:
+        raise ValueError(f"agent {name!r}: {exc}") from exc
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,7 +133,14 @@ FIELDS: dict[str, Field] = {
     "cors_origins": Field(_strings, [], "allowed CORS origins (off when empty)"),
     "auth_hook": Field(_optional_str, None, "module:callable(request) -> principal | None"),
     "on_disconnect": Field(_choice("cancel", "continue"), "cancel", "what a dropped caller means"),
-    "agents": Field(_agents, {}, "name = spec table of agents to serve"),
+    "interrupt_channel": Field(
+        _choice(*INTERRUPT_CHANNELS),
+        "standard",
+        "interrupts: the AG-UI 1.0 outcome, ag-ui-langgraph's on_interrupt (legacy), or both",
+    ),
+    "agents": Field(
+        _agents, {}, "agents to serve: name = spec, or name = {spec, interrupt_channel}"
+    ),
     "task_workers": Field(_positive(int), 4, "background task workers"),
     "task_lease_seconds": Field(_positive(float), 30.0, "a task claim's lease (crash recovery)"),
     "task_timeout_seconds": Field(_optional_seconds, None, "longest run of one task (no limit)"),

@@ -29,6 +29,8 @@ class AgentSpec:
     name: str
     target: str
     """``module:attr`` or ``file.py:attr``."""
+    interrupt_channel: str | None = None
+    """The agent's own ``interrupt_channel`` (graphwire.toml); None: the server's."""
 
 
 def parse_spec(text: str) -> AgentSpec:

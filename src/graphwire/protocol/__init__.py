@@ -11,9 +11,16 @@ from graphwire.protocol._inputs import (
     cancelled_resume,
     frontend_tool_specs,
     is_cancelled_resume,
+    is_resume,
     plan_run,
 )
-from graphwire.protocol._mapper import AguiMapper, MapperOptions, RunInfo
+from graphwire.protocol._mapper import (
+    LEGACY_INTERRUPT_EVENT,
+    AguiMapper,
+    InterruptChannel,
+    MapperOptions,
+    RunInfo,
+)
 from graphwire.protocol._messages import to_agui_messages, to_langchain_messages
 from graphwire.protocol._parser import STREAM_MODES, StreamParser
 from graphwire.protocol._state import DEFAULT_HIDDEN_KEYS
@@ -22,12 +29,14 @@ from graphwire.protocol.errors import ErrorCode, GraphwireError, InputError
 __all__ = [
     "CONFIG_KEY",
     "DEFAULT_HIDDEN_KEYS",
+    "LEGACY_INTERRUPT_EVENT",
     "STREAM_MODES",
     "AguiMapper",
     "ErrorCode",
     "GraphCall",
     "GraphwireError",
     "InputError",
+    "InterruptChannel",
     "MapperOptions",
     "ParsedEvent",
     "RunInfo",
@@ -37,6 +46,7 @@ __all__ = [
     "closing_events",
     "frontend_tool_specs",
     "is_cancelled_resume",
+    "is_resume",
     "plan_run",
     "to_agui_messages",
     "to_langchain_messages",

@@ -189,6 +189,12 @@ def is_cancelled_resume(value: Any) -> bool:
     )
 
 
+def is_resume(run: RunAgentInput) -> bool:
+    """True when ``run`` answers interrupts: ``resume[]`` or the legacy
+    ``forwardedProps.command.resume``."""
+    return bool(run.resume) or _legacy_resume(run.forwarded_props) is not None
+
+
 def _legacy_resume(forwarded: Any) -> Any | None:
     """``forwardedProps.command.resume``, as ag-ui-langgraph clients send it."""
     if not isinstance(forwarded, Mapping):

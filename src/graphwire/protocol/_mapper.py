@@ -7,9 +7,10 @@ open lives in ``_open.OpenEntities`` (docs/adr/0002-event-mapping.md).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from ag_ui.core import (
     PROTOCOL_VERSION,
@@ -44,6 +45,14 @@ from graphwire.protocol.errors import ErrorCode, GraphwireError
 CUSTOM_EVENT_NAME = "langgraph.custom"
 """CUSTOM name for a stream write that does not name itself ({"name", "value"})."""
 
+LEGACY_INTERRUPT_EVENT = "on_interrupt"
+"""ag-ui-langgraph's CUSTOM event announcing an interrupt (the legacy channel)."""
+
+InterruptChannel = Literal["standard", "legacy", "both"]
+"""Where a run's interrupts go: the AG-UI 1.0 outcome (``standard``),
+ag-ui-langgraph's CUSTOM ``on_interrupt`` before a plain RUN_FINISHED
+(``legacy``), or both (docs/adr/0008-drop-in-compatibility.md)."""
+
 
 @dataclass(frozen=True, slots=True)
 class RunInfo:
@@ -60,6 +69,8 @@ class MapperOptions:
     """Forward every stream part as a RAW event (off: it costs bytes)."""
     hidden_state_keys: frozenset[str] = field(default=DEFAULT_HIDDEN_KEYS)
     """State keys never shared with the client (see ``_state``)."""
+    interrupt_channel: InterruptChannel = "standard"
+    """How interrupts reach the client (see ``InterruptChannel``)."""
 
 
 class AguiMapper:
@@ -82,6 +93,11 @@ class AguiMapper:
     def closed(self) -> bool:
         """True once the terminal event has been produced."""
         return self._closed
+
+    @property
+    def interrupted(self) -> bool:
+        """True once the run has finished waiting for answers to interrupts."""
+        return self._closed and bool(self._interrupts)
 
     @property
     def started(self) -> bool:
@@ -135,7 +151,7 @@ class AguiMapper:
             self._open.close_all(suspended=True)
             self._snapshot_state()
             self._snapshot_messages()
-            self._terminal(RunFinishedInterruptOutcome(interrupts=self._interrupts))
+            self._interrupt_outcome()
             return self._flush()
         pending = self._open.unanswered_call_ids()
         self._open.close_all()
@@ -185,6 +201,22 @@ class AguiMapper:
                 usage=self._usage_totals(),
             )
         )
+
+    def _interrupt_outcome(self) -> None:
+        channel = self._options.interrupt_channel
+        if channel != "standard":
+            self._out.extend(
+                CustomEvent(
+                    name=LEGACY_INTERRUPT_EVENT,
+                    value=legacy_interrupt_value(i),
+                    subagent_run_id=i.subagent_run_id,
+                )
+                for i in self._interrupts
+            )
+        if channel == "legacy":
+            self._terminal(RunFinishedSuccessOutcome())
+        else:
+            self._terminal(RunFinishedInterruptOutcome(interrupts=self._interrupts))
 
     def _usage_totals(self) -> list[TokenUsage] | None:
         return aggregate_token_usage(self._usage) or None
@@ -270,6 +302,15 @@ class AguiMapper:
             self._out.append(
                 RawEvent(event=to_jsonable_python(event.part, fallback=str), source="langgraph")
             )
+
+
+def legacy_interrupt_value(interrupt: Interrupt) -> Any:
+    """The ``on_interrupt`` value as ag-ui-langgraph sends it: a string payload as
+    it is, any other payload as JSON text (pages written for it parse it)."""
+    payload = (interrupt.metadata or {}).get("payload")
+    if isinstance(payload, str):
+        return payload
+    return json.dumps(to_jsonable_python(payload, fallback=str), ensure_ascii=False)
 
 
 _HANDLERS: dict[type, Callable[[AguiMapper, Any], None]] = {

@@ -100,6 +100,11 @@ class GraphRun:
         for event in final:
             sink.put(event)
 
+    @property
+    def interrupted(self) -> bool:
+        """True once the run has ended waiting for answers to interrupts."""
+        return self._mapper.interrupted
+
     def cancel(self) -> list[BaseEvent]:
         """Closing events for a run stopped on purpose; empty if it already ended."""
         if self._mapper.closed:

@@ -232,6 +232,13 @@ class RunLog:
     def last_seq(self) -> int:
         return len(self._frames) + len(self._unread)
 
+    def reopen(self) -> None:
+        """Let a run that resumes this (interrupted) one append to the log: its
+        events follow, numbered on (docs/adr/0008-drop-in-compatibility.md)."""
+        if not self._closed:
+            raise RuntimeError("the run's log is still open")
+        self._closed = False
+
     def put(self, event: BaseEvent) -> None:
         """Append one event (a content delta may merge into the unread one before
         it). Nothing may follow the terminal event."""

@@ -12,7 +12,7 @@ from typing import Any, Literal
 from ag_ui.core import RunAgentInput
 from langgraph.pregel import Pregel
 
-from graphwire.protocol import GraphwireError
+from graphwire.protocol import GraphwireError, is_resume
 from graphwire.runs._driver import GraphRun, RunOptions
 from graphwire.runs._log import RunLog
 
@@ -44,6 +44,9 @@ class RunEndedError(GraphwireError):
 
 @dataclass(slots=True)
 class RunRecord:
+    """A run id and its log. A run that resumes an interrupted one under its id
+    (as CopilotKit does) continues this record: the same log, numbered on."""
+
     run_id: str
     thread_key: str
     agent: str
@@ -51,6 +54,10 @@ class RunRecord:
     on_disconnect: OnDisconnect
     log: RunLog = field(default_factory=RunLog)
     task: asyncio.Task[None] | None = None
+    start_seq: int = 0
+    """The log's seq before the latest (re)start: its events come after it."""
+    interrupted: bool = False
+    """The latest run under this id ended waiting for answers to interrupts."""
 
 
 class RunRegistry:
@@ -60,6 +67,8 @@ class RunRegistry:
         self._active: dict[str, RunRecord] = {}
         self._threads: dict[str, str] = {}
         self._ended: OrderedDict[str, RunRecord] = OrderedDict()
+        self._latest: dict[str, str] = {}
+        """thread key -> the id of the thread's latest run, while it is kept."""
         self._retention = retention
 
     def start(
@@ -73,24 +82,61 @@ class RunRegistry:
         on_disconnect: OnDisconnect = "cancel",
         options: RunOptions | None = None,
     ) -> RunRecord:
-        """Claim the thread and start the run in the background (atomic: no await)."""
+        """Claim the thread and start the run in the background (atomic: no await).
+
+        A run id already known is refused, except by a resume of the thread's
+        latest run when that run ended interrupted: it continues that run's record.
+        """
         if thread_key in self._threads:
             raise ThreadBusyError(f"thread {run.thread_id!r} already has an active run")
-        if run.run_id in self._active or run.run_id in self._ended:
-            raise RunExistsError(f"run {run.run_id!r} already exists")
+        record = self._record_for(run, agent, thread_key, principal, on_disconnect)
         opts = replace(options or RunOptions(), thread_key=thread_key)
         # The GraphRun (mapper state, the thread's messages) lives only as long as
         # the run: an ended run keeps just its log, for re-attach.
         graph_run = GraphRun(graph, run, opts)
-        record = RunRecord(run.run_id, thread_key, agent, principal, on_disconnect)
+        record.start_seq = record.log.last_seq
         graph_run.start(record.log)
         self._active[run.run_id] = record
         self._threads[thread_key] = run.run_id
+        self._latest[thread_key] = run.run_id
         record.task = asyncio.create_task(
             graph_run.run(record.log), name=f"graphwire-run-{run.run_id}"
         )
         record.task.add_done_callback(lambda _task: self._settle(record, graph_run))
         return record
+
+    def _record_for(
+        self,
+        run: RunAgentInput,
+        agent: str,
+        thread_key: str,
+        principal: str | None,
+        on_disconnect: OnDisconnect,
+    ) -> RunRecord:
+        """A new record, or the interrupted one this run resumes under its id."""
+        known = self._ended.get(run.run_id)
+        if run.run_id in self._active or (
+            known is not None and not self._resumes(known, run, thread_key, principal)
+        ):
+            raise RunExistsError(f"run {run.run_id!r} already exists")
+        if known is None:
+            return RunRecord(run.run_id, thread_key, agent, principal, on_disconnect)
+        del self._ended[run.run_id]
+        known.log.reopen()
+        known.interrupted = False
+        known.on_disconnect = on_disconnect
+        return known
+
+    def _resumes(
+        self, known: RunRecord, run: RunAgentInput, thread_key: str, principal: str | None
+    ) -> bool:
+        return (
+            known.interrupted
+            and is_resume(run)
+            and known.thread_key == thread_key
+            and known.principal == principal
+            and self._latest.get(thread_key) == known.run_id
+        )
 
     def _settle(self, record: RunRecord, graph_run: GraphRun) -> None:
         """The run's task ended (finished, failed or cancelled): close its log."""
@@ -103,9 +149,12 @@ class RunRegistry:
         self._active.pop(record.run_id, None)
         if self._threads.get(record.thread_key) == record.run_id:
             del self._threads[record.thread_key]
+        record.interrupted = graph_run.interrupted
         self._ended[record.run_id] = record
         while len(self._ended) > self._retention:
-            self._ended.popitem(last=False)
+            _, old = self._ended.popitem(last=False)
+            if self._latest.get(old.thread_key) == old.run_id:
+                del self._latest[old.thread_key]
 
     def get(self, run_id: str, principal: str | None = None) -> RunRecord:
         record = self._active.get(run_id) or self._ended.get(run_id)

@@ -8,12 +8,18 @@ from typing import Any
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.pregel import Pregel
 
+from graphwire.protocol import InterruptChannel
+
 
 @dataclass(frozen=True, slots=True)
 class Agent:
+    """A graph served under a name."""
+
     name: str
     graph: Pregel[Any, Any]
     description: str = ""
+    interrupt_channel: InterruptChannel | None = None
+    """Where this agent's interrupts go; None: the server's ``interrupt_channel``."""
 
 
 def with_checkpointer(graph: Pregel[Any, Any], saver: BaseCheckpointSaver[Any]) -> Pregel[Any, Any]:

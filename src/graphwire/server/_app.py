@@ -6,7 +6,7 @@ import contextlib
 import hmac
 import inspect
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ag_ui.core import (
@@ -28,7 +28,12 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from graphwire.protocol import DEFAULT_HIDDEN_KEYS, to_agui_messages
+from graphwire.protocol import (
+    DEFAULT_HIDDEN_KEYS,
+    InterruptChannel,
+    MapperOptions,
+    to_agui_messages,
+)
 from graphwire.protocol._events import InterruptRaised
 from graphwire.protocol._interrupts import to_agui_interrupt
 from graphwire.protocol._state import visible_state
@@ -66,6 +71,8 @@ class ServerOptions:
     cors_origins: Sequence[str] = ()
     auth_hook: AuthHook | None = None
     on_disconnect: OnDisconnect = "cancel"
+    interrupt_channel: InterruptChannel = "standard"
+    """Where interrupts go for agents that do not choose (``Agent.interrupt_channel``)."""
     tasks: RunnerOptions = field(default_factory=RunnerOptions)
 
 
@@ -94,7 +101,7 @@ def create_app(
             if checkpointer is not None:
                 saver = await stack.enter_async_context(checkpointer())
                 api.agents = {
-                    name: Agent(a.name, with_checkpointer(a.graph, saver), a.description)
+                    name: replace(a, graph=with_checkpointer(a.graph, saver))
                     for name, a in api.agents.items()
                 }
             if tasks is not None:
@@ -275,7 +282,10 @@ class _Api:
                 thread_key=key,
                 principal=principal,
                 on_disconnect=mode,
-                options=RunOptions(configurable=tools),
+                options=RunOptions(
+                    mapper=MapperOptions(interrupt_channel=self._channel(agent)),
+                    configurable=tools,
+                ),
             )
         except ThreadBusyError as exc:
             raise ApiError(409, "THREAD_BUSY", str(exc)) from exc
@@ -291,7 +301,10 @@ class _Api:
                 with contextlib.suppress(RunEndedError):
                     self.registry.cancel(record.run_id, principal)
 
-        return self._stream(RunLogSource(record.log), 0, stop, record.run_id)
+        return self._stream(RunLogSource(record.log), record.start_seq, stop, record.run_id)
+
+    def _channel(self, agent: Agent) -> InterruptChannel:
+        return agent.interrupt_channel or self.options.interrupt_channel
 
     def _stream(
         self, source: LogSource, after: int, stop: Callable[[], None] | None, run_id: str
