@@ -51,7 +51,13 @@ def agent_graph(
 def user_input(
     text: str = "hi", *, thread: str = "t1", run: str = "r1", msg_id: str = "u1", **extra: Any
 ) -> RunAgentInput:
-    fields: dict[str, Any] = {"state": {}, "tools": [], "context": [], "forwarded_props": {}}
+    fields: dict[str, Any] = {
+        "state": {},
+        "tools": [],
+        "context": [],
+        "forwarded_props": {},
+        "protocol_version": "1.0",
+    }
     fields.update(extra)
     return RunAgentInput(
         thread_id=thread, run_id=run, messages=[UserMessage(id=msg_id, content=text)], **fields

@@ -49,6 +49,7 @@ def run_body(thread: str = "t1", run: str = "r1", text: str = "hi", **extra: Any
     body: dict[str, Any] = {
         "threadId": thread,
         "runId": run,
+        "protocolVersion": "1.0",
         "state": {},
         "tools": [],
         "context": [],

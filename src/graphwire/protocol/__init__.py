@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from graphwire.protocol._close import closing_events
-from graphwire.protocol._events import ParsedEvent
+from graphwire.protocol._events import DispatchedEvent, ParsedEvent
 from graphwire.protocol._inputs import (
     CONFIG_KEY,
+    Breakpoint,
     GraphCall,
     ThreadView,
     cancelled_resume,
@@ -32,6 +33,8 @@ __all__ = [
     "LEGACY_INTERRUPT_EVENT",
     "STREAM_MODES",
     "AguiMapper",
+    "Breakpoint",
+    "DispatchedEvent",
     "ErrorCode",
     "GraphCall",
     "GraphwireError",

@@ -92,6 +92,25 @@ class CustomWrite:
 
 
 @dataclass(frozen=True, slots=True)
+class DispatchedEvent:
+    """A LangChain callback custom event (``adispatch_custom_event``), as the runs
+    layer forwards it into the custom stream; also the parsed event for it."""
+
+    name: str
+    data: Any
+    ns: Namespace = ()
+
+
+@dataclass(frozen=True, slots=True)
+class PredictState:
+    """The model is about to stream a tool call whose arguments predict state
+    (``config["metadata"]["predict_state"]``, CopilotKit's convention)."""
+
+    entries: list[Any]
+    ns: Namespace = ()
+
+
+@dataclass(frozen=True, slots=True)
 class Usage:
     usage: dict[str, Any]
     model: str | None = None
@@ -130,6 +149,8 @@ ParsedEvent = (
     | InterruptRaised
     | StateValues
     | CustomWrite
+    | DispatchedEvent
+    | PredictState
     | Usage
     | NodeStarted
     | NodeFinished

@@ -8,18 +8,44 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 from ag_ui.core import ResumeEntry, RunAgentInput
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 from langgraph.types import Command
 
 from graphwire.protocol._content import text_of
+from graphwire.protocol._events import InterruptRaised
 from graphwire.protocol._messages import to_langchain_messages
 from graphwire.protocol.errors import ErrorCode, InputError
 
 CONFIG_KEY: Final = "ag_ui"
 """``config["configurable"][CONFIG_KEY]`` holds the run's AG-UI context."""
+
+
+@dataclass(frozen=True, slots=True)
+class Breakpoint:
+    """The thread is paused at a static breakpoint (``interrupt_before`` /
+    ``interrupt_after``): clients see it as an interrupt with this id."""
+
+    checkpoint_id: str
+    when: Literal["before", "after"]
+    node: str
+    """The node that runs next."""
+
+    @property
+    def interrupt_id(self) -> str:
+        return f"breakpoint:{self.checkpoint_id}"
+
+    def raised(self) -> InterruptRaised:
+        """The interrupt the client sees for it."""
+        value = {
+            "reason": "breakpoint",
+            "when": self.when,
+            "node": self.node,
+            "message": f"Paused at a breakpoint; {self.node!r} runs next. Resume to continue.",
+        }
+        return InterruptRaised(self.interrupt_id, value, node=self.node)
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +56,9 @@ class ThreadView:
     pending_interrupt_ids: tuple[str, ...] = ()
     state_keys: frozenset[str] = field(default_factory=frozenset)
     """The graph's state keys (channels); empty means unknown."""
+    paused_at: Breakpoint | None = None
+    """Set when the thread waits at a static breakpoint (its id is then the one
+    pending interrupt id)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +82,8 @@ def plan_run(run: RunAgentInput, thread: ThreadView) -> GraphCall:
     else:
         new = messages[fork[1] :] if fork[1] is not None else []
     updates = _updates(run, new, thread.state_keys)
+    if thread.paused_at is not None and fork is None:
+        return _continue_from_breakpoint(run, thread, updates, config)
     resume = _resume_value(run, thread)
     if resume is not None:
         return GraphCall(Command(resume=resume, update=updates or None), config)
@@ -63,6 +94,19 @@ def plan_run(run: RunAgentInput, thread: ThreadView) -> GraphCall:
             f"{list(thread.pending_interrupt_ids)}; send them in `resume`",
         )
     return GraphCall(updates or None, config, fork[0] if fork else None)
+
+
+def _continue_from_breakpoint(
+    run: RunAgentInput, thread: ThreadView, updates: dict[str, Any], config: dict[str, Any]
+) -> GraphCall:
+    """Any run on a thread paused at a breakpoint continues at the paused node,
+    with its new messages and state. Never ``Command(resume=...)``: no
+    ``interrupt()`` waits for it, and the next one would take it as its answer."""
+    if run.resume:
+        _check_cover(
+            [entry.interrupt_id for entry in run.resume], list(thread.pending_interrupt_ids)
+        )
+    return GraphCall(Command(update=updates) if updates else None, config)
 
 
 def _fork_point(

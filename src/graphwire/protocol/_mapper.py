@@ -33,6 +33,7 @@ from ag_ui.core import (
     aggregate_token_usage,
     token_usage_from_langchain_metadata,
 )
+from langchain_core.messages import ToolMessage as LcToolMessage
 from pydantic_core import to_jsonable_python
 
 from graphwire.protocol import _events as ev
@@ -44,6 +45,18 @@ from graphwire.protocol.errors import ErrorCode, GraphwireError
 
 CUSTOM_EVENT_NAME = "langgraph.custom"
 """CUSTOM name for a stream write that does not name itself ({"name", "value"})."""
+
+PREDICT_STATE_EVENT = "PredictState"
+"""CUSTOM name announcing that a tool call's arguments predict state (CopilotKit)."""
+EXIT_EVENT = "Exit"
+"""CUSTOM name for ``copilotkit_exit``: the agent asks the frontend to end the agent."""
+
+_STATE_DISPATCHES = frozenset(
+    {"manually_emit_state", "copilotkit_manually_emit_intermediate_state"}
+)
+_MESSAGE_DISPATCHES = frozenset({"manually_emit_message", "copilotkit_manually_emit_message"})
+_TOOL_CALL_DISPATCHES = frozenset({"manually_emit_tool_call", "copilotkit_manually_emit_tool_call"})
+_EXIT_DISPATCHES = frozenset({"exit", "copilotkit_exit"})
 
 LEGACY_INTERRUPT_EVENT = "on_interrupt"
 """ag-ui-langgraph's CUSTOM event announcing an interrupt (the legacy channel)."""
@@ -61,6 +74,11 @@ class RunInfo:
     thread_id: str
     run_id: str
     parent_run_id: str | None = None
+    client_protocol: str | None = PROTOCOL_VERSION
+    """The protocol version the client declared (``RunAgentInput.protocolVersion``).
+    None: a client from before 1.0 (CopilotKit 1.74 bundles one), whose strict
+    outcome schemas know neither ``cancelled`` nor ``pendingToolCallIds``: its
+    runs end with the outcomes it accepts (docs/adr/0008-drop-in-compatibility.md)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,11 +171,17 @@ class AguiMapper:
             self._snapshot_messages()
             self._interrupt_outcome()
             return self._flush()
-        pending = self._open.unanswered_call_ids()
+        pending = self._pending_calls()
         self._open.close_all()
         self._snapshot_messages()
         self._terminal(RunFinishedSuccessOutcome(pending_tool_call_ids=pending or None))
         return self._flush()
+
+    def _pending_calls(self) -> list[str]:
+        """This run's tool calls no tool message answers, in the stream or in the
+        final state (a node may write the answers itself, as dicts)."""
+        answered = {m.tool_call_id for m in self._messages or () if isinstance(m, LcToolMessage)}
+        return [c for c in self._open.unanswered_call_ids() if c not in answered]
 
     def cancel(self) -> list[BaseEvent]:
         """The run was stopped on purpose: RUN_FINISHED with outcome cancelled."""
@@ -193,11 +217,12 @@ class AguiMapper:
 
     def _terminal(self, outcome: RunFinishedOutcome) -> None:
         self._closed = True
+        sent = outcome if self._run.client_protocol is not None else _downgraded(outcome)
         self._out.append(
             RunFinishedEvent(
                 thread_id=self._run.thread_id,
                 run_id=self._run.run_id,
-                outcome=outcome,
+                outcome=sent,
                 usage=self._usage_totals(),
             )
         )
@@ -276,13 +301,52 @@ class AguiMapper:
         name = CUSTOM_EVENT_NAME
         if isinstance(value, dict) and isinstance(value.get("name"), str) and "value" in value:
             name, value = value["name"], value["value"]
+        self._custom(name, value, event.ns)
+
+    def _custom(self, name: str, value: Any, ns: ev.Namespace) -> None:
         self._out.append(
             CustomEvent(
                 name=name,
                 value=to_jsonable_python(value, fallback=str),
-                subagent_run_id=self._open.owner(event.ns),
+                subagent_run_id=self._open.owner(ns),
             )
         )
+
+    def _on_dispatched(self, event: ev.DispatchedEvent) -> None:
+        """A callback custom event: CopilotKit's and ag-ui-langgraph's emits become
+        the events they stand for; any other is a CUSTOM event of its name."""
+        name, data = event.name, event.data
+        if name in _STATE_DISPATCHES:
+            self._emit_state(data)
+        elif name in _MESSAGE_DISPATCHES and isinstance(data, dict):
+            self._open.emit_message(
+                str(data.get("message_id") or data.get("id") or ""),
+                str(data.get("message") or ""),
+                event.ns,
+            )
+        elif name in _TOOL_CALL_DISPATCHES and isinstance(data, dict):
+            args = data.get("args")
+            self._open.emit_tool_call(
+                str(data.get("id") or ""),
+                str(data.get("name") or ""),
+                args if isinstance(args, str) else json.dumps(to_jsonable_python(args)),
+                event.ns,
+            )
+        elif name in _EXIT_DISPATCHES:
+            self._custom(EXIT_EVENT, True, event.ns)
+        else:
+            self._custom(name, data, event.ns)
+
+    def _emit_state(self, values: Any) -> None:
+        """State sent mid-node: a snapshot of the state so far with these keys
+        replaced (a node may send only what it changed); later deltas start from it."""
+        sent = visible_state(as_mapping(values), self._options.hidden_state_keys)
+        visible = {**(self._state or {}), **sent}
+        self._out.append(StateSnapshotEvent(snapshot=visible))
+        self._state = visible
+
+    def _on_predict_state(self, event: ev.PredictState) -> None:
+        self._custom(PREDICT_STATE_EVENT, event.entries, event.ns)
 
     def _on_usage(self, event: ev.Usage) -> None:
         entry = token_usage_from_langchain_metadata(
@@ -304,6 +368,16 @@ class AguiMapper:
             )
 
 
+def _downgraded(outcome: RunFinishedOutcome) -> RunFinishedOutcome | None:
+    """The outcome as a pre-1.0 client accepts it: success has no other field,
+    cancelled is no outcome at all (the run just finished)."""
+    if isinstance(outcome, RunFinishedSuccessOutcome):
+        return RunFinishedSuccessOutcome()
+    if isinstance(outcome, RunFinishedCancelledOutcome):
+        return None
+    return outcome
+
+
 def legacy_interrupt_value(interrupt: Interrupt) -> Any:
     """The ``on_interrupt`` value as ag-ui-langgraph sends it: a string payload as
     it is, any other payload as JSON text (pages written for it parse it)."""
@@ -323,6 +397,8 @@ _HANDLERS: dict[type, Callable[[AguiMapper, Any], None]] = {
     ev.InterruptRaised: AguiMapper._on_interrupt,
     ev.StateValues: AguiMapper._on_state,
     ev.CustomWrite: AguiMapper._on_custom,
+    ev.DispatchedEvent: AguiMapper._on_dispatched,
+    ev.PredictState: AguiMapper._on_predict_state,
     ev.Usage: AguiMapper._on_usage,
     ev.NodeStarted: AguiMapper._on_node_started,
     ev.NodeFinished: AguiMapper._on_node_finished,

@@ -124,6 +124,17 @@ class OpenEntities:
         if delta:
             self._out.append(TextMessageContentEvent(message_id=message.text_id, delta=delta))
 
+    def emit_message(self, msg_id: str, text: str, ns: Namespace) -> None:
+        """A whole assistant message the agent sent by hand (not from a model)."""
+        self.text(msg_id, text, "assistant", ns)
+        self.end_message(msg_id)
+
+    def emit_tool_call(self, call_id: str, name: str, args: str, ns: Namespace) -> None:
+        """A whole tool call the agent sent by hand, in a message of its own."""
+        msg_id = f"{call_id}-message"
+        self.tool_chunk(ToolCallChunk(msg_id, 0, call_id, name, args, ns))
+        self.end_message(msg_id)
+
     def reasoning(self, msg_id: str, delta: str, ns: Namespace) -> None:
         message = self._message(msg_id, ns)
         rid = self._open_reasoning(message)

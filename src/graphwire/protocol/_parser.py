@@ -22,12 +22,14 @@ from langchain_core.messages import (
 from graphwire.protocol._content import reasoning_of, text_of
 from graphwire.protocol._events import (
     CustomWrite,
+    DispatchedEvent,
     InterruptRaised,
     MessageEnd,
     Namespace,
     NodeFinished,
     NodeStarted,
     ParsedEvent,
+    PredictState,
     Raw,
     ReasoningDelta,
     ReasoningEncrypted,
@@ -43,6 +45,33 @@ STREAM_MODES: Final = ("messages", "tasks", "custom", "values")
 token, node boundary, interrupt, custom write and state change."""
 
 _INTERRUPT_KEY: Final = "__interrupt__"
+
+_EMIT_MESSAGES: Final = ("copilotkit:emit-messages", "emit-messages")
+_EMIT_TOOL_CALLS: Final = ("copilotkit:emit-tool-calls", "emit-tool-calls")
+_PREDICT_STATE: Final = ("predict_state", "copilotkit:emit-intermediate-state")
+"""Model-call metadata CopilotKit's ``copilotkit_customize_config`` (and
+ag-ui-langgraph) set: hide a call's text or tool calls, predict state from
+tool arguments (docs/adr/0008-drop-in-compatibility.md)."""
+
+_TEXT_KINDS: Final = (TextDelta, ReasoningDelta, ReasoningEncrypted)
+
+
+def _hidden(meta: Mapping[str, Any]) -> tuple[type, ...]:
+    """The kinds of event a model call's metadata asks to keep from the client."""
+    hidden: tuple[type, ...] = ()
+    if any(meta.get(key) is False for key in _EMIT_MESSAGES):
+        hidden += _TEXT_KINDS
+    if any(meta.get(key) is False for key in _EMIT_TOOL_CALLS):
+        hidden += (ToolCallChunk,)
+    return hidden
+
+
+def _predictions(meta: Mapping[str, Any]) -> list[Any]:
+    for key in _PREDICT_STATE:
+        entries = meta.get(key)
+        if isinstance(entries, list) and entries:
+            return entries
+    return []
 
 
 def _plain_text(chunk: AIMessageChunk) -> str | None:
@@ -70,6 +99,7 @@ class StreamParser:
         self._interrupts: set[str] = set()
         self._task_calls: dict[str, str] = {}
         self._late: dict[str, tuple[Any, Namespace]] = {}
+        self._predicted: set[tuple[str, int]] = set()
 
     def parse(self, part: Mapping[str, Any]) -> list[ParsedEvent]:
         """Parse one v2 stream part (``{"type", "ns", "data", ...}``)."""
@@ -78,7 +108,7 @@ class StreamParser:
         ns: Namespace = tuple(part.get("ns") or ())
         data = part["data"]
         if kind == "messages":
-            self._message(data[0], data[1].get("langgraph_node"), ns, out)
+            self._message(data[0], data[1], ns, out)
         elif kind == "tasks":
             self._task(data, ns, out)
         elif kind == "values":
@@ -87,7 +117,10 @@ class StreamParser:
             for item in part.get("interrupts") or ():
                 self._late.setdefault(str(item.id), (item, ns))
         elif kind == "custom":
-            out.append(CustomWrite(data, ns))
+            if isinstance(data, DispatchedEvent):
+                out.append(DispatchedEvent(data.name, data.data, ns))
+            else:
+                out.append(CustomWrite(data, ns))
         elif kind == "updates" and isinstance(data, Mapping):
             self._interrupts_from(data.get(_INTERRUPT_KEY) or (), ns, None, out)
         return out
@@ -122,16 +155,46 @@ class StreamParser:
     # -- messages -----------------------------------------------------------
 
     def _message(
-        self, message: BaseMessage, node: str | None, ns: Namespace, out: list[ParsedEvent]
+        self,
+        message: BaseMessage,
+        meta: Mapping[str, Any],
+        ns: Namespace,
+        out: list[ParsedEvent],
     ) -> None:
-        if isinstance(message, AIMessageChunk):
-            self._ai_chunk(message, node, ns, out)
-        elif isinstance(message, AIMessage):
-            self._ai_whole(message, node, ns, out)
+        node = meta.get("langgraph_node")
+        if isinstance(message, AIMessage):
+            events: list[ParsedEvent] = []
+            if isinstance(message, AIMessageChunk):
+                self._ai_chunk(message, node, ns, events)
+            else:
+                self._ai_whole(message, node, ns, events)
+            hidden = _hidden(meta)
+            self._announce(
+                [e for e in events if not isinstance(e, hidden)] if hidden else events,
+                _predictions(meta),
+                out,
+            )
         elif isinstance(message, ToolMessage):
             self._tool_result(message, ns, out)
         elif isinstance(message, HumanMessage | SystemMessage):
             self._other_whole(message, node, ns, out)
+
+    def _announce(
+        self, events: list[ParsedEvent], predictions: list[Any], out: list[ParsedEvent]
+    ) -> None:
+        """``events`` into ``out``, a PredictState before the first chunk of each
+        tool call that the model call's ``predict_state`` names."""
+        if not predictions:
+            out.extend(events)
+            return
+        tools = {p.get("tool") for p in predictions if isinstance(p, Mapping)}
+        for event in events:
+            if isinstance(event, ToolCallChunk) and event.name in tools:
+                key = (event.message_id, event.index)
+                if key not in self._predicted:
+                    self._predicted.add(key)
+                    out.append(PredictState(predictions, event.ns))
+            out.append(event)
 
     def _ai_chunk(
         self, chunk: AIMessageChunk, node: str | None, ns: Namespace, out: list[ParsedEvent]

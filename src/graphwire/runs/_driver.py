@@ -22,11 +22,12 @@ from langchain_core.messages import BaseMessage
 from langchain_core.runnables import RunnableConfig
 from langgraph.errors import GraphRecursionError
 from langgraph.pregel import Pregel
-from langgraph.types import Durability
+from langgraph.types import Durability, StateSnapshot
 
 from graphwire.protocol import (
     STREAM_MODES,
     AguiMapper,
+    Breakpoint,
     ErrorCode,
     GraphCall,
     InputError,
@@ -36,6 +37,7 @@ from graphwire.protocol import (
     ThreadView,
     plan_run,
 )
+from graphwire.runs._dispatch import FORWARD_DISPATCHED_EVENTS
 from graphwire.runs._log import EventSink
 
 logger = logging.getLogger("graphwire.runs")
@@ -70,7 +72,8 @@ class GraphRun:
         self._options = opts
         self._parser = StreamParser(raw=opts.mapper.emit_raw)
         self._mapper = AguiMapper(
-            RunInfo(run.thread_id, run.run_id, run.parent_run_id), opts.mapper
+            RunInfo(run.thread_id, run.run_id, run.parent_run_id, run.protocol_version),
+            opts.mapper,
         )
 
     def start(self, sink: EventSink) -> None:
@@ -151,9 +154,19 @@ class GraphRun:
                 for parsed in parse(part):
                     for event in feed(parsed):
                         put(event)
-        for parsed in self._parser.flush():
-            for event in feed(parsed):
-                put(event)
+        await self._stream_ended(sink)
+
+    async def _stream_ended(self, sink: EventSink) -> None:
+        """What only the stream's end tells: interrupts seen in values parts only,
+        and a pause at a static breakpoint (which the stream does not show)."""
+        ending = self._parser.flush()
+        if has_breakpoints(self._graph):
+            paused = (await read_thread(self._graph, self._thread_key)).paused_at
+            if paused is not None:
+                ending.append(paused.raised())
+        for parsed in ending:
+            for event in self._mapper.feed(parsed):
+                sink.put(event)
 
 
 def empty_thread(graph: Pregel[Any, Any]) -> ThreadView:
@@ -170,7 +183,35 @@ async def read_thread(graph: Pregel[Any, Any], thread_id: str) -> ThreadView:
     snapshot = await graph.aget_state({"configurable": {"thread_id": thread_id}})
     messages = _messages_of(snapshot.values)
     pending = tuple(dict.fromkeys(i.id for i in snapshot.interrupts))
-    return ThreadView(tuple(messages), pending, keys)
+    paused = await _breakpoint(graph, snapshot) if has_breakpoints(graph) and not pending else None
+    if paused is not None:
+        pending = (paused.interrupt_id,)
+    return ThreadView(tuple(messages), pending, keys, paused)
+
+
+def has_breakpoints(graph: Pregel[Any, Any]) -> bool:
+    """The graph was compiled with ``interrupt_before`` or ``interrupt_after``."""
+    return bool(graph.interrupt_before_nodes or graph.interrupt_after_nodes)
+
+
+async def _breakpoint(graph: Pregel[Any, Any], snapshot: StateSnapshot) -> Breakpoint | None:
+    """Where the thread waits at a static breakpoint, if it does: its next node is
+    one to stop before, or the node that ran last is one to stop after."""
+    if not snapshot.next or any(task.error for task in snapshot.tasks):
+        return None
+    checkpoint_id = str(snapshot.config["configurable"]["checkpoint_id"])
+    node = snapshot.next[0]
+    if _named(snapshot.next, graph.interrupt_before_nodes):
+        return Breakpoint(checkpoint_id, "before", node)
+    if graph.interrupt_after_nodes and snapshot.parent_config is not None:
+        parent = await graph.aget_state(snapshot.parent_config)
+        if _named(parent.next, graph.interrupt_after_nodes):
+            return Breakpoint(checkpoint_id, "after", node)
+    return None
+
+
+def _named(nodes: Sequence[str], breakpoints: Sequence[str] | str) -> bool:
+    return breakpoints == "*" or any(node in breakpoints for node in nodes)
 
 
 def _messages_of(values: Any) -> Sequence[BaseMessage]:
@@ -182,7 +223,8 @@ async def _run_config(graph: Pregel[Any, Any], call: GraphCall, thread_key: str)
     """The run's config on the checkpointer's thread key, pointed at an earlier
     checkpoint when the client edited history."""
     config: RunnableConfig = {
-        "configurable": {**call.config["configurable"], "thread_id": thread_key}
+        "configurable": {**call.config["configurable"], "thread_id": thread_key},
+        "callbacks": [FORWARD_DISPATCHED_EVENTS],
     }
     if call.fork_before is None or graph.checkpointer is None:
         return config

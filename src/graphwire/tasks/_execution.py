@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from ag_ui.core import (
+    PROTOCOL_VERSION,
     BaseEvent,
     MessagesSnapshotEvent,
     RunAgentInput,
@@ -296,6 +297,7 @@ class TaskExecution:
             {
                 "threadId": task.thread_id,
                 "runId": self._run_id,
+                "protocolVersion": PROTOCOL_VERSION,
                 "parentRunId": task.parent_run_id,
                 "state": {},
                 "messages": messages,
