@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
@@ -52,3 +53,19 @@ async def wait_healthy(url: str, seconds: float = 30) -> None:
                     return
             except httpx.ConnectError:
                 await asyncio.sleep(0.1)
+
+
+def wait_healthy_sync(url: str, process: subprocess.Popen[str], seconds: float = 30) -> None:
+    """``wait_healthy`` outside an event loop; fails at once, with its stderr, if
+    the server process exits."""
+    deadline = time.monotonic() + seconds
+    with httpx.Client(timeout=5) as client:
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise RuntimeError(f"graphwire exited: {process.communicate()[1]}")
+            try:
+                if client.get(f"{url}/healthz").status_code == 200:
+                    return
+            except httpx.ConnectError:
+                time.sleep(0.1)
+    raise TimeoutError(f"{url} not healthy after {seconds} s")

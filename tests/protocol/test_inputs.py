@@ -138,6 +138,16 @@ def test_state_is_merged_and_unknown_keys_go_to_config() -> None:
     assert [m.id for m in call.input["messages"]] == ["u1"]
 
 
+def test_state_the_client_sends_back_unchanged_is_not_written_again() -> None:
+    # The client holds the state as JSON; writing it back unchanged would turn the
+    # graph's dataclasses and models into dicts.
+    shared = {"trip": {"city": "Lisbon"}, "count": 3}
+    run = user_input(state={"trip": {"city": "Lisbon"}, "count": 4})
+    keys = frozenset({"messages", "trip", "count"})
+    call = plan_run(run, ThreadView(state_keys=keys, shared=shared))
+    assert "trip" not in call.input and call.input["count"] == 4
+
+
 def test_frontend_tools_reach_declared_state_keys_and_config() -> None:
     tool = Tool(
         name="set_color",

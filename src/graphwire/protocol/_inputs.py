@@ -59,6 +59,10 @@ class ThreadView:
     paused_at: Breakpoint | None = None
     """Set when the thread waits at a static breakpoint (its id is then the one
     pending interrupt id)."""
+    shared: Mapping[str, Any] = field(default_factory=dict)
+    """The state as the client was sent it (JSON-safe): a key the client sends
+    back unchanged is not written again, so values the JSON does not carry
+    (dataclasses, pydantic models) stay as the graph wrote them."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +85,7 @@ def plan_run(run: RunAgentInput, thread: ThreadView) -> GraphCall:
         new = [m for m in messages if m.id not in known]
     else:
         new = messages[fork[1] :] if fork[1] is not None else []
-    updates = _updates(run, new, thread.state_keys)
+    updates = _updates(run, new, thread)
     if thread.paused_at is not None and fork is None:
         return _continue_from_breakpoint(run, thread, updates, config)
     resume = _resume_value(run, thread)
@@ -133,11 +137,14 @@ def _edited(old: BaseMessage, new: BaseMessage) -> bool:
     return type(old) is not type(new) or text_of(old.content) != text_of(new.content)
 
 
-def _updates(run: RunAgentInput, new: list[BaseMessage], keys: frozenset[str]) -> dict[str, Any]:
+def _updates(run: RunAgentInput, new: list[BaseMessage], thread: ThreadView) -> dict[str, Any]:
+    keys, shared = thread.state_keys, thread.shared
     updates: dict[str, Any] = {}
     if isinstance(run.state, Mapping):
         updates.update(
-            (k, v) for k, v in run.state.items() if k != "messages" and (not keys or k in keys)
+            (k, v)
+            for k, v in run.state.items()
+            if k != "messages" and (not keys or k in keys) and (k not in shared or shared[k] != v)
         )
     if new:
         updates["messages"] = new

@@ -23,6 +23,7 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.errors import GraphRecursionError
 from langgraph.pregel import Pregel
 from langgraph.types import Durability, StateSnapshot
+from pydantic_core import to_jsonable_python
 
 from graphwire.protocol import (
     STREAM_MODES,
@@ -186,7 +187,15 @@ async def read_thread(graph: Pregel[Any, Any], thread_id: str) -> ThreadView:
     paused = await _breakpoint(graph, snapshot) if has_breakpoints(graph) and not pending else None
     if paused is not None:
         pending = (paused.interrupt_id,)
-    return ThreadView(tuple(messages), pending, keys, paused)
+    return ThreadView(tuple(messages), pending, keys, paused, _as_sent(snapshot.values))
+
+
+def _as_sent(values: Any) -> dict[str, Any]:
+    """The state's values but its messages as JSON, the form the client holds them in."""
+    if not isinstance(values, dict):
+        return {}
+    shared = {k: v for k, v in values.items() if k != "messages"}
+    return cast(dict[str, Any], to_jsonable_python(shared, fallback=str))
 
 
 def has_breakpoints(graph: Pregel[Any, Any]) -> bool:
