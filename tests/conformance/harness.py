@@ -25,7 +25,9 @@ needs_node_client = pytest.mark.skipif(
 )
 
 
-async def run_node(script: Path, *args: str, cwd: Path = HERE) -> dict[str, Any]:
+async def run_node(
+    script: Path, *args: str, cwd: Path = HERE, timeout: float = 60
+) -> dict[str, Any]:
     process = await asyncio.create_subprocess_exec(
         "node",
         str(script),
@@ -34,7 +36,7 @@ async def run_node(script: Path, *args: str, cwd: Path = HERE) -> dict[str, Any]
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
-    async with asyncio.timeout(60):
+    async with asyncio.timeout(timeout):
         out, err = await process.communicate()
     assert process.returncode == 0, err.decode()
     result: dict[str, Any] = json.loads(out)

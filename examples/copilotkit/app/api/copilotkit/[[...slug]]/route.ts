@@ -1,20 +1,12 @@
 // The CopilotKit runtime, with graphwire's demo agent as an AG-UI HttpAgent.
-// graphwire speaks AG-UI 1.0 natively: no adapter, no LangGraph Platform.
+// graphwire speaks AG-UI itself: no adapter, no LangGraph Platform.
 import { HttpAgent } from "@ag-ui/client";
-import {
-  CopilotRuntime,
-  createCopilotRuntimeHandler,
-  InMemoryAgentRunner,
-} from "@copilotkit/runtime/v2";
-
-const GRAPHWIRE = process.env.GRAPHWIRE_URL ?? "http://127.0.0.1:8000";
+import { CopilotRuntime, createCopilotRuntimeHandler } from "@copilotkit/runtime/v2";
+import { agentUrl } from "../../../graphwire";
 
 const runtime = new CopilotRuntime({
-  agents: {
-    // "default" is the agent CopilotKit's prebuilt components use.
-    default: new HttpAgent({ url: `${GRAPHWIRE}/agents/demo` }),
-  },
-  runner: new InMemoryAgentRunner(),
+  // "default" is the agent CopilotKit's components talk to.
+  agents: { default: new HttpAgent({ url: agentUrl }) },
 });
 
 const handler = createCopilotRuntimeHandler({ runtime, basePath: "/api/copilotkit" });
