@@ -115,3 +115,26 @@ async def test_clients_before_1_0_get_outcomes_they_accept(
         assert finished["outcome"] == {"type": "cancelled"}
     else:
         assert "outcome" not in finished
+
+
+async def test_the_thread_route_shows_a_pause_at_a_breakpoint(client: httpx.AsyncClient) -> None:
+    graph = build_demo_graph().copy(
+        update={"checkpointer": InMemorySaver(), "interrupt_before_nodes": ["tools"]}
+    )
+    async with live_server([Agent("demo", graph)]) as url:
+        _, events = await read_events(
+            client, "POST", f"{url}/agents/demo", json=run_body(text="weather in Paris")
+        )
+        thread = (await client.get(f"{url}/agents/demo/threads/t1")).json()
+        [paused] = events[-1].outcome.interrupts
+        resume = [{"interruptId": paused.id, "status": "resolved"}]
+        _, resumed = await read_events(
+            client,
+            "POST",
+            f"{url}/agents/demo",
+            json=run_body(text="weather in Paris", resume=resume),
+        )
+    assert [i["id"] for i in thread["interrupts"]] == [paused.id]
+    assert thread["interrupts"][0]["reason"] == "breakpoint"
+    check_run(resumed)
+    assert any(e.type == "TOOL_CALL_RESULT" and "sunny" in e.content for e in resumed)

@@ -86,7 +86,7 @@ def plan_run(run: RunAgentInput, thread: ThreadView) -> GraphCall:
     else:
         new = messages[fork[1] :] if fork[1] is not None else []
     updates = _updates(run, new, thread)
-    if thread.paused_at is not None and fork is None:
+    if thread.paused_at is not None and (fork is None or run.resume):
         return _continue_from_breakpoint(run, thread, updates, config)
     resume = _resume_value(run, thread)
     if resume is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from graphwire.runs._dispatch import FORWARD_DISPATCHED_EVENTS
 from graphwire.runs._driver import GraphRun, RunOptions, read_thread
 from graphwire.runs._encode import encode_event
 from graphwire.runs._log import EventSink, Frames, RunLog
@@ -17,6 +18,7 @@ from graphwire.runs._registry import (
 )
 
 __all__ = [
+    "FORWARD_DISPATCHED_EVENTS",
     "EventSink",
     "Frames",
     "GraphRun",

@@ -45,6 +45,7 @@ from graphwire.runs import (
     RunOptions,
     RunRegistry,
     ThreadBusyError,
+    read_thread,
     thread_key,
 )
 from graphwire.server._activity import TaskActivity
@@ -325,10 +326,11 @@ class _Api:
         key = thread_key(request.state.principal, thread_id)
         snapshot = await agent.graph.aget_state({"configurable": {"thread_id": key}})
         values = snapshot.values if isinstance(snapshot.values, dict) else {}
-        interrupts = [
-            to_agui_interrupt(InterruptRaised(i.id, i.value, _schema(i)), [], None)
-            for i in snapshot.interrupts
-        ]
+        raised = [InterruptRaised(i.id, i.value, _schema(i)) for i in snapshot.interrupts]
+        paused = (await read_thread(agent.graph, key)).paused_at
+        if paused is not None:
+            raised.append(paused.raised())
+        interrupts = [to_agui_interrupt(r, [], None) for r in raised]
         state = visible_state(values, DEFAULT_HIDDEN_KEYS)
         body: dict[str, Any] = {
             "threadId": thread_id,
