@@ -41,12 +41,19 @@ def customs(events: list[Any]) -> list[tuple[str, Any]]:
     return [(e.name, e.value) for e in of_type(events, EventType.CUSTOM)]
 
 
-def single(node: Any, state: Any = MessagesState, **compile_args: Any) -> Pregel[Any, Any]:
+def chain(state: Any, *nodes: Any, **compile_args: Any) -> Pregel[Any, Any]:
+    """START -> each node in turn -> END, on an in-memory checkpointer."""
     builder = StateGraph(state)
-    builder.add_node("node", node)
-    builder.add_edge(START, "node")
-    builder.add_edge("node", END)
+    names = [node.__name__ for node in nodes]
+    for node in nodes:
+        builder.add_node(node.__name__, node)
+    for before, after in zip([START, *names], [*names, END], strict=True):
+        builder.add_edge(before, after)
     return builder.compile(checkpointer=InMemorySaver(), **compile_args)
+
+
+def single(node: Any, state: Any = MessagesState) -> Pregel[Any, Any]:
+    return chain(state, node)
 
 
 async def run_with(graph: Pregel[Any, Any], run: Any, **mapper: Any) -> list[Any]:
@@ -249,13 +256,7 @@ def breakpoint_graph(**compile_args: Any) -> Pregel[Any, Any]:
     def act(state: Trail) -> dict[str, Any]:
         return {"trail": ["act"]}
 
-    builder = StateGraph(Trail)
-    builder.add_node("plan", plan)
-    builder.add_node("act", act)
-    builder.add_edge(START, "plan")
-    builder.add_edge("plan", "act")
-    builder.add_edge("act", END)
-    return builder.compile(checkpointer=InMemorySaver(), **compile_args)
+    return chain(Trail, plan, act, **compile_args)
 
 
 @pytest.mark.parametrize(
@@ -316,14 +317,7 @@ async def test_pending_tool_calls_are_those_still_waiting_for_the_client() -> No
     async def ask(state: MessagesState, config: RunnableConfig) -> dict[str, Any]:
         return {"messages": [await model.ainvoke(state["messages"], config)]}
 
-    builder = StateGraph(MessagesState)
-    builder.add_node("research", research)
-    builder.add_node("ask", ask)
-    builder.add_edge(START, "research")
-    builder.add_edge("research", "ask")
-    builder.add_edge("ask", END)
-    graph = builder.compile(checkpointer=InMemorySaver())
-    events = await collect(graph, user_input())
+    events = await collect(chain(MessagesState, research, ask), user_input())
     check_run(events)
     assert events[-1].outcome.pending_tool_call_ids == ["front-1"]
     snapshot = of_type(events, EventType.MESSAGES_SNAPSHOT)[-1].messages

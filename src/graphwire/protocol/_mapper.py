@@ -101,6 +101,7 @@ class AguiMapper:
         self._open = OpenEntities(self._out)
         self._started = False
         self._closed = False
+        self._interrupted = False
         self._interrupts: list[Interrupt] = []
         self._state: dict[str, Any] | None = None
         self._messages: list[Any] | None = None
@@ -115,7 +116,7 @@ class AguiMapper:
     @property
     def interrupted(self) -> bool:
         """True once the run has finished waiting for answers to interrupts."""
-        return self._closed and bool(self._interrupts)
+        return self._interrupted
 
     @property
     def started(self) -> bool:
@@ -170,6 +171,7 @@ class AguiMapper:
             self._snapshot_state()
             self._snapshot_messages()
             self._interrupt_outcome()
+            self._interrupted = True
             return self._flush()
         pending = self._pending_calls()
         self._open.close_all()
