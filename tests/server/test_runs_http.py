@@ -32,7 +32,9 @@ async def test_chat_streams_sse_with_sequence_ids(client: httpx.AsyncClient) -> 
 async def test_bad_input_unknown_agent_and_too_large_body(client: httpx.AsyncClient) -> None:
     agents = [Agent("chat", agent_graph([]))]
     async with live_server(agents, ServerOptions(max_body_bytes=2000)) as url:
-        bad_json = await client.post(f"{url}/agents/chat", content=b"{nope")
+        bad_json = await client.post(
+            f"{url}/agents/chat", content=b"{nope", headers={"content-type": "application/json"}
+        )
         bad_shape = await client.post(f"{url}/agents/chat", json={"threadId": 1})
         unknown = await client.post(f"{url}/agents/nope", json=run_body())
         large = await client.post(f"{url}/agents/chat", json=run_body(text="x" * 5000))

@@ -50,7 +50,7 @@ from graphwire.runs import (
 )
 from graphwire.server._activity import TaskActivity
 from graphwire.server._agents import Agent, with_checkpointer
-from graphwire.server._bodies import last_event_id, read_model
+from graphwire.server._bodies import check_run_ids, checked_id, last_event_id, read_model
 from graphwire.server._errors import ApiError
 from graphwire.server._sse import EventStream, LogSource, RunLogSource
 from graphwire.server._tasks_api import TaskRoutes, events_url
@@ -255,6 +255,7 @@ class _Api:
 
     async def _start(self, request: Request, agent: Agent) -> Reply:
         run = await read_model(request, RunAgentInput, self.options.max_body_bytes)
+        check_run_ids(run)
         principal = request.state.principal
         if self.tasks is not None:
             handshake = await self.task_api.handshake(request, agent.name, run)
@@ -322,7 +323,7 @@ class _Api:
 
     async def _thread(self, request: Request) -> Response:
         agent = self._agent(request)
-        thread_id = request.path_params["thread_id"]
+        thread_id = checked_id(request.path_params["thread_id"], "threadId")
         key = thread_key(request.state.principal, thread_id)
         snapshot = await agent.graph.aget_state({"configurable": {"thread_id": key}})
         values = snapshot.values if isinstance(snapshot.values, dict) else {}
@@ -346,7 +347,7 @@ class _Api:
         return JSONResponse(body)
 
     async def _cancel(self, request: Request) -> Response:
-        run_id = request.path_params["run_id"]
+        run_id = checked_id(request.path_params["run_id"], "runId")
         try:
             self.registry.cancel(run_id, request.state.principal)
         except RunNotFoundError as exc:
@@ -356,7 +357,7 @@ class _Api:
         return JSONResponse({"runId": run_id, "status": "cancelling"}, status_code=202)
 
     async def _events(self, request: Request) -> Reply:
-        run_id = request.path_params["run_id"]
+        run_id = checked_id(request.path_params["run_id"], "runId")
         try:
             record = self.registry.get(run_id, request.state.principal)
         except RunNotFoundError as exc:

@@ -20,7 +20,7 @@ from starlette.responses import JSONResponse, Response
 
 from graphwire.protocol import AguiMapper, RunInfo
 from graphwire.runs import RunLog
-from graphwire.server._bodies import last_event_id, read_model
+from graphwire.server._bodies import checked_id, last_event_id, read_model
 from graphwire.server._errors import ApiError
 from graphwire.server._sse import EventStream, RunLogSource, TaskLogSource
 from graphwire.tasks import (
@@ -158,6 +158,7 @@ class TaskRoutes:
 
     async def owned(self, request: Request, task_id: str) -> Task:
         """The task, if the caller's principal owns it (else 404)."""
+        checked_id(task_id, "taskId")
         with task_errors():
             task = await self._require().get(task_id)
         if task.principal != request.state.principal:

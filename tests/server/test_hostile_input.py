@@ -1,0 +1,89 @@
+"""Hostile input over HTTP: Last-Event-ID values, ids that would break a header
+or a log, bodies a browser sends cross-site without asking."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+import pytest
+
+from graphwire.server import Agent
+from tests.graphs import agent_graph
+from tests.server.conftest import live_server, read_events, run_body
+from tests.server.test_tasks_http import serve
+from tests.tasks.graphs import chat_graph
+
+BAD_EVENT_IDS = ["-1", "-1000000000000", "abc", "1.5", "9223372036854775808", "１２", "1e3"]
+
+
+@pytest.mark.parametrize("value", BAD_EVENT_IDS)
+async def test_only_a_whole_number_in_range_is_a_last_event_id(
+    client: httpx.AsyncClient, value: str
+) -> None:
+    async with live_server([Agent("chat", agent_graph(["Hello there"]))]) as url:
+        ids, _ = await read_events(client, "POST", f"{url}/agents/chat", json=run_body())
+        header = await client.get(
+            f"{url}/runs/r1/events", headers={"Last-Event-ID": value.encode()}
+        )
+        query = await client.get(f"{url}/runs/r1/events", params={"lastEventId": value})
+        _, replay = await read_events(
+            client, "GET", f"{url}/runs/r1/events", headers={"Last-Event-ID": "3"}
+        )
+        health = await client.get(f"{url}/healthz")
+    for refused in (header, query):
+        assert refused.status_code == 400 and refused.json()["code"] == "INVALID_LAST_EVENT_ID"
+    assert len(replay) == len(ids) - 3 and health.status_code == 200
+
+
+@pytest.mark.parametrize("value", ["-5", "99999999999999999999999"])
+async def test_a_task_stream_refuses_a_bad_last_event_id(value: str) -> None:
+    async with serve([Agent("chat", chat_graph())]) as client:
+        created = (await client.post("/agents/chat/tasks", json={"prompt": "hi"})).json()
+        answer = await client.get(
+            f"/tasks/{created['taskId']}/events", headers={"Last-Event-ID": value}
+        )
+    assert answer.status_code == 400 and answer.json()["code"] == "INVALID_LAST_EVENT_ID"
+
+
+@pytest.mark.parametrize(
+    "field",
+    [
+        {"runId": "r1\r\nx-injected: 1"},
+        {"threadId": "t\x00"},
+        {"runId": "r" * 257},
+        {"threadId": ""},
+        {"resume": [{"interruptId": "i\n1", "status": "resolved"}]},
+    ],
+)
+async def test_ids_that_would_break_a_header_or_a_log_are_refused(
+    client: httpx.AsyncClient, field: dict[str, object]
+) -> None:
+    async with live_server([Agent("chat", agent_graph(["Hi"]))]) as url:
+        answer = await client.post(f"{url}/agents/chat", json=run_body(**field))
+        thread = await client.get(f"{url}/agents/chat/threads/t1")
+    assert answer.status_code == 422 and answer.json()["code"] == "INVALID_ID"
+    assert thread.json()["messages"] == []  # nothing ran, nothing was written
+
+
+async def test_a_task_id_with_a_line_break_is_refused() -> None:
+    async with serve([Agent("chat", chat_graph())]) as client:
+        answer = await client.get("/tasks/a%0D%0Ab")
+    assert answer.status_code == 422 and answer.json()["code"] == "INVALID_ID"
+
+
+async def test_bodies_a_page_can_send_cross_site_are_refused() -> None:
+    """A web page can POST text/plain or a form to localhost without a preflight."""
+    async with serve([Agent("chat", chat_graph())]) as client:
+        plain = await client.post(
+            "/agents/chat",
+            content=httpx.Request("POST", "/", json=run_body()).content,
+            headers={"content-type": "text/plain"},
+        )
+        form = await client.post("/agents/chat/tasks", data={"prompt": "deploy to production"})
+        await asyncio.sleep(0.1)
+        board = (await client.get("/tasks")).json()
+        thread = (await client.get("/agents/chat/threads/t1")).json()
+    for refused in (plain, form):
+        assert refused.status_code == 415 and refused.json()["code"] == "UNSUPPORTED_MEDIA_TYPE"
+    assert board["tasks"] == [] and thread["messages"] == []
