@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import httpx
@@ -146,3 +147,18 @@ async def test_state_classes_of_a_file_spec_survive_checkpoints_and_restarts(
     # again (not a dict), in the same process and after a restart.
     assert seen[-1] == ["Visit", "Visit", "Visit", "Note"]
     assert seen[1] == ["Visit", "Note"]
+
+
+def test_a_file_spec_never_takes_another_modules_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "copy.py").write_text(AGENT)
+    (tmp_path / "json").mkdir()
+    (tmp_path / "json" / "agent.py").write_text(AGENT)
+    taken = file_module_name(tmp_path / "copy.py", cwd=tmp_path)
+    nested = file_module_name(tmp_path / "json" / "agent.py", cwd=tmp_path)
+    assert taken.startswith("graphwire_file_copy_") and nested.startswith("graphwire_file_agent_")
+    assert file_module_name(tmp_path / "fresh_agent.py", cwd=tmp_path) == "fresh_agent"
+    monkeypatch.chdir(tmp_path)
+    assert isinstance(load_graph(parse_spec("copy.py:graph")), Pregel)
+    assert sys.modules["copy"].__file__ != str(tmp_path / "copy.py")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -138,13 +139,18 @@ def test_state_is_merged_and_unknown_keys_go_to_config() -> None:
     assert [m.id for m in call.input["messages"]] == ["u1"]
 
 
+@dataclass
+class Trip:
+    city: str
+
+
 def test_state_the_client_sends_back_unchanged_is_not_written_again() -> None:
     # The client holds the state as JSON; writing it back unchanged would turn the
     # graph's dataclasses and models into dicts.
-    shared = {"trip": {"city": "Lisbon"}, "count": 3}
+    values = {"trip": Trip("Lisbon"), "count": 3}
     run = user_input(state={"trip": {"city": "Lisbon"}, "count": 4})
     keys = frozenset({"messages", "trip", "count"})
-    call = plan_run(run, ThreadView(state_keys=keys, shared=shared))
+    call = plan_run(run, ThreadView(state_keys=keys, values=values))
     assert "trip" not in call.input and call.input["count"] == 4
 
 

@@ -348,3 +348,88 @@ async def test_a_client_before_1_0_gets_a_success_outcome_without_pending_calls(
     undeclared = await collect(single(node), user_input(protocol_version=None))
     assert declared[-1].outcome.pending_tool_call_ids == ["c1"]
     assert undeclared[-1].outcome.model_dump(exclude_none=True) == {"type": "success"}
+
+
+# -- what the first users' trials found ----------------------------------------------
+
+
+class Keyed(MessagesState):
+    k: str
+
+
+async def test_an_edit_keeps_the_state_the_client_set() -> None:
+    def reply(state: Keyed) -> dict[str, Any]:
+        return {"messages": [AIMessage(content=f"k={state.get('k')}")]}
+
+    graph = chain(Keyed, reply)
+    await collect(graph, user_input("first", state={"k": "B"}))
+    # The user edits their message; the client still holds (and sends) k=B.
+    events = await collect(graph, user_input("first, edited", run="r2", state={"k": "B"}))
+    assert final_state(events)["k"] == "B"
+
+
+async def test_a_legacy_resume_at_a_breakpoint_never_answers_the_next_interrupt() -> None:
+    def plan(state: Trail) -> dict[str, Any]:
+        return {"trail": ["plan"], "messages": [AIMessage(id="a1", content="planned")]}
+
+    def act(state: Trail) -> dict[str, Any]:
+        return {"trail": [f"act: {interrupt('really?')}"]}
+
+    graph = chain(Trail, plan, act, interrupt_before=["act"])
+    first = await collect(graph, user_input())
+    assert first[-1].outcome.interrupts[0].reason == "breakpoint"
+    # Only part of the history comes back, with ag-ui-langgraph's resume.
+    legacy = user_input(run="r2", forwarded_props={"command": {"resume": "approved"}})
+    second = await collect(graph, legacy)
+    check_run(second)
+    [asked] = second[-1].outcome.interrupts
+    assert asked.message == "really?"  # act's own question is asked, not answered
+
+
+class Tooled(MessagesState):
+    tools: list[Any]
+    answer: str
+
+
+async def test_a_resume_can_be_retried_after_the_resumed_run_failed() -> None:
+    attempts: list[int] = []
+
+    def ask(state: Tooled) -> dict[str, Any]:
+        answer = interrupt("approve?")
+        attempts.append(1)
+        if len(attempts) == 1:
+            raise RuntimeError("provider down")
+        return {"answer": str(answer)}
+
+    graph = chain(Tooled, ask)
+    first = await collect(graph, user_input())
+    [pending] = first[-1].outcome.interrupts
+    resume = [ResumeEntry(interrupt_id=pending.id, status="resolved", payload="yes")]
+    failed = await collect(graph, user_input(run="r2", resume=resume))
+    retried = await collect(graph, user_input(run="r3", resume=resume))
+    assert failed[-1].type == "RUN_ERROR"
+    check_run(retried)
+    assert retried[-1].outcome.type == "success" and final_state(retried)["answer"] == "yes"
+
+
+async def test_a_client_before_1_0_gets_no_subagent_events() -> None:
+    def choose(state: MessagesState) -> dict[str, Any]:
+        interrupt({"message": "which?"})
+        return {}
+
+    inner = chain(MessagesState, choose)
+    inner.checkpointer = None
+
+    def outer_graph() -> Pregel[Any, Any]:
+        builder = StateGraph(MessagesState)
+        builder.add_node("picker", inner)
+        builder.add_edge(START, "picker")
+        return builder.compile(checkpointer=InMemorySaver())
+
+    declared = await collect(outer_graph(), user_input())
+    undeclared = await collect(outer_graph(), user_input(protocol_version=None))
+    check_run(undeclared)
+    assert any(e.type == "SUBAGENT_STARTED" for e in declared)
+    assert not any(e.type.startswith("SUBAGENT") for e in undeclared)
+    assert not any(getattr(e, "subagent_run_id", None) for e in undeclared)
+    assert undeclared[-1].outcome.interrupts[0].subagent_run_id is None

@@ -138,3 +138,22 @@ async def test_the_thread_route_shows_a_pause_at_a_breakpoint(client: httpx.Asyn
     assert thread["interrupts"][0]["reason"] == "breakpoint"
     check_run(resumed)
     assert any(e.type == "TOOL_CALL_RESULT" and "sunny" in e.content for e in resumed)
+
+
+async def test_a_refused_resume_under_the_same_run_id_can_be_tried_again(
+    client: httpx.AsyncClient,
+) -> None:
+    other = Agent("other", build_demo_graph().copy(update={"checkpointer": InMemorySaver()}))
+    async with live_server([demo(), other]) as url:
+        _, first = await read_events(
+            client, "POST", f"{url}/agents/demo", json=run_body(text="deploy to staging")
+        )
+        [interrupt] = first[-1].outcome.interrupts
+        _, wrong = await read_events(client, "POST", f"{url}/agents/demo", json=approve("stale"))
+        elsewhere = await client.post(f"{url}/agents/other", json=approve(interrupt.id))
+        _, retried = await read_events(
+            client, "POST", f"{url}/agents/demo", json=approve(interrupt.id)
+        )
+    assert wrong[-1].type == "RUN_ERROR" and wrong[-1].code == "UNKNOWN_INTERRUPT"
+    assert elsewhere.status_code == 409 and elsewhere.json()["code"] == "RUN_EXISTS"
+    assert retried[-1].outcome.type == "success"

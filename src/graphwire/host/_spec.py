@@ -103,16 +103,32 @@ def _import_file(path: Path) -> Any:
 def file_module_name(path: Path, cwd: Path | None = None) -> str:
     """The module name a file spec is imported under: its dotted path from the
     working directory (``examples/plain_agent/agent.py`` ->
-    ``examples.plain_agent.agent``), the same on every start; a file outside it,
-    or whose path is no dotted name, gets a name derived from its absolute path."""
+    ``examples.plain_agent.agent``), the same on every start, unless another
+    module already answers to that name (``copy.py`` is not the standard
+    library's ``copy``); otherwise a name derived from its absolute path."""
     base = (cwd or Path.cwd()).resolve()
     if path.is_relative_to(base):
         parts = path.relative_to(base).with_suffix("").parts
-        if all(part.isidentifier() for part in parts):
-            return ".".join(parts)
+        name = ".".join(parts)
+        if all(part.isidentifier() for part in parts) and _free(name, path, base):
+            return name
     digest = hashlib.sha256(str(path).encode()).hexdigest()[:12]
     stem = path.stem if path.stem.isidentifier() else "agent"
     return f"graphwire_file_{stem}_{digest}"
+
+
+def _free(name: str, path: Path, base: Path) -> bool:
+    """No other module answers to ``name``: what its first part finds on the path
+    (looked up without importing anything) is the file itself or its folder."""
+    loaded = sys.modules.get(name)
+    if loaded is not None:
+        return getattr(loaded, "__file__", None) == str(path)
+    top = name.partition(".")[0]
+    found = importlib.util.find_spec(top)
+    if found is None:
+        return True
+    folders = [Path(p).resolve() for p in found.submodule_search_locations or ()]
+    return found.origin == str(path) or (base / top) in folders
 
 
 def _import_failure(location: str, exc: BaseException) -> str:

@@ -13,6 +13,7 @@ from typing import Any, Final, Literal
 from ag_ui.core import ResumeEntry, RunAgentInput
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 from langgraph.types import Command
+from pydantic_core import to_jsonable_python
 
 from graphwire.protocol._content import text_of
 from graphwire.protocol._events import InterruptRaised
@@ -59,10 +60,10 @@ class ThreadView:
     paused_at: Breakpoint | None = None
     """Set when the thread waits at a static breakpoint (its id is then the one
     pending interrupt id)."""
-    shared: Mapping[str, Any] = field(default_factory=dict)
-    """The state as the client was sent it (JSON-safe): a key the client sends
-    back unchanged is not written again, so values the JSON does not carry
-    (dataclasses, pydantic models) stay as the graph wrote them."""
+    values: Mapping[str, Any] = field(default_factory=dict)
+    """The state's values: a key the client sends back as it was sent (the
+    same JSON) is not written again, so what JSON does not carry (dataclasses,
+    pydantic models) stays as the graph wrote it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,8 +86,9 @@ def plan_run(run: RunAgentInput, thread: ThreadView) -> GraphCall:
         new = [m for m in messages if m.id not in known]
     else:
         new = messages[fork[1] :] if fork[1] is not None else []
-    updates = _updates(run, new, thread)
-    if thread.paused_at is not None and (fork is None or run.resume):
+    # An edit runs from an earlier checkpoint: all the client's state applies there.
+    updates = _updates(run, new, thread.state_keys, thread.values if fork is None else {})
+    if thread.paused_at is not None and (fork is None or is_resume(run)):
         return _continue_from_breakpoint(run, thread, updates, config)
     resume = _resume_value(run, thread)
     if resume is not None:
@@ -137,24 +139,37 @@ def _edited(old: BaseMessage, new: BaseMessage) -> bool:
     return type(old) is not type(new) or text_of(old.content) != text_of(new.content)
 
 
-def _updates(run: RunAgentInput, new: list[BaseMessage], thread: ThreadView) -> dict[str, Any]:
-    keys, shared = thread.state_keys, thread.shared
+def _updates(
+    run: RunAgentInput, new: list[BaseMessage], keys: frozenset[str], held: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The graph input: the client's changed state, new messages, frontend tools.
+    A state key equal to ``held``'s value as the client was sent it is unchanged."""
     updates: dict[str, Any] = {}
     if isinstance(run.state, Mapping):
         updates.update(
             (k, v)
             for k, v in run.state.items()
-            if k != "messages" and (not keys or k in keys) and (k not in shared or shared[k] != v)
+            if k != "messages" and (not keys or k in keys) and not _unchanged(held, k, v)
         )
     if new:
         updates["messages"] = new
     tools = frontend_tool_specs(run)
-    if "tools" in keys:
-        updates["tools"] = tools
-    if "copilotkit" in keys:
-        context = [c.model_dump() for c in run.context or ()]
-        updates["copilotkit"] = {"actions": tools, "context": context}
+    carriers = {
+        "tools": tools,
+        "copilotkit": {"actions": tools, "context": [c.model_dump() for c in run.context or ()]},
+    }
+    # Written only when they changed: a resume retried after a failed attempt
+    # would write them a second time in the step LangGraph keeps pending.
+    updates.update(
+        (key, value)
+        for key, value in carriers.items()
+        if key in keys and not _unchanged(held, key, value)
+    )
     return updates
+
+
+def _unchanged(held: Mapping[str, Any], key: str, sent: Any) -> bool:
+    return key in held and to_jsonable_python(held[key], fallback=str) == sent
 
 
 def frontend_tool_specs(run: RunAgentInput) -> list[dict[str, Any]]:

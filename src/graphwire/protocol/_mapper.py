@@ -77,8 +77,9 @@ class RunInfo:
     client_protocol: str | None = PROTOCOL_VERSION
     """The protocol version the client declared (``RunAgentInput.protocolVersion``).
     None: a client from before 1.0 (CopilotKit 1.74 bundles one), whose strict
-    outcome schemas know neither ``cancelled`` nor ``pendingToolCallIds``: its
-    runs end with the outcomes it accepts (docs/adr/0008-drop-in-compatibility.md)."""
+    outcome schemas know neither ``cancelled`` nor ``pendingToolCallIds`` and
+    which may not know SUBAGENT_* events: its runs end with the outcomes it
+    accepts and carry no subagents (docs/adr/0008-drop-in-compatibility.md)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,7 +99,9 @@ class AguiMapper:
         self._run = run
         self._options = options or MapperOptions()
         self._out: list[BaseEvent] = []
-        self._open = OpenEntities(self._out)
+        # Clients from before 1.0 may not know SUBAGENT_* events (the AG-UI dojo's
+        # @ag-ui/client 0.0.57 rejects them): a subgraph's work is the run's own.
+        self._open = OpenEntities(self._out, subagents=run.client_protocol is not None)
         self._started = False
         self._closed = False
         self._interrupted = False

@@ -60,8 +60,9 @@ class _Message:
 class OpenEntities:
     """Opens and closes AG-UI entities, appending the events to ``out``."""
 
-    def __init__(self, out: list[BaseEvent]) -> None:
+    def __init__(self, out: list[BaseEvent], *, subagents: bool = True) -> None:
         self._out = out
+        self._with_subagents = subagents
         self._messages: dict[str, _Message] = {}
         self._used: set[str] = set()
         self._unanswered: dict[str, OpenCall] = {}
@@ -83,8 +84,11 @@ class OpenEntities:
         return wire
 
     def owner(self, ns: Namespace) -> str | None:
-        """The subagent run id for a namespace, announcing it if new."""
+        """The subagent run id for a namespace, announcing it if new; always None
+        when subagents are off (everything is the run's own)."""
         owner: str | None = None
+        if not self._with_subagents:
+            return owner
         for depth in range(1, len(ns) + 1):
             sid = _NS_SEP.join(ns[:depth])
             if sid in self._finished:

@@ -23,7 +23,6 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.errors import GraphRecursionError
 from langgraph.pregel import Pregel
 from langgraph.types import Durability, StateSnapshot
-from pydantic_core import to_jsonable_python
 
 from graphwire.protocol import (
     STREAM_MODES,
@@ -72,6 +71,7 @@ class GraphRun:
         self._thread_key = opts.thread_key or run.thread_id
         self._options = opts
         self._parser = StreamParser(raw=opts.mapper.emit_raw)
+        self._refused = False
         self._mapper = AguiMapper(
             RunInfo(run.thread_id, run.run_id, run.parent_run_id, run.protocol_version),
             opts.mapper,
@@ -94,6 +94,7 @@ class GraphRun:
             await self._stream(sink)
             final = mapper.finish()
         except InputError as exc:
+            self._refused = True
             final = mapper.fail(exc.code, exc.message)
         except GraphRecursionError:
             logger.exception("run %s hit the recursion limit", self._input.run_id)
@@ -103,6 +104,11 @@ class GraphRun:
             final = mapper.fail(ErrorCode.AGENT_ERROR, f"The agent failed ({type(exc).__name__}).")
         for event in final:
             sink.put(event)
+
+    @property
+    def refused(self) -> bool:
+        """True when the run ended on bad input before the graph ran."""
+        return self._refused
 
     @property
     def interrupted(self) -> bool:
@@ -187,15 +193,8 @@ async def read_thread(graph: Pregel[Any, Any], thread_id: str) -> ThreadView:
     paused = await _breakpoint(graph, snapshot) if has_breakpoints(graph) and not pending else None
     if paused is not None:
         pending = (paused.interrupt_id,)
-    return ThreadView(tuple(messages), pending, keys, paused, _as_sent(snapshot.values))
-
-
-def _as_sent(values: Any) -> dict[str, Any]:
-    """The state's values but its messages as JSON, the form the client holds them in."""
-    if not isinstance(values, dict):
-        return {}
-    shared = {k: v for k, v in values.items() if k != "messages"}
-    return cast(dict[str, Any], to_jsonable_python(shared, fallback=str))
+    values = snapshot.values if isinstance(snapshot.values, dict) else {}
+    return ThreadView(tuple(messages), pending, keys, paused, values)
 
 
 def has_breakpoints(graph: Pregel[Any, Any]) -> bool:

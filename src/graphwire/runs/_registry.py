@@ -116,23 +116,28 @@ class RunRegistry:
         """A new record, or the interrupted one this run resumes under its id."""
         known = self._ended.get(run.run_id)
         if run.run_id in self._active or (
-            known is not None and not self._resumes(known, run, thread_key, principal)
+            known is not None and not self._resumes(known, run, agent, thread_key, principal)
         ):
             raise RunExistsError(f"run {run.run_id!r} already exists")
         if known is None:
             return RunRecord(run.run_id, thread_key, agent, principal, on_disconnect)
         del self._ended[run.run_id]
         known.log.reopen()
-        known.interrupted = False
         known.on_disconnect = on_disconnect
         return known
 
     def _resumes(
-        self, known: RunRecord, run: RunAgentInput, thread_key: str, principal: str | None
+        self,
+        known: RunRecord,
+        run: RunAgentInput,
+        agent: str,
+        thread_key: str,
+        principal: str | None,
     ) -> bool:
         return (
             known.interrupted
             and is_resume(run)
+            and known.agent == agent
             and known.thread_key == thread_key
             and known.principal == principal
             and self._latest.get(thread_key) == known.run_id
@@ -149,7 +154,9 @@ class RunRegistry:
         self._active.pop(record.run_id, None)
         if self._threads.get(record.thread_key) == record.run_id:
             del self._threads[record.thread_key]
-        record.interrupted = graph_run.interrupted
+        # Still waiting when this run waits again, or when its resume was refused
+        # before the graph ran (a wrong interrupt id): the client may try again.
+        record.interrupted = graph_run.interrupted or (record.interrupted and graph_run.refused)
         self._ended[record.run_id] = record
         while len(self._ended) > self._retention:
             _, old = self._ended.popitem(last=False)
