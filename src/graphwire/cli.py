@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 import uvicorn
 
-from graphwire.host import FIELDS, ConfigError, SpecError, load_settings
+from graphwire.host import FIELDS, INTERRUPT_CHANNELS, ConfigError, SpecError, load_settings
 from graphwire.server._build import RELOAD_ENV, build
 from graphwire.server._uvicorn import GraphwireServer
 
@@ -38,7 +38,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--interrupt-channel",
         dest="interrupt_channel",
-        choices=["standard", "legacy", "both"],
+        choices=INTERRUPT_CHANNELS,
         help="standard: the AG-UI 1.0 outcome; legacy: ag-ui-langgraph's on_interrupt event",
     )
     serve.add_argument("--config", help="a graphwire.toml to use instead of the nearest one")

@@ -29,6 +29,8 @@ pytestmark = pytest.mark.skipif(not READY, reason="run scripts/test-browser (bui
 
 @pytest.fixture
 def app_url(tmp_path: Path) -> Iterator[str]:
+    """graphwire's demo and the built page; the page server's output goes to
+    ``tmp_path / "next.log"``."""
     agent, agent_url = serve([], tmp_path)
     port = free_port()
     env = clean_env(
@@ -38,11 +40,12 @@ def app_url(tmp_path: Path) -> Iterator[str]:
             "COPILOTKIT_TELEMETRY_DISABLED": "true",
         }
     )
+    log = (tmp_path / "next.log").open("w")
     app = subprocess.Popen(
         [str(APP / "node_modules" / ".bin" / "next"), "start", "-p", str(port), "-H", "127.0.0.1"],
         cwd=APP,
         env=env,
-        stdout=subprocess.PIPE,
+        stdout=log,
         stderr=subprocess.STDOUT,
         text=True,
     )
@@ -53,15 +56,24 @@ def app_url(tmp_path: Path) -> Iterator[str]:
         yield url
     finally:
         for process in (app, agent):
-            process.terminate()
-            process.communicate(timeout=30)
+            stop(process)
+        log.close()
+
+
+def stop(process: subprocess.Popen[str]) -> None:
+    process.terminate()
+    try:
+        process.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.communicate()
 
 
 def _wait_for_page(url: str, app: subprocess.Popen[str], seconds: float = 60) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if app.poll() is not None:
-            raise RuntimeError(f"next start exited: {app.communicate()[0]}")
+            raise RuntimeError(f"next start exited with {app.returncode}")
         try:
             if httpx.get(url, timeout=5).status_code == 200:
                 return
@@ -70,7 +82,7 @@ def _wait_for_page(url: str, app: subprocess.Popen[str], seconds: float = 60) ->
     raise TimeoutError(f"{url} did not come up")
 
 
-async def test_a_person_uses_the_copilotkit_page(app_url: str) -> None:
+async def test_a_person_uses_the_copilotkit_page(app_url: str, tmp_path: Path) -> None:
     shutil.rmtree(ARTIFACTS, ignore_errors=True)
     result = await run_node(HERE / "page.mjs", app_url, str(ARTIFACTS), cwd=HERE, timeout=240)
     assert result["failedStep"] is None, f"{result} (screenshots in {ARTIFACTS})"
@@ -82,4 +94,6 @@ async def test_a_person_uses_the_copilotkit_page(app_url: str) -> None:
     assert "done" in seen["taskDone"] and "deployed to staging" in seen["taskDone"]
     assert seen["state"]["turns"] >= 4
     assert result["consoleErrors"] == [], result["consoleErrors"]
+    server_log = (tmp_path / "next.log").read_text()
+    assert "rror" not in server_log, server_log  # the page's server side: no error either
     shutil.rmtree(ARTIFACTS, ignore_errors=True)  # kept only when the test fails

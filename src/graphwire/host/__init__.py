@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
-from graphwire.host._config import FIELDS, ConfigError, Settings, find_config, load_settings
+from graphwire.host._config import (
+    FIELDS,
+    INTERRUPT_CHANNELS,
+    ConfigError,
+    Settings,
+    find_config,
+    load_settings,
+)
 from graphwire.host._spec import AgentSpec, SpecError, file_module_name, load_graph, parse_spec
 
 __all__ = [
     "FIELDS",
+    "INTERRUPT_CHANNELS",
     "AgentSpec",
     "ConfigError",
     "Settings",

@@ -11,9 +11,9 @@ import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
-from graphwire.protocol import GraphwireError
+from graphwire.protocol import GraphwireError, InterruptChannel
 
 CONFIG_FILE = "graphwire.toml"
 ENV_PREFIX = "GRAPHWIRE_"
@@ -81,7 +81,7 @@ def _optional_seconds(value: Any) -> float | None:
     return seconds
 
 
-INTERRUPT_CHANNELS = ("standard", "legacy", "both")
+INTERRUPT_CHANNELS: tuple[str, ...] = get_args(InterruptChannel)
 _AGENT_KEYS: dict[str, Callable[[Any], str]] = {
     "spec": str,
     "interrupt_channel": _choice(*INTERRUPT_CHANNELS),

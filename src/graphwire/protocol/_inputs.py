@@ -31,8 +31,8 @@ class Breakpoint:
 
     checkpoint_id: str
     when: Literal["before", "after"]
-    node: str
-    """The node that runs next."""
+    nodes: tuple[str, ...]
+    """The nodes that run next."""
 
     @property
     def interrupt_id(self) -> str:
@@ -40,13 +40,15 @@ class Breakpoint:
 
     def raised(self) -> InterruptRaised:
         """The interrupt the client sees for it."""
+        names = ", ".join(repr(n) for n in self.nodes)
         value = {
             "reason": "breakpoint",
             "when": self.when,
-            "node": self.node,
-            "message": f"Paused at a breakpoint; {self.node!r} runs next. Resume to continue.",
+            "node": self.nodes[0],
+            "nodes": list(self.nodes),
+            "message": f"Paused at a breakpoint; {names} run(s) next. Resume to continue.",
         }
-        return InterruptRaised(self.interrupt_id, value, node=self.node)
+        return InterruptRaised(self.interrupt_id, value, node=self.nodes[0])
 
 
 @dataclass(frozen=True, slots=True)

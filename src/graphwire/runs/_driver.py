@@ -208,13 +208,13 @@ async def _breakpoint(graph: Pregel[Any, Any], snapshot: StateSnapshot) -> Break
     if not snapshot.next or any(task.error for task in snapshot.tasks):
         return None
     checkpoint_id = str(snapshot.config["configurable"]["checkpoint_id"])
-    node = snapshot.next[0]
-    if _named(snapshot.next, graph.interrupt_before_nodes):
-        return Breakpoint(checkpoint_id, "before", node)
+    nodes = tuple(snapshot.next)
+    if _named(nodes, graph.interrupt_before_nodes):
+        return Breakpoint(checkpoint_id, "before", nodes)
     if graph.interrupt_after_nodes and snapshot.parent_config is not None:
         parent = await graph.aget_state(snapshot.parent_config)
         if _named(parent.next, graph.interrupt_after_nodes):
-            return Breakpoint(checkpoint_id, "after", node)
+            return Breakpoint(checkpoint_id, "after", nodes)
     return None
 
 
