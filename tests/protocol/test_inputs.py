@@ -12,13 +12,16 @@ from ag_ui.core import (
     DataSource,
     DeveloperMessage,
     EventType,
+    FunctionCall,
     ImagePart,
     ResumeEntry,
     TextPart,
     Tool,
+    ToolCall,
     UserMessage,
 )
-from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
+from ag_ui.core import ToolMessage as ToolMessageAgui
+from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.graph import START, MessagesState, StateGraph
@@ -264,3 +267,85 @@ async def test_graph_written_for_copilotkit_sees_frontend_actions() -> None:
     assert seen == {"actions": ["confirm"], "tools": ["confirm"]}
     snapshot = next(e for e in events if e.type == EventType.STATE_SNAPSHOT).snapshot
     assert "copilotkit" not in snapshot and "tools" not in snapshot
+
+
+def test_tool_calls_the_user_moved_on_from_get_a_cancelled_result() -> None:
+    # A stopped run's tool call the checkpoint never saw, sent back by the client,
+    # and an ignored frontend tool call the checkpoint holds: both get a result.
+    stored_call = AIMessage(id="a1", content="", tool_calls=[tool_call("show", "c1")])
+    thread = ThreadView(messages=(HumanMessage("first", id="u1"), stored_call))
+    run = user_input("second", msg_id="u2")
+    run.messages = [
+        UserMessage(id="u1", content="first"),
+        AssistantMessage(id="a1", tool_calls=[agui_call("show", "c1")]),
+        UserMessage(id="u0", content="stop that"),
+        AssistantMessage(id="a2", tool_calls=[agui_call("search", "c2")]),
+        UserMessage(id="u2", content="second"),
+    ]
+    messages = plan_run(run, thread).input["messages"]
+    kinds = [(type(m).__name__, getattr(m, "tool_call_id", None)) for m in messages]
+    assert kinds == [
+        ("ToolMessage", "c1"),
+        ("HumanMessage", None),
+        ("AIMessage", None),
+        ("ToolMessage", "c2"),
+        ("HumanMessage", None),
+    ]
+    assert all(m.status == "error" for m in messages if isinstance(m, ToolMessage))
+
+
+def test_calls_answered_or_still_under_way_are_left_alone() -> None:
+    stored_call = AIMessage(id="a1", content="", tool_calls=[tool_call("deploy", "c1")])
+    history = (HumanMessage("go", id="u1"), stored_call)
+    run = user_input("more", msg_id="u2")
+    run.messages = [
+        UserMessage(id="u1", content="go"),
+        ToolMessageAgui(id="t1", role="tool", tool_call_id="c1", content="done"),
+        UserMessage(id="u2", content="more"),
+    ]
+    answered = plan_run(run, ThreadView(messages=history)).input["messages"]
+    assert [m.id for m in answered] == ["t1", "u2"]
+    waiting = ThreadView(messages=history, pending_interrupt_ids=("i1",))
+    resume = user_input(
+        "more", msg_id="u2", resume=[ResumeEntry(interrupt_id="i1", status="resolved")]
+    )
+    update = plan_run(resume, waiting).input.update["messages"]
+    assert [m.id for m in update] == ["u2"]  # the tool is waiting on its interrupt
+
+
+def tool_call(name: str, call_id: str) -> dict[str, Any]:
+    return {"name": name, "args": {}, "id": call_id, "type": "tool_call"}
+
+
+def agui_call(name: str, call_id: str) -> ToolCall:
+    return ToolCall(id=call_id, function=FunctionCall(name=name, arguments="{}"))
+
+
+@pytest.mark.parametrize("legacy", [False, True])
+def test_an_answer_without_a_payload_is_still_an_answer(legacy: bool) -> None:
+    thread = ThreadView(pending_interrupt_ids=("i1",))
+    if legacy:
+        run = user_input(forwarded_props={"command": {"resume": None}})
+    else:
+        run = user_input(resume=[ResumeEntry(interrupt_id="i1", status="resolved")])
+    call = plan_run(run, thread)
+    assert isinstance(call.input, Command) and call.input.resume == {"i1": None}
+
+
+async def test_an_answer_without_a_payload_resumes_the_graph() -> None:
+    answers: list[Any] = []
+
+    def ask(state: MessagesState) -> dict[str, Any]:
+        answers.append(interrupt("go on?"))
+        return {}
+
+    builder = StateGraph(MessagesState)
+    builder.add_node("ask", ask)
+    builder.add_edge(START, "ask")
+    graph = builder.compile(checkpointer=InMemorySaver())
+    first = await collect(graph, user_input())
+    [pending] = first[-1].outcome.interrupts
+    answer = [ResumeEntry(interrupt_id=pending.id, status="resolved")]
+    second = await collect(graph, user_input(run="r2", resume=answer))
+    check_run(second)
+    assert second[-1].outcome.type == "success" and answers == [None]

@@ -433,3 +433,31 @@ async def test_a_client_before_1_0_gets_no_subagent_events() -> None:
     assert not any(e.type.startswith("SUBAGENT") for e in undeclared)
     assert not any(getattr(e, "subagent_run_id", None) for e in undeclared)
     assert undeclared[-1].outcome.interrupts[0].subagent_run_id is None
+
+
+class StrictModel(ScriptedChatModel):
+    """Refuses a conversation with unanswered tool calls, as OpenAI does."""
+
+    def reply(self, messages: list[Any]) -> AIMessage | str:
+        calls = {c["id"] for m in messages if isinstance(m, AIMessage) for c in m.tool_calls}
+        answered = {m.tool_call_id for m in messages if isinstance(m, LcToolMessage)}
+        if calls - answered:
+            raise ValueError("tool_calls must be followed by tool messages")
+        return super().reply(messages)
+
+
+async def test_a_thread_goes_on_after_the_user_ignores_a_frontend_tool() -> None:
+    asking = AIMessage(id="m1", content="", tool_calls=[call("confirm", {}, "c1")])
+    model = StrictModel(script=[asking, "Fine, something else then."])
+
+    async def agent(state: MessagesState, config: RunnableConfig) -> dict[str, Any]:
+        return {"messages": [await model.ainvoke(state["messages"], config)]}
+
+    graph = single(agent)
+    first = await collect(graph, user_input())
+    assert first[-1].outcome.pending_tool_call_ids == ["c1"]
+    second = await collect(graph, user_input("never mind", run="r2", msg_id="u2"))
+    check_run(second)
+    assert second[-1].outcome.type == "success"
+    texts = [e.delta for e in of_type(second, EventType.TEXT_MESSAGE_CONTENT)]
+    assert "".join(texts) == "Fine, something else then."

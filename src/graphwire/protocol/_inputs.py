@@ -17,7 +17,7 @@ from pydantic_core import to_jsonable_python
 
 from graphwire.protocol._content import text_of
 from graphwire.protocol._events import InterruptRaised
-from graphwire.protocol._messages import to_langchain_messages
+from graphwire.protocol._messages import answer_abandoned_calls, to_langchain_messages
 from graphwire.protocol.errors import ErrorCode, InputError
 
 CONFIG_KEY: Final = "ag_ui"
@@ -86,6 +86,8 @@ def plan_run(run: RunAgentInput, thread: ThreadView) -> GraphCall:
     if fork is None:
         known = {m.id for m in thread.messages}
         new = [m for m in messages if m.id not in known]
+        if not thread.pending_interrupt_ids:  # else a call may still be under way
+            new = answer_abandoned_calls(thread.messages, new)
     else:
         new = messages[fork[1] :] if fork[1] is not None else []
     # An edit runs from an earlier checkpoint: all the client's state applies there.
@@ -94,7 +96,7 @@ def plan_run(run: RunAgentInput, thread: ThreadView) -> GraphCall:
         return _continue_from_breakpoint(run, thread, updates, config)
     resume = _resume_value(run, thread)
     if resume is not None:
-        return GraphCall(Command(resume=resume, update=updates or None), config)
+        return GraphCall(Command(resume=resume.value, update=updates or None), config)
     if thread.pending_interrupt_ids and fork is None:
         raise InputError(
             ErrorCode.INTERRUPT_PENDING,
@@ -202,18 +204,28 @@ def _config(run: RunAgentInput) -> dict[str, Any]:
 # -- resume ---------------------------------------------------------------------
 
 
-def _resume_value(run: RunAgentInput, thread: ThreadView) -> Any | None:
+@dataclass(frozen=True, slots=True)
+class _Answer:
+    """What ``interrupt()`` returns on resume (``None`` is an answer too)."""
+
+    value: Any
+
+
+def _resume_value(run: RunAgentInput, thread: ThreadView) -> _Answer | None:
     entries = run.resume or []
-    legacy = _legacy_resume(run.forwarded_props)
-    if not entries:
-        return legacy
     pending = list(thread.pending_interrupt_ids)
+    if not entries:
+        legacy = _legacy_resume(run.forwarded_props)
+        if legacy is None or legacy.value is not None or not pending:
+            return legacy
+        return _Answer(dict.fromkeys(pending))
     answered = [entry.interrupt_id for entry in entries]
     _check_cover(answered, pending)
     values = {entry.interrupt_id: _entry_value(entry) for entry in entries}
-    if len(pending) == 1:
-        return values[pending[0]]
-    return values
+    if len(pending) == 1 and values[pending[0]] is not None:
+        return _Answer(values[pending[0]])
+    # By id: LangGraph reads a bare Command(resume=None) as no resume at all.
+    return _Answer(values)
 
 
 def _check_cover(answered: list[str], pending: list[str]) -> None:
@@ -263,11 +275,11 @@ def is_resume(run: RunAgentInput) -> bool:
     return bool(run.resume) or _legacy_resume(run.forwarded_props) is not None
 
 
-def _legacy_resume(forwarded: Any) -> Any | None:
+def _legacy_resume(forwarded: Any) -> _Answer | None:
     """``forwardedProps.command.resume``, as ag-ui-langgraph clients send it."""
     if not isinstance(forwarded, Mapping):
         return None
     command = forwarded.get("command")
     if not isinstance(command, Mapping) or "resume" not in command:
         return None
-    return command["resume"]
+    return _Answer(command["resume"])

@@ -237,3 +237,54 @@ def _part(part: Any) -> dict[str, Any]:
     if isinstance(part, ImagePart) and part.id:
         block["id"] = part.id
     return block
+
+
+ABANDONED_CALL_RESULT: Final = "The tool call was cancelled before it returned a result."
+
+
+def answer_abandoned_calls(
+    stored: Sequence[BaseMessage], new: Sequence[BaseMessage]
+) -> list[BaseMessage]:
+    """``new`` with a result for every tool call the user has moved on from.
+
+    A stopped run leaves the client a tool call with no result, and a user may
+    type instead of answering a frontend tool: when a new user message follows
+    such calls, each gets an error result saying it was cancelled, just before
+    that message. Providers refuse a conversation with unanswered tool calls,
+    so without it every later turn of the thread would fail.
+    """
+    open_calls = _unanswered(stored)
+    out: list[BaseMessage] = []
+    for message in new:
+        if isinstance(message, HumanMessage) and open_calls:
+            out.extend(
+                LcToolMessage(
+                    ABANDONED_CALL_RESULT,
+                    tool_call_id=call_id,
+                    name=name,
+                    status="error",
+                    id=f"cancelled-{call_id}",
+                )
+                for call_id, name in open_calls.items()
+            )
+            open_calls = {}
+        _track(open_calls, message)
+        out.append(message)
+    return out
+
+
+def _unanswered(messages: Sequence[BaseMessage]) -> dict[str, str]:
+    """Tool calls since the last user message that no tool message answers."""
+    open_calls: dict[str, str] = {}
+    for message in messages:
+        if isinstance(message, HumanMessage):
+            open_calls = {}
+        _track(open_calls, message)
+    return open_calls
+
+
+def _track(open_calls: dict[str, str], message: BaseMessage) -> None:
+    if isinstance(message, AIMessage):
+        open_calls.update((c["id"], c["name"]) for c in message.tool_calls if c["id"])
+    elif isinstance(message, LcToolMessage):
+        open_calls.pop(message.tool_call_id, None)
