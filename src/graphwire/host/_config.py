@@ -131,6 +131,9 @@ FIELDS: dict[str, Field] = {
     "max_body_bytes": Field(_positive(int), 10 * 1024 * 1024, "largest request body"),
     "api_key": Field(_optional_str, None, "require Authorization: Bearer <key>"),
     "cors_origins": Field(_strings, [], "allowed CORS origins (off when empty)"),
+    "allowed_hosts": Field(
+        _strings, [], "Host names served besides the bound host and loopback ('*': any)"
+    ),
     "auth_hook": Field(_optional_str, None, "module:callable(request) -> principal | None"),
     "on_disconnect": Field(_choice("cancel", "continue"), "cancel", "what a dropped caller means"),
     "interrupt_channel": Field(

@@ -52,6 +52,7 @@ from graphwire.server._activity import TaskActivity
 from graphwire.server._agents import Agent, with_checkpointer
 from graphwire.server._bodies import check_run_ids, checked_id, last_event_id, read_model
 from graphwire.server._errors import ApiError
+from graphwire.server._hosts import TrustedHosts
 from graphwire.server._sse import EventStream, LogSource, RunLogSource
 from graphwire.server._tasks_api import TaskRoutes, events_url
 from graphwire.tasks import RunnerOptions, TaskRunner, TaskStore
@@ -70,6 +71,9 @@ class ServerOptions:
     max_body_bytes: int = 10 * 1024 * 1024
     api_key: str | None = None
     cors_origins: Sequence[str] = ()
+    allowed_hosts: Sequence[str] | None = None
+    """Host header names the server answers to (no port); None: any. ``graphwire
+    serve`` sets the bound host and the loopback names unless told otherwise."""
     auth_hook: AuthHook | None = None
     on_disconnect: OnDisconnect = "cancel"
     interrupt_channel: InterruptChannel = "standard"
@@ -140,6 +144,8 @@ def create_app(
                 expose_headers=["*"],
             )
         )
+    if api.options.allowed_hosts is not None:
+        middleware.insert(0, Middleware(TrustedHosts, hosts=api.options.allowed_hosts))
     app = Starlette(routes=routes, middleware=middleware, lifespan=span)
     app.state.registry = api.registry
     return app

@@ -33,6 +33,7 @@ from graphwire.server._app import (
     TaskStoreFactory,
     create_app,
 )
+from graphwire.server._hosts import LOOPBACK_NAMES
 from graphwire.tasks import MemoryTaskStore, RunnerOptions, SqliteFile, SqliteTaskStore, TaskStore
 
 DEMO_SPEC = "graphwire.demo:graph"
@@ -74,6 +75,7 @@ def build(settings: Settings, cli_specs: Sequence[str]) -> Served:
         max_body_bytes=settings.max_body_bytes,
         api_key=settings.api_key,
         cors_origins=settings.cors_origins,
+        allowed_hosts=_hosts(settings.host, settings.allowed_hosts),
         auth_hook=_auth_hook(settings.auth_hook),
         on_disconnect=settings.on_disconnect,
         interrupt_channel=_channel(settings.interrupt_channel) or "standard",
@@ -132,6 +134,14 @@ async def _acquired(file: SqliteFile) -> AsyncIterator[SqliteFile]:
         yield file
     finally:
         await file.release()
+
+
+def _hosts(bound: str, extra: list[str]) -> list[str] | None:
+    """The Host names to answer to: the bound host, loopback, and ``extra``;
+    None (any) when ``extra`` holds "*"."""
+    if "*" in extra:
+        return None
+    return [bound, *LOOPBACK_NAMES, *extra]
 
 
 def _channel(value: str | None) -> InterruptChannel | None:
