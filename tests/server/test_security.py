@@ -65,3 +65,19 @@ async def test_auth_hook_scopes_threads_and_runs(client: httpx.AsyncClient) -> N
     assert len(bob_thread["messages"]) == 2
     assert bobs[-1].outcome.type == "success"
     assert bob_reads_alice.status_code == 404 and bob_cancels_alice.status_code == 404
+
+
+async def test_run_ids_are_scoped_to_the_principal(client: httpx.AsyncClient) -> None:
+    """Bob sending Alice's run id neither learns it exists nor takes it from her."""
+    agents = [Agent("chat", agent_graph(["For alice.", "For bob."]))]
+    alice, bob = {"x-user": "alice"}, {"x-user": "bob"}
+    async with live_server(agents, ServerOptions(auth_hook=user_of)) as url:
+        await read_events(client, "POST", f"{url}/agents/chat", json=run_body(), headers=alice)
+        _, bobs = await read_events(
+            client, "POST", f"{url}/agents/chat", json=run_body(thread="b1"), headers=bob
+        )
+        _, alices = await read_events(client, "GET", f"{url}/runs/r1/events", headers=alice)
+        again = await client.post(f"{url}/agents/chat", json=run_body(thread="a2"), headers=alice)
+    assert bobs[0].run_id == "r1" and bobs[-1].outcome.type == "success"
+    assert alices[0].thread_id == "t1"  # Alice's r1 is still hers
+    assert again.status_code == 409 and again.json()["code"] == "RUN_EXISTS"

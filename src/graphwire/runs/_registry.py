@@ -26,6 +26,11 @@ def thread_key(principal: str | None, thread_id: str) -> str:
     return thread_id if principal is None else f"{len(principal)}:{principal}:{thread_id}"
 
 
+def run_key(principal: str | None, run_id: str) -> str:
+    """Run ids are scoped to the principal, as threads are."""
+    return thread_key(principal, run_id)
+
+
 class ThreadBusyError(GraphwireError):
     """The thread already has an active run."""
 
@@ -56,6 +61,11 @@ class RunRecord:
     task: asyncio.Task[None] | None = None
     start_seq: int = 0
     """The log's seq before the latest (re)start: its events come after it."""
+
+    @property
+    def key(self) -> str:
+        """The registry's key: the run id within its principal's runs."""
+        return run_key(self.principal, self.run_id)
     interrupted: bool = False
     """The latest run under this id ended waiting for answers to interrupts."""
 
@@ -64,6 +74,8 @@ class RunRegistry:
     """Starts, tracks, cancels and forgets runs. Call ``aclose`` on shutdown."""
 
     def __init__(self, retention: int = 1000) -> None:
+        # Runs are keyed by principal and run id: one principal's run ids say
+        # nothing about another's, and cannot be taken by another.
         self._active: dict[str, RunRecord] = {}
         self._threads: dict[str, str] = {}
         self._ended: OrderedDict[str, RunRecord] = OrderedDict()
@@ -96,7 +108,7 @@ class RunRegistry:
         graph_run = GraphRun(graph, run, opts)
         record.start_seq = record.log.last_seq
         graph_run.start(record.log)
-        self._active[run.run_id] = record
+        self._active[record.key] = record
         self._threads[thread_key] = run.run_id
         self._latest[thread_key] = run.run_id
         record.task = asyncio.create_task(
@@ -114,14 +126,15 @@ class RunRegistry:
         on_disconnect: OnDisconnect,
     ) -> RunRecord:
         """A new record, or the interrupted one this run resumes under its id."""
-        known = self._ended.get(run.run_id)
-        if run.run_id in self._active or (
+        key = run_key(principal, run.run_id)
+        known = self._ended.get(key)
+        if key in self._active or (
             known is not None and not self._resumes(known, run, agent, thread_key, principal)
         ):
             raise RunExistsError(f"run {run.run_id!r} already exists")
         if known is None:
             return RunRecord(run.run_id, thread_key, agent, principal, on_disconnect)
-        del self._ended[run.run_id]
+        del self._ended[key]
         known.log.reopen()
         known.on_disconnect = on_disconnect
         return known
@@ -151,21 +164,22 @@ class RunRegistry:
         if not record.log.closed:
             for event in graph_run.cancel():
                 record.log.put(event)
-        self._active.pop(record.run_id, None)
+        self._active.pop(record.key, None)
         if self._threads.get(record.thread_key) == record.run_id:
             del self._threads[record.thread_key]
         # Still waiting when this run waits again, or when its resume was refused
         # before the graph ran (a wrong interrupt id): the client may try again.
         record.interrupted = graph_run.interrupted or (record.interrupted and graph_run.refused)
-        self._ended[record.run_id] = record
+        self._ended[record.key] = record
         while len(self._ended) > self._retention:
             _, old = self._ended.popitem(last=False)
             if self._latest.get(old.thread_key) == old.run_id:
                 del self._latest[old.thread_key]
 
     def get(self, run_id: str, principal: str | None = None) -> RunRecord:
-        record = self._active.get(run_id) or self._ended.get(run_id)
-        if record is None or record.principal != principal:
+        key = run_key(principal, run_id)
+        record = self._active.get(key) or self._ended.get(key)
+        if record is None:
             raise RunNotFoundError(f"no run {run_id!r}")
         return record
 
