@@ -7,7 +7,9 @@ import asyncio
 
 import httpx
 import pytest
+from langgraph.checkpoint.memory import InMemorySaver
 
+from graphwire.demo import build_demo_graph
 from graphwire.server import Agent
 from tests.graphs import agent_graph
 from tests.server.conftest import live_server, read_events, run_body
@@ -87,3 +89,29 @@ async def test_bodies_a_page_can_send_cross_site_are_refused() -> None:
     for refused in (plain, form):
         assert refused.status_code == 415 and refused.json()["code"] == "UNSUPPORTED_MEDIA_TYPE"
     assert board["tasks"] == [] and thread["messages"] == []
+
+
+def demo() -> Agent:
+    return Agent("demo", build_demo_graph().copy(update={"checkpointer": InMemorySaver()}))
+
+
+@pytest.mark.parametrize(
+    ("extra", "says"),
+    [
+        ({"state": {"turns": 2**70}}, "beyond 64 bits"),
+        ({"resume": [{"interruptId": "i", "status": "resolved", "payload": -(2**64)}]}, "64 bits"),
+        ({"state": {"turns": "x"}}, "state key 'turns' does not fit the graph"),
+        ({"messages": []}, "first run needs a message"),
+    ],
+)
+async def test_input_that_would_fail_late_is_refused_before_anything_is_written(
+    client: httpx.AsyncClient, extra: dict[str, object], says: str
+) -> None:
+    async with live_server([demo()]) as url:
+        answer = await client.post(f"{url}/agents/demo", json=run_body(**extra))
+        thread = (await client.get(f"{url}/agents/demo/threads/t1")).json()
+        _, later = await read_events(client, "POST", f"{url}/agents/demo", json=run_body(run="r2"))
+    assert answer.status_code == 422 and answer.json()["code"] == "INVALID_INPUT"
+    assert says in answer.json()["message"]
+    assert thread["messages"] == [] and thread["state"] == {}
+    assert later[-1].outcome.type == "success"  # the thread is fine afterwards

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from graphwire.runs._checks import check_input
 from graphwire.runs._dispatch import FORWARD_DISPATCHED_EVENTS
 from graphwire.runs._driver import GraphRun, RunOptions, read_thread
 from graphwire.runs._encode import encode_event
@@ -31,6 +32,7 @@ __all__ = [
     "RunRecord",
     "RunRegistry",
     "ThreadBusyError",
+    "check_input",
     "encode_event",
     "read_thread",
     "thread_key",

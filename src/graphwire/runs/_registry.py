@@ -66,6 +66,7 @@ class RunRecord:
     def key(self) -> str:
         """The registry's key: the run id within its principal's runs."""
         return run_key(self.principal, self.run_id)
+
     interrupted: bool = False
     """The latest run under this id ended waiting for answers to interrupts."""
 

@@ -30,6 +30,7 @@ from starlette.types import Receive, Scope, Send
 
 from graphwire.protocol import (
     DEFAULT_HIDDEN_KEYS,
+    InputError,
     InterruptChannel,
     MapperOptions,
     to_agui_messages,
@@ -45,6 +46,7 @@ from graphwire.runs import (
     RunOptions,
     RunRegistry,
     ThreadBusyError,
+    check_input,
     read_thread,
     thread_key,
 )
@@ -269,6 +271,10 @@ class _Api:
                 return handshake
         mode = _on_disconnect(run, self.options.on_disconnect)
         key = thread_key(principal, run.thread_id)
+        try:
+            await check_input(agent.graph, run, key)
+        except InputError as exc:
+            raise ApiError(422, str(exc.code), exc.message) from exc
         tools: dict[str, Any] = {}
         activity = None
         if self.tasks is not None:

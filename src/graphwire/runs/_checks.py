@@ -1,0 +1,94 @@
+"""Input that would fail late, refused before a run starts: integers no
+checkpoint can store, client state of the wrong type for the graph, and an
+empty first run on a thread (which LangGraph refuses from inside the run)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from functools import lru_cache
+from typing import Any, Final, get_type_hints
+
+from ag_ui.core import RunAgentInput
+from langgraph.pregel import Pregel
+from pydantic import PydanticUserError, TypeAdapter, ValidationError
+
+from graphwire.protocol import ErrorCode, InputError, is_resume
+from graphwire.runs._driver import read_thread
+
+_INT_RANGE: Final = range(-(2**63), 2**64)
+"""What the checkpoint serializer (msgpack) stores: int64 and uint64."""
+
+
+async def check_input(graph: Pregel[Any, Any], run: RunAgentInput, thread_key: str) -> None:
+    """Raise ``InputError`` for input the run would accept and then fail on."""
+    state = run.state if isinstance(run.state, Mapping) else {}
+    payloads = [entry.payload for entry in run.resume or ()]
+    for where, value in (
+        ("state", state),
+        ("resume", payloads),
+        ("forwardedProps", run.forwarded_props),
+    ):
+        _check_ints(value, where)
+    _check_state_types(graph, state)
+    if not run.messages and not state and not is_resume(run):
+        thread = await read_thread(graph, thread_key)
+        if not thread.messages and not thread.values and not thread.pending_interrupt_ids:
+            raise InputError(
+                ErrorCode.INVALID_INPUT, "a thread's first run needs a message or some state"
+            )
+
+
+def _check_ints(value: Any, where: str) -> None:
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, bool):
+            continue
+        if isinstance(item, int) and item not in _INT_RANGE:
+            raise InputError(
+                ErrorCode.INVALID_INPUT, f"{where} holds an integer beyond 64 bits: {item}"
+            )
+        if isinstance(item, Mapping):
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple):
+            stack.extend(item)
+
+
+def _check_state_types(graph: Pregel[Any, Any], state: Mapping[str, Any]) -> None:
+    """Each key the graph's input schema types: the client's value must fit it
+    (``turns: "x"`` for ``turns: int`` would break the thread for every run)."""
+    builder = getattr(graph, "builder", None)
+    schema = getattr(builder, "input_schema", None)
+    if schema is None or not state:
+        return
+    validators = _validators(schema)
+    for key, value in state.items():
+        validate = validators.get(key)
+        if validate is None:
+            continue
+        try:
+            validate(value)
+        except ValidationError as exc:
+            problem = exc.errors()[0]["msg"]
+            raise InputError(
+                ErrorCode.INVALID_INPUT, f"state key {key!r} does not fit the graph: {problem}"
+            ) from exc
+
+
+@lru_cache(maxsize=64)
+def _validators(schema: type) -> dict[str, Callable[[Any], Any]]:
+    """One validator per typed key of a state schema (keys pydantic cannot
+    describe go unchecked)."""
+    try:
+        hints = get_type_hints(schema, include_extras=True)
+    except (NameError, TypeError):
+        return {}
+    validators: dict[str, Callable[[Any], Any]] = {}
+    for key, hint in hints.items():
+        if key == "messages":
+            continue  # messages travel as messages, not as state
+        try:
+            validators[key] = TypeAdapter(hint).validate_python
+        except (PydanticUserError, NameError):
+            continue
+    return validators
