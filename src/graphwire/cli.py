@@ -6,6 +6,7 @@ import argparse
 import gc
 import json
 import os
+import resource
 import sys
 from collections.abc import Sequence
 
@@ -13,11 +14,14 @@ import uvicorn
 
 from graphwire.host import FIELDS, INTERRUPT_CHANNELS, ConfigError, SpecError, load_settings
 from graphwire.server._build import RELOAD_ENV, build
-from graphwire.server._uvicorn import GraphwireServer
+from graphwire.server._uvicorn import GraphwireServer, bounded_headers
 
 EXIT_USAGE = 2
 RELOAD_GRACE_SECONDS = 2
 YOUNG_GC_THRESHOLD = 100_000
+FD_RESERVE = 32
+MIN_CONCURRENCY = 16
+MAX_CONCURRENCY = 10_000
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -84,6 +88,19 @@ def settle_heap() -> None:
     gc.set_threshold(YOUNG_GC_THRESHOLD, middle, old)
 
 
+def concurrency_limit(configured: int | None) -> int:
+    """At most this many connections at once; more are answered 503 at once.
+    By default the open-file limit less a reserve for the store, logs and the
+    listening socket, so a flood of idle connections cannot take the last file
+    descriptor and leave /healthz unanswered."""
+    if configured is not None:
+        return configured
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return MAX_CONCURRENCY
+    return max(MIN_CONCURRENCY, min(MAX_CONCURRENCY, soft - FD_RESERVE))
+
+
 def _serve(args: argparse.Namespace) -> int:
     flags = ("host", "port", "reload", "log_level", "store", "interrupt_channel")
     cli = {k: getattr(args, k) for k in flags}
@@ -106,10 +123,16 @@ def _serve(args: argparse.Namespace) -> int:
             # A restart must not wait for open streams; the app's shutdown then
             # cancels their runs.
             timeout_graceful_shutdown=RELOAD_GRACE_SECONDS,
+            limit_concurrency=concurrency_limit(settings.limit_concurrency),
         )
         return 0
     config = uvicorn.Config(
-        served.app, host=settings.host, port=settings.port, log_level=settings.log_level
+        served.app,
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        limit_concurrency=concurrency_limit(settings.limit_concurrency),
+        http=bounded_headers(settings.header_timeout_seconds),
     )
     settle_heap()
     GraphwireServer(config, served.app.state.registry).run()

@@ -72,6 +72,15 @@ def _optional_str(value: Any) -> str | None:
     return value
 
 
+def _optional_positive_int(value: Any) -> int | None:
+    if value is None or value == "":
+        return None
+    number = int(value)
+    if number <= 0:
+        raise ValueError("must be positive")
+    return number
+
+
 def _optional_seconds(value: Any) -> float | None:
     if value is None or value == "":
         return None
@@ -129,6 +138,13 @@ FIELDS: dict[str, Field] = {
         _positive(float, zero=True), 16.0, "longest an SSE event waits for those after it (0: none)"
     ),
     "max_body_bytes": Field(_positive(int), 10 * 1024 * 1024, "largest request body"),
+    "body_timeout_seconds": Field(_positive(float), 30.0, "longest a request body may take"),
+    "header_timeout_seconds": Field(
+        _positive(float), 10.0, "longest a request's headers may take (then the socket closes)"
+    ),
+    "limit_concurrency": Field(
+        _optional_positive_int, None, "most connections at once, then 503 (default: by fd limit)"
+    ),
     "api_key": Field(_optional_str, None, "require Authorization: Bearer <key>"),
     "cors_origins": Field(_strings, [], "allowed CORS origins (off when empty)"),
     "allowed_hosts": Field(

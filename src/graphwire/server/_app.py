@@ -52,7 +52,13 @@ from graphwire.runs import (
 )
 from graphwire.server._activity import TaskActivity
 from graphwire.server._agents import Agent, with_checkpointer
-from graphwire.server._bodies import check_run_ids, checked_id, last_event_id, read_model
+from graphwire.server._bodies import (
+    BodyLimits,
+    check_run_ids,
+    checked_id,
+    last_event_id,
+    read_model,
+)
 from graphwire.server._errors import ApiError
 from graphwire.server._hosts import TrustedHosts
 from graphwire.server._sse import EventStream, LogSource, RunLogSource
@@ -71,6 +77,8 @@ class ServerOptions:
     send_timeout_seconds: float = 30.0
     flush_interval_ms: float = 16.0
     max_body_bytes: int = 10 * 1024 * 1024
+    body_timeout_seconds: float = 30.0
+    """The longest a request body may take to arrive (408 ``BODY_TIMEOUT``)."""
     api_key: str | None = None
     cors_origins: Sequence[str] = ()
     allowed_hosts: Sequence[str] | None = None
@@ -183,6 +191,7 @@ class _Api:
         self.options = options
         self.registry = registry
         self.tasks: TaskRunner | None = None
+        self.body_limits = BodyLimits(options.max_body_bytes, options.body_timeout_seconds)
         self.healthz = _Endpoint(self._healthz, self, public=True)
         self.list_agents = _Endpoint(self._list_agents, self)
         self.run_agent = _Endpoint(self._run_agent, self)
@@ -193,7 +202,7 @@ class _Api:
         self.task_api = TaskRoutes(
             lambda: self.tasks,
             lambda request: self._agent(request).name,
-            options.max_body_bytes,
+            self.body_limits,
             self._stream,
         )
 
@@ -262,7 +271,7 @@ class _Api:
         return agent
 
     async def _start(self, request: Request, agent: Agent) -> Reply:
-        run = await read_model(request, RunAgentInput, self.options.max_body_bytes)
+        run = await read_model(request, RunAgentInput, self.body_limits)
         check_run_ids(run)
         principal = request.state.principal
         if self.tasks is not None:

@@ -4,7 +4,9 @@ Last-Event-ID a re-attaching client sends."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+from dataclasses import dataclass
 from typing import Final, TypeVar
 
 from ag_ui.core import RunAgentInput
@@ -58,13 +60,38 @@ def check_run_ids(run: RunAgentInput) -> None:
         checked_id(entry.interrupt_id, "resume[].interruptId")
 
 
-async def read_model(request: Request, model: type[M], max_bytes: int) -> M:
-    """The body as ``model``: 415 unless it is JSON, 413 over ``max_bytes``, 422
-    with pydantic's details. Only JSON: a cross-site form or ``text/plain`` POST
-    (which a browser sends without asking) is refused before it is read."""
+@dataclass(frozen=True, slots=True)
+class BodyLimits:
+    """How large a request body may be, and how long its reading may take."""
+
+    max_bytes: int = 10 * 1024 * 1024
+    timeout: float = 30.0
+    """Seconds for the whole body: a client trickling it holds no worker forever."""
+
+
+async def read_model(request: Request, model: type[M], limits: BodyLimits) -> M:
+    """The body as ``model``: 415 unless it is JSON, 413 over the size limit, 408
+    past the time limit, 422 with pydantic's details. Only JSON: a cross-site
+    form or ``text/plain`` POST (which a browser sends without asking) is
+    refused before it is read."""
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media_type != "application/json":
         raise ApiError(415, "UNSUPPORTED_MEDIA_TYPE", "the body must be application/json")
+    try:
+        async with asyncio.timeout(limits.timeout):
+            body = await _body(request, limits.max_bytes)
+    except TimeoutError as exc:
+        raise ApiError(408, "BODY_TIMEOUT", f"the body took over {limits.timeout} s") from exc
+    try:
+        return model.model_validate_json(body)
+    except ValidationError as exc:
+        details = json.loads(exc.json(include_url=False, include_input=False))
+        raise ApiError(
+            422, "INVALID_INPUT", f"the body is not a valid {model.__name__}", details
+        ) from exc
+
+
+async def _body(request: Request, max_bytes: int) -> bytes:
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
@@ -72,10 +99,4 @@ async def read_model(request: Request, model: type[M], max_bytes: int) -> M:
         size += len(chunk)
         if size > max_bytes:
             raise ApiError(413, "BODY_TOO_LARGE", f"body exceeds {max_bytes} bytes")
-    try:
-        return model.model_validate_json(b"".join(chunks))
-    except ValidationError as exc:
-        details = json.loads(exc.json(include_url=False, include_input=False))
-        raise ApiError(
-            422, "INVALID_INPUT", f"the body is not a valid {model.__name__}", details
-        ) from exc
+    return b"".join(chunks)

@@ -20,7 +20,7 @@ from starlette.responses import JSONResponse, Response
 
 from graphwire.protocol import AguiMapper, RunInfo
 from graphwire.runs import RunLog
-from graphwire.server._bodies import checked_id, last_event_id, read_model
+from graphwire.server._bodies import BodyLimits, checked_id, last_event_id, read_model
 from graphwire.server._errors import ApiError
 from graphwire.server._sse import EventStream, RunLogSource, TaskLogSource
 from graphwire.tasks import (
@@ -142,12 +142,12 @@ class TaskRoutes:
         self,
         runner: Callable[[], TaskRunner | None],
         agent_name: Callable[[Request], str],
-        max_body_bytes: int,
+        body_limits: BodyLimits,
         stream: Callable[..., EventStream],
     ) -> None:
         self._runner = runner
         self._agent_name = agent_name
-        self._max_body = max_body_bytes
+        self._body_limits = body_limits
         self._stream = stream
 
     def _require(self) -> TaskRunner:
@@ -167,7 +167,7 @@ class TaskRoutes:
 
     async def create(self, request: Request) -> Response:
         agent = self._agent_name(request)
-        body = await read_model(request, NewTask, self._max_body)
+        body = await read_model(request, NewTask, self._body_limits)
         principal = request.state.principal
         if body.parent_task_id is not None:
             await self.owned(request, body.parent_task_id)
@@ -221,7 +221,7 @@ class TaskRoutes:
 
     async def followup(self, request: Request) -> Response:
         task = await self.owned(request, request.path_params["task_id"])
-        body = await read_model(request, Followup, self._max_body)
+        body = await read_model(request, Followup, self._body_limits)
         with task_errors():
             task = await self._require().followup(task.id, body.message)
         return JSONResponse(task_view(task, str(request.base_url)))
