@@ -14,7 +14,7 @@ import uvicorn
 
 from graphwire.host import FIELDS, INTERRUPT_CHANNELS, ConfigError, SpecError, load_settings
 from graphwire.server._build import RELOAD_ENV, build
-from graphwire.server._uvicorn import GraphwireServer, bounded_headers
+from graphwire.server._uvicorn import GraphwireServer, bounded_protocol
 
 EXIT_USAGE = 2
 RELOAD_GRACE_SECONDS = 2
@@ -132,7 +132,8 @@ def _serve(args: argparse.Namespace) -> int:
         port=settings.port,
         log_level=settings.log_level,
         limit_concurrency=concurrency_limit(settings.limit_concurrency),
-        http=bounded_headers(settings.header_timeout_seconds),
+        http=bounded_protocol(settings.header_timeout_seconds, settings.send_timeout_seconds),
+        timeout_graceful_shutdown=settings.shutdown_grace_seconds,
     )
     settle_heap()
     GraphwireServer(config, served.app.state.registry).run()

@@ -4,6 +4,8 @@ header-read deadline and a bound on concurrent connections."""
 from __future__ import annotations
 
 import asyncio
+import json
+import os
 import socket
 from pathlib import Path
 
@@ -12,7 +14,7 @@ import httpx
 from graphwire.server import Agent, ServerOptions
 from tests.graphs import agent_graph
 from tests.processes import serve, wait_healthy
-from tests.server.conftest import live_server
+from tests.server.conftest import live_server, run_body
 
 
 async def test_a_body_that_trickles_past_its_deadline_is_a_408() -> None:
@@ -61,3 +63,69 @@ def _closed_by_server(sock: socket.socket) -> bool:
         return sock.recv(1) == b""
     except TimeoutError:
         return False
+
+
+FLOOD = """
+import asyncio
+
+from langgraph.config import get_stream_writer
+from langgraph.graph import START, MessagesState, StateGraph
+
+
+async def flood(state: MessagesState) -> dict:
+    write = get_stream_writer()
+    for n in range(400):
+        write({"name": "chunk", "value": "x" * 50_000})
+        await asyncio.sleep(0.005)
+    return {}
+
+
+builder = StateGraph(MessagesState)
+builder.add_node("flood", flood)
+builder.add_edge(START, "flood")
+graph = builder.compile()
+"""
+
+
+async def test_a_client_that_stops_reading_is_dropped_and_shutdown_completes(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "flood.py").write_text(FLOOD)
+    env = {"GRAPHWIRE_SEND_TIMEOUT_SECONDS": "1"}
+    process, url = serve(["--store", "memory", "flood.py:graph"], tmp_path, env)
+    port = int(url.rsplit(":", 1)[1])
+    stalled = socket.socket()
+    stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    try:
+        await wait_healthy(url)
+        await asyncio.sleep(0.5)  # the health check's connection is gone
+        before = _sockets_of(process.pid)
+        stalled.connect(("127.0.0.1", port))
+        body = json.dumps(run_body(thread="f", run="f1", forwardedProps={})).encode()
+        head = (
+            f"POST /agents/graph HTTP/1.1\r\nHost: 127.0.0.1\r\ncontent-type: application/json"
+            f"\r\ncontent-length: {len(body)}\r\n\r\n"
+        ).encode()
+        stalled.sendall(head + body)
+        await asyncio.sleep(1)
+        held = _sockets_of(process.pid)
+        await asyncio.sleep(3)  # the client reads nothing, well past the send timeout
+        after = _sockets_of(process.pid)
+        async with httpx.AsyncClient(timeout=5) as client:
+            healthy = (await client.get(f"{url}/healthz")).status_code
+        process.terminate()
+        await asyncio.to_thread(process.wait, 15)  # within the shutdown grace, not never
+    finally:
+        stalled.close()
+        if process.poll() is None:
+            process.kill()
+        process.communicate(timeout=30)
+    # The server let go of the connection (and its buffer) while the client
+    # still holds it open without reading.
+    assert held == before + 1 and after == before and healthy == 200
+
+
+def _sockets_of(pid: int) -> int:
+    """How many sockets the process holds open."""
+    fds = Path(f"/proc/{pid}/fd")
+    return sum(1 for fd in fds.iterdir() if os.readlink(fd).startswith("socket:"))

@@ -139,6 +139,9 @@ FIELDS: dict[str, Field] = {
     ),
     "max_body_bytes": Field(_positive(int), 10 * 1024 * 1024, "largest request body"),
     "body_timeout_seconds": Field(_positive(float), 30.0, "longest a request body may take"),
+    "shutdown_grace_seconds": Field(
+        _positive(float), 10.0, "longest a shutdown waits for connections to finish"
+    ),
     "header_timeout_seconds": Field(
         _positive(float), 10.0, "longest a request's headers may take (then the socket closes)"
     ),

@@ -7,9 +7,13 @@ their streams end at once with outcome cancelled.
 
 uvicorn has no deadline for a request's headers: a connection that sends
 nothing, or half a request line, stays open forever, and enough of them take
-every file descriptor. ``BoundedHeadersProtocol`` closes a connection whose
-headers are not complete within ``header_timeout_seconds`` (10 by default) of
-its opening, or of the first byte of its next request.
+every file descriptor. And a client that stops reading leaves a response
+unfinished: uvicorn then *closes* the transport, which waits to flush a buffer
+that never drains, so the socket and its memory stay. ``BoundedProtocol``
+closes a connection whose headers are not complete within
+``header_timeout_seconds`` (10 by default) of its opening or of the first byte
+of its next request, and aborts one whose writes have been blocked (its reader
+not reading) for ``send_timeout_seconds``.
 """
 
 from __future__ import annotations
@@ -26,16 +30,23 @@ from graphwire.runs import RunRegistry
 HEADER_TIMEOUT_SECONDS = 10.0
 
 
-def bounded_headers(seconds: float) -> type[BoundedHeadersProtocol]:
-    """The protocol class to give uvicorn (``http=``) for a header deadline."""
-    return type("BoundedHeaders", (BoundedHeadersProtocol,), {"header_timeout": seconds})
+STALL_TIMEOUT_SECONDS = 30.0
 
 
-class BoundedHeadersProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol with a deadline for each request's headers."""
+def bounded_protocol(header_timeout: float, stall_timeout: float) -> type[BoundedProtocol]:
+    """The protocol class to give uvicorn (``http=``) with these deadlines."""
+    limits = {"header_timeout": header_timeout, "stall_timeout": stall_timeout}
+    return type("Bounded", (BoundedProtocol,), limits)
+
+
+class BoundedProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol with a deadline for each request's headers
+    and for a blocked write."""
 
     header_timeout = HEADER_TIMEOUT_SECONDS
+    stall_timeout = STALL_TIMEOUT_SECONDS
     _header_timer: asyncio.TimerHandle | None = None
+    _stall_timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -51,7 +62,28 @@ class BoundedHeadersProtocol(HttpToolsProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
+        self._unstall()
         super().connection_lost(exc)
+
+    def pause_writing(self) -> None:
+        super().pause_writing()
+        if self._stall_timer is None:
+            self._stall_timer = self.loop.call_later(self.stall_timeout, self._stalled)
+
+    def resume_writing(self) -> None:
+        self._unstall()
+        super().resume_writing()
+
+    def _unstall(self) -> None:
+        if self._stall_timer is not None:
+            self._stall_timer.cancel()
+            self._stall_timer = None
+
+    def _stalled(self) -> None:
+        """The reader has not read for ``stall_timeout``: drop the connection and
+        its buffer at once (the response is lost to it anyway)."""
+        self._stall_timer = None
+        self.transport.abort()
 
     def _arm(self) -> None:
         self._disarm()
