@@ -461,3 +461,16 @@ async def test_a_thread_goes_on_after_the_user_ignores_a_frontend_tool() -> None
     assert second[-1].outcome.type == "success"
     texts = [e.delta for e in of_type(second, EventType.TEXT_MESSAGE_CONTENT)]
     assert "".join(texts) == "Fine, something else then."
+
+
+async def test_a_streamed_call_the_node_drops_is_not_pending() -> None:
+    routing = AIMessage(id="m1", content="", tool_calls=[call("route_to", {}, "r-1")])
+    model = ScriptedChatModel(script=[routing])
+
+    async def supervisor(state: MessagesState, config: RunnableConfig) -> dict[str, Any]:
+        await model.ainvoke(state["messages"], config)  # streamed, then not kept
+        return {"messages": [AIMessage(id="m2", content="Routed.")]}
+
+    events = await collect(single(supervisor), user_input())
+    assert any(e.type == "TOOL_CALL_START" for e in events)
+    assert events[-1].outcome.pending_tool_call_ids is None

@@ -33,6 +33,7 @@ from ag_ui.core import (
     aggregate_token_usage,
     token_usage_from_langchain_metadata,
 )
+from langchain_core.messages import AIMessage
 from langchain_core.messages import ToolMessage as LcToolMessage
 from pydantic_core import to_jsonable_python
 
@@ -183,10 +184,16 @@ class AguiMapper:
         return self._flush()
 
     def _pending_calls(self) -> list[str]:
-        """This run's tool calls no tool message answers, in the stream or in the
-        final state (a node may write the answers itself, as dicts)."""
-        answered = {m.tool_call_id for m in self._messages or () if isinstance(m, LcToolMessage)}
-        return [c for c in self._open.unanswered_call_ids() if c not in answered]
+        """This run's tool calls that wait for the client: no tool message answers
+        them, in the stream or in the final state (a node may write answers
+        itself, as dicts), and the final state keeps them (a node may drop a
+        streamed call, e.g. a routing call it follows with ``Command(goto=...)``)."""
+        calls = self._open.unanswered_call_ids()
+        if self._messages is None:
+            return calls
+        kept = {c["id"] for m in self._messages if isinstance(m, AIMessage) for c in m.tool_calls}
+        answered = {m.tool_call_id for m in self._messages if isinstance(m, LcToolMessage)}
+        return [c for c in calls if c in kept and c not in answered]
 
     def cancel(self) -> list[BaseEvent]:
         """The run was stopped on purpose: RUN_FINISHED with outcome cancelled."""
