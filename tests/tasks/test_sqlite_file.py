@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
+import threading
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,8 @@ from ag_ui.core import RunFinishedEvent, UserMessage
 from langchain_core.messages import HumanMessage
 
 from graphwire.tasks import SqliteFile, SqliteTaskStore, TaskNotFoundError, TaskSpec
+from graphwire.tasks.stores import _db_thread as db_thread
+from graphwire.tasks.stores._db_thread import TransactionEndedError
 from tests.graphs import agent_graph, collect, user_input
 from tests.tasks.graphs import review_graph
 
@@ -112,3 +115,67 @@ async def test_jobs_commit_together_but_fail_alone(tmp_path: Path) -> None:
         assert rows == list(range(0, 20, 2))
     finally:
         await file.release()
+
+
+async def test_a_job_that_breaks_the_transaction_fails_alone_and_the_thread_survives(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "one.sqlite"
+    file = SqliteFile(path)
+    await file.acquire("CREATE TABLE IF NOT EXISTS t (x INTEGER)")
+
+    def script() -> None:  # executescript COMMITs on its own: not a transactional job
+        file.conn.executescript("INSERT INTO t VALUES (99);")
+
+    def insert(n: int) -> int:
+        file.conn.execute("INSERT INTO t VALUES (?)", (n,))
+        return n
+
+    try:
+        async with asyncio.timeout(10):  # a dead thread would leave every job waiting
+            with pytest.raises(TransactionEndedError):
+                await file.call(script)
+            assert await file.call(lambda: insert(1)) == 1
+            store = await SqliteTaskStore.on(file)
+            task = await store.create(TaskSpec(agent="a", prompt="still works"))
+            assert (await store.get(task.id)).prompt == "still works"
+    finally:
+        async with asyncio.timeout(10):
+            await file.release()
+
+
+async def test_no_result_is_handed_back_when_a_later_job_undid_its_write(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(db_thread, "HAND_BACK_SECONDS", 60.0)  # one batch, whatever the timing
+    path = tmp_path / "one.sqlite"
+    file = SqliteFile(path)
+    await file.acquire("CREATE TABLE IF NOT EXISTS t (x INTEGER)")
+    gate = threading.Event()
+
+    def insert(n: int) -> int:
+        file.conn.execute("INSERT INTO t VALUES (?)", (n,))
+        return n
+
+    def roll_back() -> None:
+        file.conn.execute("ROLLBACK")  # undoes the batch's earlier writes too
+
+    try:
+        blocker = asyncio.ensure_future(file.call(gate.wait))
+        await asyncio.sleep(0.05)  # the thread is held in the first job
+        written = asyncio.ensure_future(file.call(lambda: insert(1)))
+        undone = asyncio.ensure_future(file.call(roll_back))
+        await asyncio.sleep(0.05)
+        gate.set()
+        async with asyncio.timeout(10):
+            results = await asyncio.gather(blocker, written, undone, return_exceptions=True)
+        with contextlib.closing(sqlite3.connect(path)) as other:
+            rows = [x for (x,) in other.execute("SELECT x FROM t")]
+    finally:
+        gate.set()
+        async with asyncio.timeout(10):
+            await file.release()
+    assert rows == []
+    # Told the truth: no job whose write is gone was reported done.
+    assert isinstance(results[1], TransactionEndedError)
+    assert isinstance(results[2], TransactionEndedError)

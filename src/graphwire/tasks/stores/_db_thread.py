@@ -5,7 +5,10 @@ Each job is atomic on its own (a SAVEPOINT: a job that raises leaves nothing
 behind), and the jobs that queue up while the thread is busy share one
 ``BEGIN IMMEDIATE … COMMIT``. A result is handed back only after its COMMIT,
 so nobody sees a write that might still be lost; if the COMMIT fails, every
-job of the batch fails with it. Under load this turns many small transactions
+job of the batch fails with it, and so does it when a job ends the shared
+transaction itself (a COMMIT or ROLLBACK of its own, ``executescript``): what
+came before it may be lost. A job that fails in any way fails alone; the
+thread goes on. Under load this turns many small transactions
 into a few larger ones — the checkpointer's puts, a task's claim, its log
 appends and its outcome land together (docs/adr/0005-task-engine.md).
 """
@@ -22,6 +25,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
+
+from graphwire.protocol import GraphwireError
 
 _T = TypeVar("_T")
 HAND_BACK_SECONDS = 0.001
@@ -43,6 +48,11 @@ class _Result:
     target: Target
     ok: bool
     value: Any
+
+
+class TransactionEndedError(GraphwireError):
+    """A job ended the batch's shared transaction itself (jobs that must, such as
+    scripts, run with ``raw=True``); the batch's earlier jobs fail with it."""
 
 
 class _Dry:
@@ -110,7 +120,15 @@ class DatabaseThread:
                 continue
             if not done:
                 since = time.monotonic()
-            done.append(self._run_raw(job) if job.raw else self._run(job))
+            try:
+                done.append(self._run_raw(job) if job.raw else self._run(job))
+            except TransactionEndedError as exc:
+                done = [
+                    *(_Result(r.target, False, exc) for r in done),
+                    _Result(job.target, False, exc),
+                ]
+            except Exception as exc:  # anything else fails this job alone, never the thread
+                done.append(_Result(job.target, False, exc))
 
     def _run(self, job: _Job) -> _Result:
         conn = self.conn
@@ -125,12 +143,29 @@ class DatabaseThread:
         try:
             value = job.fn()
         except Exception as exc:  # the job's own failure: undone, handed to its caller
-            if conn.in_transaction:
-                conn.execute("ROLLBACK TO job")
-                conn.execute("RELEASE job")
+            self._undo(conn)
             return _Result(job.target, False, exc)
-        conn.execute("RELEASE job")
+        self._release(conn)
         return _Result(job.target, True, value)
+
+    @staticmethod
+    def _release(conn: sqlite3.Connection) -> None:
+        try:
+            conn.execute("RELEASE job")
+        except sqlite3.OperationalError as exc:  # no savepoint: the job ended the transaction
+            raise TransactionEndedError(
+                "a database job ended the shared transaction itself"
+            ) from exc
+
+    @classmethod
+    def _undo(cls, conn: sqlite3.Connection) -> None:
+        try:
+            conn.execute("ROLLBACK TO job")
+        except sqlite3.OperationalError as exc:
+            raise TransactionEndedError(
+                "a failing database job ended the shared transaction itself"
+            ) from exc
+        cls._release(conn)
 
     @staticmethod
     def _run_raw(job: _Job) -> _Result:
