@@ -474,3 +474,30 @@ async def test_a_streamed_call_the_node_drops_is_not_pending() -> None:
     events = await collect(single(supervisor), user_input())
     assert any(e.type == "TOOL_CALL_START" for e in events)
     assert events[-1].outcome.pending_tool_call_ids is None
+
+
+async def test_a_retried_resume_gives_the_node_the_new_answer() -> None:
+    """The node failed on the first answer, after interrupt() returned it: the
+    retry's answer is the one interrupt() returns (LangGraph keeps the first as
+    the task's pending write)."""
+
+    def ask(state: Tooled) -> dict[str, Any]:
+        answer = interrupt("approve?")
+        if answer == "bad":
+            raise KeyError("airline")
+        return {"answer": str(answer)}
+
+    graph = chain(Tooled, ask)
+    first = await collect(graph, user_input())
+    [pending] = first[-1].outcome.interrupts
+
+    def answer(value: str, run: str) -> Any:
+        return user_input(
+            run=run, resume=[ResumeEntry(interrupt_id=pending.id, payload=value, status="resolved")]
+        )
+
+    failed = await collect(graph, answer("bad", "r2"))
+    retried = await collect(graph, answer("good", "r3"))
+    assert failed[-1].type == "RUN_ERROR"
+    check_run(retried)
+    assert retried[-1].outcome.type == "success" and final_state(retried)["answer"] == "good"

@@ -62,6 +62,9 @@ class ThreadView:
     paused_at: Breakpoint | None = None
     """Set when the thread waits at a static breakpoint (its id is then the one
     pending interrupt id)."""
+    resume_failed: bool = False
+    """The last resume reached the node and failed there: LangGraph keeps the
+    answer it gave ``interrupt()`` and would give it again to the next resume."""
     values: Mapping[str, Any] = field(default_factory=dict)
     """The state's values: a key the client sends back as it was sent (the
     same JSON) is not written again, so what JSON does not carry (dataclasses,

@@ -22,7 +22,7 @@ from langchain_core.messages import BaseMessage
 from langchain_core.runnables import RunnableConfig
 from langgraph.errors import GraphRecursionError
 from langgraph.pregel import Pregel
-from langgraph.types import Durability, StateSnapshot
+from langgraph.types import Command, Durability, StateSnapshot
 
 from graphwire.protocol import (
     STREAM_MODES,
@@ -130,8 +130,14 @@ class GraphRun:
         graph = self._graph
         opts = self._options
         thread = empty_thread(graph) if opts.new_thread else None
-        call = plan_run(self._input, thread or await read_thread(graph, self._thread_key))
+        thread = thread or await read_thread(graph, self._thread_key)
+        call = plan_run(self._input, thread)
         config = await _run_config(graph, call, self._thread_key)
+        if thread.resume_failed and isinstance(call.input, Command):
+            # A new checkpoint without the failed attempt's writes: the node then
+            # gets this answer, not the one it failed on (docs/adr/0008).
+            forked = await graph.aupdate_state(config, None)
+            config["configurable"].update(forked["configurable"])
         config["configurable"].update(opts.configurable)
         parts = cast(
             AsyncGenerator[Any, None],
@@ -194,7 +200,8 @@ async def read_thread(graph: Pregel[Any, Any], thread_id: str) -> ThreadView:
     if paused is not None:
         pending = (paused.interrupt_id,)
     values = snapshot.values if isinstance(snapshot.values, dict) else {}
-    return ThreadView(tuple(messages), pending, keys, paused, values)
+    failed = bool(snapshot.interrupts) and any(task.error for task in snapshot.tasks)
+    return ThreadView(tuple(messages), pending, keys, paused, failed, values)
 
 
 def has_breakpoints(graph: Pregel[Any, Any]) -> bool:
