@@ -43,3 +43,17 @@ def test_imports_go_one_way() -> None:
                 if line.startswith(("import graphwire.", "from graphwire.")):
                     module = line.split()[1].split(".")[1]
                     assert module not in banned, (source.name, line)
+
+
+def test_packages_reach_each_other_only_through_public_names() -> None:
+    """A ``_private`` module is its package's business alone."""
+    root = Path(graphwire.__file__).parent
+    for source in root.rglob("*.py"):
+        package = source.relative_to(root).parts[0] if source.parent != root else None
+        for line in source.read_text().splitlines():
+            if not line.startswith("from graphwire."):
+                continue
+            parts = line.split()[1].split(".")
+            private = [p for p in parts[1:] if p.startswith("_")]
+            if private:
+                assert parts[1] == package, (str(source.relative_to(root)), line)

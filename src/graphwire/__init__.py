@@ -10,10 +10,11 @@ from graphwire.protocol import (
     MapperOptions,
     RunInfo,
     StreamParser,
+    bind_frontend_tools,
     cancelled_resume,
+    frontend_tools,
     is_cancelled_resume,
 )
-from graphwire.protocol._tools import bind_frontend_tools, frontend_tools
 from graphwire.runs import GraphRun, RunOptions
 from graphwire.tasks import (
     MemoryTaskStore,

@@ -13,8 +13,7 @@ from collections.abc import Sequence
 import uvicorn
 
 from graphwire.host import FIELDS, INTERRUPT_CHANNELS, ConfigError, SpecError, load_settings
-from graphwire.server._build import RELOAD_ENV, build
-from graphwire.server._uvicorn import GraphwireServer, bounded_protocol
+from graphwire.server import RELOAD_ENV, GraphwireServer, bounded_protocol, build
 
 EXIT_USAGE = 2
 RELOAD_GRACE_SECONDS = 2
@@ -114,7 +113,7 @@ def _serve(args: argparse.Namespace) -> int:
             {"cli": cli, "config": args.config, "specs": args.specs}
         )
         uvicorn.run(
-            "graphwire.server._build:reload_app",
+            "graphwire.server:reload_app",
             factory=True,
             reload=True,
             host=settings.host,

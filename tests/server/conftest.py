@@ -15,8 +15,7 @@ import uvicorn
 from ag_ui.core import BaseEvent
 from httpx_sse import aconnect_sse
 
-from graphwire.server import Agent, ServerOptions, create_app
-from graphwire.server._uvicorn import GraphwireServer
+from graphwire.server import Agent, GraphwireServer, ServerOptions, create_app
 from tests.agui_checks import EVENT
 
 LiveServer = Callable[..., Any]

@@ -72,22 +72,13 @@ def _optional_str(value: Any) -> str | None:
     return value
 
 
-def _optional_positive_int(value: Any) -> int | None:
-    if value is None or value == "":
-        return None
-    number = int(value)
-    if number <= 0:
-        raise ValueError("must be positive")
-    return number
+def _optional(parse: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """``parse``, with an empty value meaning None (unset)."""
 
+    def optional(value: Any) -> Any:
+        return None if value is None or value == "" else parse(value)
 
-def _optional_seconds(value: Any) -> float | None:
-    if value is None or value == "":
-        return None
-    seconds = float(value)
-    if seconds <= 0:
-        raise ValueError("must be positive")
-    return seconds
+    return optional
 
 
 INTERRUPT_CHANNELS: tuple[str, ...] = get_args(InterruptChannel)
@@ -146,7 +137,7 @@ FIELDS: dict[str, Field] = {
         _positive(float), 10.0, "longest a request's headers may take (then the socket closes)"
     ),
     "limit_concurrency": Field(
-        _optional_positive_int, None, "most connections at once, then 503 (default: by fd limit)"
+        _optional(_positive(int)), None, "most connections at once, then 503 (default: by fd limit)"
     ),
     "api_key": Field(_optional_str, None, "require Authorization: Bearer <key>"),
     "cors_origins": Field(_strings, [], "allowed CORS origins (off when empty)"),
@@ -165,7 +156,9 @@ FIELDS: dict[str, Field] = {
     ),
     "task_workers": Field(_positive(int), 4, "background task workers"),
     "task_lease_seconds": Field(_positive(float), 30.0, "a task claim's lease (crash recovery)"),
-    "task_timeout_seconds": Field(_optional_seconds, None, "longest run of one task (no limit)"),
+    "task_timeout_seconds": Field(
+        _optional(_positive(float)), None, "longest run of one task (no limit)"
+    ),
     "task_durability": Field(
         _choice("async", "sync", "exit"), "async", "task checkpoints: every step, or at exit"
     ),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from graphwire.protocol._close import closing_events
-from graphwire.protocol._events import DispatchedEvent, ParsedEvent
+from graphwire.protocol._events import DispatchedEvent, InterruptRaised, ParsedEvent
 from graphwire.protocol._inputs import (
     CONFIG_KEY,
     Breakpoint,
@@ -15,6 +15,7 @@ from graphwire.protocol._inputs import (
     is_resume,
     plan_run,
 )
+from graphwire.protocol._interrupts import to_agui_interrupt
 from graphwire.protocol._mapper import (
     LEGACY_INTERRUPT_EVENT,
     AguiMapper,
@@ -24,7 +25,8 @@ from graphwire.protocol._mapper import (
 )
 from graphwire.protocol._messages import to_agui_messages, to_langchain_messages
 from graphwire.protocol._parser import STREAM_MODES, StreamParser
-from graphwire.protocol._state import DEFAULT_HIDDEN_KEYS
+from graphwire.protocol._state import DEFAULT_HIDDEN_KEYS, visible_state
+from graphwire.protocol._tools import bind_frontend_tools, frontend_tools
 from graphwire.protocol.errors import ErrorCode, GraphwireError, InputError
 
 __all__ = [
@@ -40,17 +42,22 @@ __all__ = [
     "GraphwireError",
     "InputError",
     "InterruptChannel",
+    "InterruptRaised",
     "MapperOptions",
     "ParsedEvent",
     "RunInfo",
     "StreamParser",
     "ThreadView",
+    "bind_frontend_tools",
     "cancelled_resume",
     "closing_events",
     "frontend_tool_specs",
+    "frontend_tools",
     "is_cancelled_resume",
     "is_resume",
     "plan_run",
+    "to_agui_interrupt",
     "to_agui_messages",
     "to_langchain_messages",
+    "visible_state",
 ]

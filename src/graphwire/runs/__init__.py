@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from graphwire.runs._checks import check_input
 from graphwire.runs._dispatch import FORWARD_DISPATCHED_EVENTS
-from graphwire.runs._driver import GraphRun, RunOptions, read_thread
+from graphwire.runs._driver import GraphRun, RunOptions, breakpoint_of, read_thread
 from graphwire.runs._encode import encode_event
 from graphwire.runs._log import EventSink, Frames, RunLog
 from graphwire.runs._registry import (
@@ -32,6 +32,7 @@ __all__ = [
     "RunRecord",
     "RunRegistry",
     "ThreadBusyError",
+    "breakpoint_of",
     "check_input",
     "encode_event",
     "read_thread",

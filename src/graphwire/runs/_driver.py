@@ -173,8 +173,10 @@ class GraphRun:
         """What only the stream's end tells: interrupts seen in values parts only,
         and a pause at a static breakpoint (which the stream does not show)."""
         ending = self._parser.flush()
-        if has_breakpoints(self._graph):
-            paused = (await read_thread(self._graph, self._thread_key)).paused_at
+        graph = self._graph
+        if has_breakpoints(graph):
+            config: RunnableConfig = {"configurable": {"thread_id": self._thread_key}}
+            paused = await breakpoint_of(graph, await graph.aget_state(config))
             if paused is not None:
                 ending.append(paused.raised())
         for parsed in ending:
@@ -196,7 +198,7 @@ async def read_thread(graph: Pregel[Any, Any], thread_id: str) -> ThreadView:
     snapshot = await graph.aget_state({"configurable": {"thread_id": thread_id}})
     messages = _messages_of(snapshot.values)
     pending = tuple(dict.fromkeys(i.id for i in snapshot.interrupts))
-    paused = await _breakpoint(graph, snapshot) if has_breakpoints(graph) and not pending else None
+    paused = await breakpoint_of(graph, snapshot)
     if paused is not None:
         pending = (paused.interrupt_id,)
     values = snapshot.values if isinstance(snapshot.values, dict) else {}
@@ -209,10 +211,13 @@ def has_breakpoints(graph: Pregel[Any, Any]) -> bool:
     return bool(graph.interrupt_before_nodes or graph.interrupt_after_nodes)
 
 
-async def _breakpoint(graph: Pregel[Any, Any], snapshot: StateSnapshot) -> Breakpoint | None:
-    """Where the thread waits at a static breakpoint, if it does: its next node is
-    one to stop before, or the node that ran last is one to stop after."""
-    if not snapshot.next or any(task.error for task in snapshot.tasks):
+async def breakpoint_of(graph: Pregel[Any, Any], snapshot: StateSnapshot) -> Breakpoint | None:
+    """Where the thread in ``snapshot`` waits at a static breakpoint, if it does:
+    no interrupt or task error, and its next node is one to stop before, or the
+    node that ran last is one to stop after."""
+    if not has_breakpoints(graph) or snapshot.interrupts or not snapshot.next:
+        return None
+    if any(task.error for task in snapshot.tasks):
         return None
     checkpoint_id = str(snapshot.config["configurable"]["checkpoint_id"])
     nodes = tuple(snapshot.next)

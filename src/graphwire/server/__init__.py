@@ -4,6 +4,18 @@ from __future__ import annotations
 
 from graphwire.server._agents import Agent, with_checkpointer
 from graphwire.server._app import ServerOptions, create_app
-from graphwire.server._build import Served, build
+from graphwire.server._build import RELOAD_ENV, Served, build, reload_app
+from graphwire.server._uvicorn import GraphwireServer, bounded_protocol
 
-__all__ = ["Agent", "Served", "ServerOptions", "build", "create_app", "with_checkpointer"]
+__all__ = [
+    "RELOAD_ENV",
+    "Agent",
+    "GraphwireServer",
+    "Served",
+    "ServerOptions",
+    "bounded_protocol",
+    "build",
+    "create_app",
+    "reload_app",
+    "with_checkpointer",
+]

@@ -32,12 +32,12 @@ from graphwire.protocol import (
     DEFAULT_HIDDEN_KEYS,
     InputError,
     InterruptChannel,
+    InterruptRaised,
     MapperOptions,
+    to_agui_interrupt,
     to_agui_messages,
+    visible_state,
 )
-from graphwire.protocol._events import InterruptRaised
-from graphwire.protocol._interrupts import to_agui_interrupt
-from graphwire.protocol._state import visible_state
 from graphwire.runs import (
     OnDisconnect,
     RunEndedError,
@@ -46,8 +46,8 @@ from graphwire.runs import (
     RunOptions,
     RunRegistry,
     ThreadBusyError,
+    breakpoint_of,
     check_input,
-    read_thread,
     thread_key,
 )
 from graphwire.server._activity import TaskActivity
@@ -349,7 +349,7 @@ class _Api:
         snapshot = await agent.graph.aget_state({"configurable": {"thread_id": key}})
         values = snapshot.values if isinstance(snapshot.values, dict) else {}
         raised = [InterruptRaised(i.id, i.value, _schema(i)) for i in snapshot.interrupts]
-        paused = (await read_thread(agent.graph, key)).paused_at
+        paused = await breakpoint_of(agent.graph, snapshot)
         if paused is not None:
             raised.append(paused.raised())
         interrupts = [to_agui_interrupt(r, [], None) for r in raised]
