@@ -13,6 +13,7 @@ import pytest
 from ag_ui.core import PROTOCOL_VERSION, RunErrorEvent, RunFinishedEvent, RunStartedEvent
 from langgraph.pregel import Pregel
 
+from graphwire.protocol import StoreUnavailableError
 from graphwire.runs import encode_event
 from graphwire.tasks import (
     BaseTaskStore,
@@ -327,6 +328,48 @@ async def test_leases_are_renewed_while_a_task_runs(make_runner: RunnerFactory) 
         slow.release.set()
         done = await settled(runner, task)
         assert (done.state, done.attempt, len(done.run_ids)) == (TaskState.DONE, 1, 1)
+
+
+class _FlakyRenewals(MemoryTaskStore):
+    """A store whose first lease renewals fail as a locked database does."""
+
+    def __init__(self, failures: int) -> None:
+        super().__init__()
+        self.failures = failures
+
+    async def renew_lease(self, task_id: str, lease: Lease) -> Task:
+        if self.failures > 0:
+            self.failures -= 1
+            raise StoreUnavailableError("the database cannot be used now: database is locked")
+        return await super().renew_lease(task_id, lease)
+
+
+async def test_a_renewal_that_fails_for_a_moment_is_retried_not_given_up() -> None:
+    slow, store = Slow(), _FlakyRenewals(failures=3)
+    async with TaskRunner(
+        store, {"slow": slow.graph()}, RunnerOptions(lease_seconds=0.6)
+    ) as runner:
+        task = await runner.enqueue(TaskSpec(agent="slow", prompt="through a locked moment"))
+        await asyncio.wait_for(slow.started.wait(), 5)
+        async with asyncio.timeout(5):
+            while store.failures:
+                await asyncio.sleep(0.05)
+        await asyncio.sleep(0.5)  # renewed since: the lease holds
+        slow.release.set()
+        done = await settled(runner, task)
+    assert (done.state, done.attempt, len(done.run_ids)) == (TaskState.DONE, 1, 1)
+    assert slow.cancelled == 0
+
+
+async def test_a_renewal_that_keeps_failing_gives_the_task_up_within_its_lease() -> None:
+    slow, store = Slow(), _FlakyRenewals(failures=1_000)
+    async with TaskRunner(store, {"slow": slow.graph()}, RunnerOptions(lease_seconds=0.6)):
+        await store.create(TaskSpec(agent="slow", prompt="the store stays locked"))
+        await asyncio.wait_for(slow.started.wait(), 5)
+        async with asyncio.timeout(5):  # given up, so no two attempts run at once
+            while not slow.cancelled:
+                await asyncio.sleep(0.05)
+    assert slow.most_at_once == 1
 
 
 async def test_a_dead_workers_task_is_requeued_periodically(

@@ -12,7 +12,8 @@ import pytest
 from ag_ui.core import RunFinishedEvent, UserMessage
 from langchain_core.messages import HumanMessage
 
-from graphwire.tasks import SqliteFile, SqliteTaskStore, TaskNotFoundError, TaskSpec
+from graphwire.protocol import StoreUnavailableError
+from graphwire.tasks import SqliteFile, SqliteTaskStore, TaskNotFoundError, TaskQuery, TaskSpec
 from graphwire.tasks.stores import _db_thread as db_thread
 from graphwire.tasks.stores._db_thread import TransactionEndedError
 from tests.graphs import agent_graph, collect, user_input
@@ -179,3 +180,64 @@ async def test_no_result_is_handed_back_when_a_later_job_undid_its_write(
     # Told the truth: no job whose write is gone was reported done.
     assert isinstance(results[1], TransactionEndedError)
     assert isinstance(results[2], TransactionEndedError)
+
+
+async def test_a_read_only_database_is_unavailable_and_reads_go_on(tmp_path: Path) -> None:
+    store = await SqliteTaskStore.open(tmp_path / "one.sqlite")
+    try:
+        task = await store.create(TaskSpec(agent="a", prompt="written before"))
+        await store._file.call(lambda: store._file.conn.execute("PRAGMA query_only=ON"), mode="raw")
+        with pytest.raises(StoreUnavailableError, match="readonly"):
+            await store.create(TaskSpec(agent="a", prompt="refused"))
+        with pytest.raises(StoreUnavailableError):
+            await store.probe()
+        assert (await store.get(task.id)).prompt == "written before"
+    finally:
+        await store.aclose()
+
+
+async def test_reads_take_no_write_lock(tmp_path: Path) -> None:
+    path = tmp_path / "one.sqlite"
+    file = SqliteFile(path)  # the default busy timeout (10 s): a blocked read would wait it out
+    await file.acquire()
+    try:
+        store = await SqliteTaskStore.on(file)
+        graph = agent_graph(["hello"]).copy(update={"checkpointer": file.checkpointer()})
+        await collect(graph, user_input("hi"))
+        task = await store.create(TaskSpec(agent="a", prompt="x"))
+        with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as other:
+            other.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+            async with asyncio.timeout(2):
+                assert (await store.get(task.id)).id == task.id
+                assert await store.read_events(task.id) == []
+                state = await graph.aget_state({"configurable": {"thread_id": "t1"}})
+                assert state.values["messages"][-1].content == "hello"
+            other.execute("ROLLBACK")
+    finally:
+        await file.release()
+
+
+async def test_a_replaced_database_file_is_refused_and_left_alone(tmp_path: Path) -> None:
+    path = tmp_path / "one.sqlite"
+    store = await SqliteTaskStore.open(path)
+    try:
+        await store.create(TaskSpec(agent="a", prompt="first"))
+        replacement = tmp_path / "other.sqlite"
+        with contextlib.closing(sqlite3.connect(replacement)) as other:
+            other.execute("CREATE TABLE marker (x)")
+        replacement.replace(path)  # e.g. a backup restored over the live file
+        files = _data_files(tmp_path)
+        for attempt in (store.create(TaskSpec(agent="a", prompt="lost")), store.probe()):
+            with pytest.raises(StoreUnavailableError, match="deleted or replaced"):
+                await attempt
+        with pytest.raises(StoreUnavailableError, match="deleted or replaced"):
+            await store.list_tasks(TaskQuery())
+    finally:
+        await store.aclose()
+    # Nothing was written after the replacement: not the new file, not the journal.
+    assert _data_files(tmp_path) == files
+
+
+def _data_files(folder: Path) -> dict[str, bytes]:
+    """The database files' contents (the -shm index holds locks, not data)."""
+    return {p.name: p.read_bytes() for p in folder.iterdir() if not p.name.endswith("-shm")}

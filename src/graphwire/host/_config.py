@@ -123,6 +123,9 @@ FIELDS: dict[str, Field] = {
     "log_level": Field(_choice("debug", "info", "warning", "error"), "info", "log level"),
     "data_dir": Field(str, ".graphwire", "where the SQLite file lives"),
     "store": Field(_choice("sqlite", "memory"), "sqlite", "checkpointer for graphs without one"),
+    "store_busy_timeout_seconds": Field(
+        _positive(float), 10.0, "longest a store operation waits for a lock, then 503"
+    ),
     "keepalive_seconds": Field(_positive(float), 15.0, "SSE keepalive comment interval"),
     "send_timeout_seconds": Field(_positive(float), 30.0, "give up on a client not reading"),
     "flush_interval_ms": Field(

@@ -27,7 +27,7 @@ from graphwire.protocol._messages import to_agui_messages, to_langchain_messages
 from graphwire.protocol._parser import STREAM_MODES, StreamParser
 from graphwire.protocol._state import DEFAULT_HIDDEN_KEYS, visible_state
 from graphwire.protocol._tools import bind_frontend_tools, frontend_tools
-from graphwire.protocol.errors import ErrorCode, GraphwireError, InputError
+from graphwire.protocol.errors import ErrorCode, GraphwireError, InputError, StoreUnavailableError
 
 __all__ = [
     "CONFIG_KEY",
@@ -46,6 +46,7 @@ __all__ = [
     "MapperOptions",
     "ParsedEvent",
     "RunInfo",
+    "StoreUnavailableError",
     "StreamParser",
     "ThreadView",
     "bind_frontend_tools",

@@ -36,6 +36,9 @@ class ErrorCode(StrEnum):
     """The process running a task died; the task runs again from its checkpoint."""
     WORKER_STOPPED = "WORKER_STOPPED"
     """The server stopped while a task ran; the task runs again from its checkpoint."""
+    STORE_UNAVAILABLE = "STORE_UNAVAILABLE"
+    """The store (checkpoints, tasks) cannot be read or written now; nothing was
+    written. Retry later."""
 
 
 class GraphwireError(Exception):
@@ -49,3 +52,10 @@ class InputError(GraphwireError):
         super().__init__(message)
         self.code = code
         self.message = message
+
+
+class StoreUnavailableError(GraphwireError):
+    """The store cannot be read or written now (locked past its busy timeout,
+    read-only, full, its file deleted or replaced); the operation wrote nothing."""
+
+    code = ErrorCode.STORE_UNAVAILABLE

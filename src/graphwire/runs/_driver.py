@@ -33,6 +33,7 @@ from graphwire.protocol import (
     InputError,
     MapperOptions,
     RunInfo,
+    StoreUnavailableError,
     StreamParser,
     ThreadView,
     plan_run,
@@ -96,6 +97,9 @@ class GraphRun:
         except InputError as exc:
             self._refused = True
             final = mapper.fail(exc.code, exc.message)
+        except StoreUnavailableError as exc:
+            logger.warning("run %s: %s", self._input.run_id, exc)
+            final = mapper.fail(exc.code, "The store cannot be used now. Retry later.")
         except GraphRecursionError:
             logger.exception("run %s hit the recursion limit", self._input.run_id)
             final = mapper.fail(ErrorCode.RECURSION_LIMIT, "The agent hit its recursion limit.")

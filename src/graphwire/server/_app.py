@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import hmac
 import inspect
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -34,6 +35,7 @@ from graphwire.protocol import (
     InterruptChannel,
     InterruptRaised,
     MapperOptions,
+    StoreUnavailableError,
     to_agui_interrupt,
     to_agui_messages,
     visible_state,
@@ -65,6 +67,7 @@ from graphwire.server._sse import EventStream, LogSource, RunLogSource
 from graphwire.server._tasks_api import TaskRoutes, events_url
 from graphwire.tasks import RunnerOptions, TaskRunner, TaskStore
 
+logger = logging.getLogger("graphwire.server")
 Reply = Response | EventStream
 AuthHook = Callable[[Request], "str | Awaitable[str | None] | None"]
 
@@ -133,6 +136,7 @@ def create_app(
 
     routes = [
         Route("/healthz", api.healthz, methods=["GET"]),
+        Route("/readyz", api.readyz, methods=["GET"]),
         Route("/agents", api.list_agents, methods=["GET"]),
         Route("/agents/{name}", api.run_agent, methods=["POST"]),
         Route("/agents/{name}/threads/{thread_id}", api.thread, methods=["GET"]),
@@ -162,7 +166,8 @@ def create_app(
 
 
 class _Endpoint:
-    """Turns ``ApiError`` into its JSON response; runs auth first."""
+    """Turns ``ApiError`` (and a store that cannot be used now: 503
+    ``STORE_UNAVAILABLE``) into its JSON response; runs auth first."""
 
     def __init__(
         self, handler: Callable[[Request], Awaitable[Reply]], api: _Api, public: bool = False
@@ -180,6 +185,9 @@ class _Endpoint:
             response = await self._handler(request)
         except ApiError as exc:
             response = exc.response()
+        except StoreUnavailableError as exc:
+            logger.warning("%s %s: %s", request.method, request.url.path, exc)
+            response = ApiError(503, str(exc.code), str(exc)).response()
         await response(scope, receive, send)
 
 
@@ -193,6 +201,7 @@ class _Api:
         self.tasks: TaskRunner | None = None
         self.body_limits = BodyLimits(options.max_body_bytes, options.body_timeout_seconds)
         self.healthz = _Endpoint(self._healthz, self, public=True)
+        self.readyz = _Endpoint(self._readyz, self, public=True)
         self.list_agents = _Endpoint(self._list_agents, self)
         self.run_agent = _Endpoint(self._run_agent, self)
         self.run_single = _Endpoint(self._run_single, self)
@@ -239,7 +248,15 @@ class _Api:
     # -- routes -----------------------------------------------------------------
 
     async def _healthz(self, request: Request) -> Response:
+        """Liveness: the process serves requests."""
         return JSONResponse({"status": "ok"})
+
+    async def _readyz(self, request: Request) -> Response:
+        """Readiness: the task store (which ``graphwire serve`` shares with the
+        checkpoints) can be written now; 503 ``STORE_UNAVAILABLE`` when not."""
+        if self.tasks is not None:
+            await self.tasks.store.probe()
+        return JSONResponse({"status": "ready"})
 
     async def _list_agents(self, request: Request) -> Response:
         base = str(request.base_url).rstrip("/")

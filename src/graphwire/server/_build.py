@@ -90,7 +90,8 @@ def build(settings: Settings, cli_specs: Sequence[str]) -> Served:
     if settings.store == "memory":
         app = create_app(agents, options, _memory_saver, _memory_tasks)
     else:
-        file = SqliteFile(Path(settings.data_dir) / SQLITE_FILE)
+        path = Path(settings.data_dir) / SQLITE_FILE
+        file = SqliteFile(path, busy_timeout=settings.store_busy_timeout_seconds)
         app = create_app(agents, options, _sqlite_saver(file), _sqlite_tasks(file))
     return Served(app, [a.name for a in agents])
 

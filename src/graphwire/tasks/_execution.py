@@ -29,7 +29,7 @@ from ag_ui.core import (
 from langgraph.pregel import Pregel
 from langgraph.types import Durability
 
-from graphwire.protocol import ErrorCode
+from graphwire.protocol import ErrorCode, StoreUnavailableError
 from graphwire.runs import Frames, GraphRun, RunOptions, read_thread, thread_key
 from graphwire.tasks._model import (
     Failure,
@@ -44,6 +44,7 @@ from graphwire.tasks.stores import TaskStore
 logger = logging.getLogger("graphwire.tasks")
 
 StopReason = Literal["cancelled", "timeout", "shutdown", "lost"]
+AGAIN = "it runs again from its last checkpoint once its lease expires"
 GROUP_COMMIT_SECONDS = 0.02
 """How long a batch collects events before it is written: a run's tokens arrive
 in bursts, and one transaction per burst costs far less than one per event."""
@@ -150,6 +151,8 @@ class TaskExecution:
         self._run_id = task.run_ids[-1]
         self._thread_key = thread_key(task.principal, task.thread_id)
         self._writer = EventWriter(store, task.id, self._lease, self._run_id)
+        self._renewed = 0.0
+        """When the lease was last renewed (loop time)."""
 
     async def execute(self, configurable: Mapping[str, Any]) -> None:
         run_input = await self._run_input()
@@ -172,6 +175,9 @@ class TaskExecution:
             self._writer.put(event)
         rest = await self._writer.close()
         error = self._writer.error
+        if isinstance(error, StoreUnavailableError):
+            logger.warning("task %s: log not written: %s; %s", self._task.id, error, AGAIN)
+            return
         if error is not None and not isinstance(error, LeaseLostError):
             raise error
         if reason == "lost" or error is not None:
@@ -201,8 +207,8 @@ class TaskExecution:
     async def _supervise(self, driver: asyncio.Task[None]) -> StopReason | None:
         """Wait for the run to end, renewing the lease; say why it must stop early."""
         loop = asyncio.get_running_loop()
-        renew_every = self._limits.lease_seconds / 3
-        renew_at = loop.time() + renew_every
+        self._renewed = loop.time()
+        renew_at = self._renewed + self._limits.lease_seconds / 3
         timeout = self._limits.timeout
         deadline = loop.time() + timeout if timeout else math.inf
         while True:
@@ -223,10 +229,10 @@ class TaskExecution:
             if self._watching.done() and await self._cancelled():
                 return "cancelled"
             if loop.time() >= renew_at:
-                stop = await self._renew()
-                if stop is not None:
-                    return stop
-                renew_at = loop.time() + renew_every
+                next_at = await self._renew()
+                if isinstance(next_at, str):
+                    return next_at
+                renew_at = next_at
             if loop.time() >= deadline:
                 return "timeout"
 
@@ -242,13 +248,27 @@ class TaskExecution:
         task = await self._store.get(self._task.id)
         return task.state is TaskState.CANCELLED
 
-    async def _renew(self) -> StopReason | None:
-        """Renew the lease; a cancel made by another process shows up here too."""
+    async def _renew(self) -> StopReason | float:
+        """Renew the lease (a cancel made by another process shows up here too);
+        returns when to renew next. A store that cannot be used now is tried
+        again soon, for as long as the last renewed lease lasts."""
+        loop = asyncio.get_running_loop()
+        every = self._limits.lease_seconds / 3
         try:
             task = await self._store.renew_lease(self._task.id, self._lease)
         except LeaseLostError:
             return "lost"
-        return "cancelled" if task.state is TaskState.CANCELLED else None
+        except StoreUnavailableError as exc:
+            retry_at = loop.time() + min(every / 4, 1.0)
+            if retry_at >= self._renewed + self._limits.lease_seconds:
+                logger.warning("task %s: the lease could not be renewed: %s", self._task.id, exc)
+                return "lost"
+            logger.warning("task %s: renewing the lease failed, retrying: %s", self._task.id, exc)
+            return retry_at
+        if task.state is TaskState.CANCELLED:
+            return "cancelled"
+        self._renewed = loop.time()
+        return self._renewed + every
 
     async def _settle(self, reason: StopReason | None, rest: list[str]) -> None:
         outcome = self._outcome(reason)
@@ -256,12 +276,14 @@ class TaskExecution:
             await self._store.settle(self._task.id, self._lease, outcome, rest)
         except LeaseLostError:
             logger.warning("task %s: lease lost before its outcome was saved", self._task.id)
+        except StoreUnavailableError as exc:
+            logger.warning("task %s: outcome not saved: %s; %s", self._task.id, exc, AGAIN)
 
     def _outcome(self, reason: StopReason | None) -> RunOutcome:
         terminal = self._writer.terminal
         if isinstance(terminal, RunErrorEvent):
-            if reason == "shutdown":
-                return RunOutcome("released")
+            if reason == "shutdown" or terminal.code == ErrorCode.STORE_UNAVAILABLE:
+                return RunOutcome("released")  # runs again from its last checkpoint
             return RunOutcome("failed", error=Failure(terminal.code or "", terminal.message))
         if not isinstance(terminal, RunFinishedEvent) or terminal.outcome is None:
             return RunOutcome("failed", error=Failure(ErrorCode.INTERNAL_ERROR, "no outcome"))

@@ -21,9 +21,9 @@ from typing import Any
 from langgraph.pregel import Pregel
 from langgraph.types import Durability
 
-from graphwire.protocol import ErrorCode
+from graphwire.protocol import ErrorCode, StoreUnavailableError
 from graphwire.tasks._context import TASKS_CONFIG_KEY, TASKS_STATE_KEY, TaskContext
-from graphwire.tasks._execution import RunLimits, TaskExecution
+from graphwire.tasks._execution import AGAIN, RunLimits, TaskExecution
 from graphwire.tasks._model import (
     SETTLED,
     Task,
@@ -40,6 +40,8 @@ logger = logging.getLogger("graphwire.tasks")
 
 _ACTIVE = frozenset({TaskState.QUEUED, TaskState.ONGOING, TaskState.REVIEW_NEEDED})
 _SUMMARY_LIMIT = 200
+STORE_RETRY_SECONDS = 1.0
+"""How long a worker waits before claiming again after the store could not be used."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,12 +214,19 @@ class TaskRunner:
     async def _work(self) -> None:
         stopped = self._require_started()
         while not stopped.done():
-            claimed = await self._next(stopped)
+            try:
+                claimed = await self._next(stopped)
+            except StoreUnavailableError as exc:
+                logger.warning("claiming a task failed: %s; trying again", exc)
+                await asyncio.wait({stopped}, timeout=STORE_RETRY_SECONDS)
+                continue
             if claimed is None:
                 continue
             task, watching = claimed
             try:
                 await self._execute(task, watching)
+            except StoreUnavailableError as exc:
+                logger.warning("task %s: %s; %s", task.id, exc, AGAIN)
             except Exception:
                 # The lease runs out and the sweeper requeues the task.
                 logger.exception("task %s: the worker failed running it", task.id)
@@ -287,6 +296,8 @@ class TaskRunner:
                 return
             try:
                 await self._sweep_once()
+            except StoreUnavailableError as exc:
+                logger.warning("requeueing expired tasks failed: %s; trying again later", exc)
             except Exception:
                 logger.exception("requeueing expired tasks failed; trying again later")
             # Tasks another process queued in a shared store raise no signal here.

@@ -65,6 +65,7 @@ class TaskStore(Protocol):
     def watch_work(self) -> AbstractContextManager[asyncio.Future[None]]: ...
     def watch_task(self, task_id: str) -> asyncio.Future[None]: ...
     def unwatch_task(self, task_id: str, future: asyncio.Future[None]) -> None: ...
+    async def probe(self) -> None: ...
     async def aclose(self) -> None: ...
 
 
@@ -148,6 +149,10 @@ class BaseTaskStore(abc.ABC):
     @abc.abstractmethod
     async def aclose(self) -> None:
         """Release the store's resources."""
+
+    @abc.abstractmethod
+    async def probe(self) -> None:
+        """Return when the store can be written now, else raise ``StoreUnavailableError``."""
 
     # -- domain methods --------------------------------------------------------------
 

@@ -11,6 +11,14 @@ came before it may be lost. A job that fails in any way fails alone; the
 thread goes on. Under load this turns many small transactions
 into a few larger ones — the checkpointer's puts, a task's claim, its log
 appends and its outcome land together (docs/adr/0005-task-engine.md).
+
+Read jobs take no write lock: outside a batch they run in a read transaction
+of their own, so another process holding the write lock does not stop them.
+SQLite failures that mean "the store cannot be used now" (locked past the
+busy timeout, read-only, full, I/O error, not a database) reach the caller as
+``StoreUnavailableError``, and before every COMMIT and read the file's
+``check`` refuses a database whose file was deleted or replaced
+(docs/adr/0009-hostile-input.md).
 """
 
 from __future__ import annotations
@@ -24,23 +32,41 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
-from graphwire.protocol import GraphwireError
+from graphwire.protocol import GraphwireError, StoreUnavailableError
 
 _T = TypeVar("_T")
 HAND_BACK_SECONDS = 0.001
 """Longest a finished result waits (uncommitted) while the thread works on."""
 
 Target = asyncio.Future[Any] | concurrent.futures.Future[Any]
+Mode = Literal["write", "read", "raw"]
+"""A job writes (in the batch's IMMEDIATE transaction), only reads (no write
+lock), or runs outside any transaction (connect, close, scripts that commit
+themselves)."""
+_UNAVAILABLE = frozenset(
+    getattr(sqlite3, name)
+    for name in (
+        "SQLITE_PERM",
+        "SQLITE_BUSY",
+        "SQLITE_LOCKED",
+        "SQLITE_READONLY",
+        "SQLITE_IOERR",
+        "SQLITE_CORRUPT",
+        "SQLITE_FULL",
+        "SQLITE_CANTOPEN",
+        "SQLITE_PROTOCOL",
+        "SQLITE_NOTADB",
+    )
+)
 
 
 @dataclass(frozen=True, slots=True)
 class _Job:
     target: Target
     fn: Callable[[], Any]
-    raw: bool
-    """Runs outside any transaction (connect, close, scripts that commit themselves)."""
+    mode: Mode
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +78,7 @@ class _Result:
 
 class TransactionEndedError(GraphwireError):
     """A job ended the batch's shared transaction itself (jobs that must, such as
-    scripts, run with ``raw=True``); the batch's earlier jobs fail with it."""
+    scripts, run with ``mode="raw"``); the batch's earlier jobs fail with it."""
 
 
 class _Dry:
@@ -65,28 +91,30 @@ _DRY = _Dry()
 class DatabaseThread:
     """Runs submitted functions against ``conn`` on one thread. Urgent jobs — the
     task store's, which workers and clients wait on — go before queued
-    checkpoint writes."""
+    checkpoint writes. ``check`` raises ``StoreUnavailableError`` when the
+    database may no longer be used (its file is gone)."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, check: Callable[[], None] = lambda: None) -> None:
         self.conn: sqlite3.Connection | None = None
         """Bound by the connect job, unbound by the close job (both on this thread)."""
+        self._check = check
         self._urgent: collections.deque[_Job | None] = collections.deque()
         self._normal: collections.deque[_Job | None] = collections.deque()
         self._wake: queue.SimpleQueue[None] = queue.SimpleQueue()  # one token per job
         self._thread = threading.Thread(target=self._serve, name=name, daemon=True)
         self._thread.start()
 
-    async def call(self, fn: Callable[[], _T], *, urgent: bool = False, raw: bool = False) -> _T:
+    async def call(self, fn: Callable[[], _T], *, urgent: bool = False, mode: Mode = "write") -> _T:
         future: asyncio.Future[_T] = asyncio.get_running_loop().create_future()
-        self._put(_Job(future, fn, raw), urgent)
+        self._put(_Job(future, fn, mode), urgent)
         return await future
 
-    def call_blocking(self, fn: Callable[[], _T]) -> _T:
+    def call_blocking(self, fn: Callable[[], _T], mode: Mode = "write") -> _T:
         """Run ``fn`` on the thread and wait for it (for synchronous callers)."""
         if threading.current_thread() is self._thread:
             return fn()
         future: concurrent.futures.Future[_T] = concurrent.futures.Future()
-        self._put(_Job(future, fn, raw=False), urgent=True)
+        self._put(_Job(future, fn, mode), urgent=True)
         return future.result()
 
     def stop(self) -> None:
@@ -109,7 +137,8 @@ class DatabaseThread:
         since = 0.0
         while True:
             job = self._next(block=not done)
-            if not isinstance(job, _Job) or job.raw or time.monotonic() - since > HAND_BACK_SECONDS:
+            raw = isinstance(job, _Job) and job.mode == "raw"
+            if not isinstance(job, _Job) or raw or time.monotonic() - since > HAND_BACK_SECONDS:
                 # The queue ran dry, a raw job comes, or results waited long enough:
                 # commit what is done and hand it back in one wake-up of the loop.
                 _post(self._commit(done))
@@ -121,7 +150,7 @@ class DatabaseThread:
             if not done:
                 since = time.monotonic()
             try:
-                done.append(self._run_raw(job) if job.raw else self._run(job))
+                done.append(self._run_raw(job) if raw else self._run(job))
             except TransactionEndedError as exc:
                 done = [
                     *(_Result(r.target, False, exc) for r in done),
@@ -134,18 +163,33 @@ class DatabaseThread:
         conn = self.conn
         if conn is None:
             return _Result(job.target, False, RuntimeError("the database is closed"))
+        if job.mode == "read" and not conn.in_transaction:
+            return self._run_read(conn, job)
         try:
             if not conn.in_transaction:
                 conn.execute("BEGIN IMMEDIATE")
             conn.execute("SAVEPOINT job")
         except sqlite3.Error as exc:
-            return _Result(job.target, False, exc)
+            return _Result(job.target, False, _store_error(exc))
         try:
             value = job.fn()
         except Exception as exc:  # the job's own failure: undone, handed to its caller
             self._undo(conn)
-            return _Result(job.target, False, exc)
+            return _Result(job.target, False, _store_error(exc))
         self._release(conn)
+        return _Result(job.target, True, value)
+
+    def _run_read(self, conn: sqlite3.Connection, job: _Job) -> _Result:
+        """A read outside any batch: its own read transaction, no write lock."""
+        try:
+            self._check()
+            conn.execute("BEGIN")
+            try:
+                value = job.fn()
+            finally:
+                conn.execute("ROLLBACK")
+        except Exception as exc:  # the read's failure, handed to its caller
+            return _Result(job.target, False, _store_error(exc))
         return _Result(job.target, True, value)
 
     @staticmethod
@@ -172,19 +216,32 @@ class DatabaseThread:
         try:
             return _Result(job.target, True, job.fn())
         except Exception as exc:  # handed to the caller, which raises it
-            return _Result(job.target, False, exc)
+            return _Result(job.target, False, _store_error(exc))
 
     def _commit(self, done: list[_Result]) -> list[_Result]:
         conn = self.conn
         if conn is None or not conn.in_transaction:
             return done
         try:
+            self._check()
             conn.execute("COMMIT")
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, StoreUnavailableError) as exc:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
-            return [_Result(r.target, False, exc) for r in done]
+            error = _store_error(exc)
+            return [_Result(r.target, False, error) if r.ok else r for r in done]
         return done
+
+
+def _store_error(exc: Exception) -> Exception:
+    """``exc``, or a ``StoreUnavailableError`` when SQLite says the database cannot
+    be used now (the cause stays attached)."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is None or code & 0xFF not in _UNAVAILABLE:
+        return exc
+    error = StoreUnavailableError(f"the database cannot be used now: {exc}")
+    error.__cause__ = exc
+    return error
 
 
 def _post(done: list[_Result]) -> None:

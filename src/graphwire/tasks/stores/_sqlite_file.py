@@ -5,12 +5,16 @@ Every operation — a task transition, a log append, a checkpoint put — runs a
 one atomic job on the file's thread: one hop from the event loop per
 operation, and jobs that queue up commit together (``_db_thread``). Other
 processes on the same file are kept apart by SQLite's own locking (WAL, busy
-timeout) (docs/adr/0005-task-engine.md).
+timeout) (docs/adr/0005-task-engine.md). Reads take no write lock; a file
+deleted or replaced under the server is refused, never written into
+(docs/adr/0009-hostile-input.md).
 """
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from functools import partial
 from pathlib import Path
@@ -26,20 +30,26 @@ from langgraph.checkpoint.base import (
 )
 from langgraph.checkpoint.sqlite import SqliteSaver
 
-from graphwire.tasks.stores._db_thread import DatabaseThread
+from graphwire.protocol import StoreUnavailableError
+from graphwire.tasks.stores._db_thread import DatabaseThread, Mode
 
 _T = TypeVar("_T")
-_PRAGMAS = ("journal_mode=WAL", "synchronous=NORMAL", "busy_timeout=10000")
+_PRAGMAS = ("journal_mode=WAL", "synchronous=NORMAL")
+_PROBE = "CREATE TABLE IF NOT EXISTS graphwire_probe (id INTEGER PRIMARY KEY, at REAL NOT NULL)"
 
 
 class SqliteFile:
     """A SQLite file opened by its users (``acquire``/``release``), closed by the last."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, busy_timeout: float = 10.0) -> None:
+        """``busy_timeout``: how long an operation waits for another process's
+        write lock before it fails with ``StoreUnavailableError``."""
         self.path = str(path)
+        self.busy_timeout = busy_timeout
         self._thread: DatabaseThread | None = None
         self._users = 0
         self._saver: SqliteSaver | None = None
+        self._identity: tuple[int, int] | None = None
 
     async def acquire(self, schema: str = "") -> None:
         """Open the file (first user) and make sure ``schema`` exists."""
@@ -47,8 +57,9 @@ class SqliteFile:
         ready = False
         try:
             if self._users == 1:
-                self._thread = DatabaseThread(f"graphwire-sqlite-{Path(self.path).name}")
-                await self._thread.call(self._connect, raw=True)
+                name = f"graphwire-sqlite-{Path(self.path).name}"
+                self._thread = DatabaseThread(name, check=self._check_file)
+                await self._thread.call(self._connect, mode="raw")
             if schema:
                 await self.ensure_schema(schema)
             ready = True
@@ -63,25 +74,31 @@ class SqliteFile:
             return
         thread, self._thread = self._thread, None
         try:
-            await thread.call(partial(self._close, thread), raw=True)
+            await thread.call(partial(self._close, thread), mode="raw")
         finally:
             thread.stop()
 
     async def ensure_schema(self, schema: str) -> None:
         """Run a CREATE … IF NOT EXISTS script (outside the group transactions)."""
-        await self._thread_or_fail().call(lambda: self.conn.executescript(schema), raw=True)
+        await self._thread_or_fail().call(lambda: self.conn.executescript(schema), mode="raw")
 
-    async def call(self, fn: Callable[..., _T], *args: Any) -> _T:
-        """Run ``fn(*args)`` as one atomic job on the database thread."""
-        return await self._thread_or_fail().call(partial(fn, *args) if args else fn)
+    async def call(self, fn: Callable[..., _T], *args: Any, mode: Mode = "write") -> _T:
+        """Run ``fn(*args)`` as one atomic job on the database thread (``mode``
+        "read": a job that only reads, and takes no write lock)."""
+        return await self._thread_or_fail().call(partial(fn, *args) if args else fn, mode=mode)
 
-    async def call_urgent(self, fn: Callable[[], _T]) -> _T:
+    async def call_urgent(self, fn: Callable[[], _T], mode: Mode = "write") -> _T:
         """Like ``call``, ahead of queued non-urgent work."""
-        return await self._thread_or_fail().call(fn, urgent=True)
+        return await self._thread_or_fail().call(fn, urgent=True, mode=mode)
 
-    def call_blocking(self, fn: Callable[[], _T]) -> _T:
+    def call_blocking(self, fn: Callable[[], _T], mode: Mode = "write") -> _T:
         """Like ``call``, for synchronous callers on other threads."""
-        return self._thread_or_fail().call_blocking(fn)
+        return self._thread_or_fail().call_blocking(fn, mode)
+
+    async def probe(self) -> None:
+        """Write to the file once; raises ``StoreUnavailableError`` when it cannot."""
+        write = "INSERT OR REPLACE INTO graphwire_probe (id, at) VALUES (1, ?)"
+        await self.call_urgent(lambda: self.conn.execute(write, (time.time(),)))
 
     def _thread_or_fail(self) -> DatabaseThread:
         if self._thread is None:
@@ -104,18 +121,38 @@ class SqliteFile:
 
     def _connect(self) -> None:
         conn = sqlite3.connect(self.path, isolation_level=None)
-        for pragma in _PRAGMAS:
+        for pragma in (*_PRAGMAS, f"busy_timeout={int(self.busy_timeout * 1000)}"):
             conn.execute(f"PRAGMA {pragma}")
+        conn.execute(_PROBE)
         saver = SqliteSaver(_SaverConnection(conn))  # type: ignore[arg-type]
         saver.setup()
         self._saver = saver
+        self._identity = _identity(self.path)
         self._thread_or_fail().conn = conn
+
+    def _check_file(self) -> None:
+        """Refuse a database whose file was deleted or replaced since it was opened:
+        the connection would go on writing into a file nobody will read again."""
+        try:
+            same = _identity(self.path) == self._identity
+        except FileNotFoundError:
+            same = False
+        if not same:
+            raise StoreUnavailableError(
+                f"the database file {self.path} was deleted or replaced while in use; "
+                "restart graphwire"
+            )
 
     def _close(self, thread: DatabaseThread) -> None:
         conn, thread.conn = thread.conn, None
         self._saver = None
         if conn is not None:
             conn.close()
+
+
+def _identity(path: str) -> tuple[int, int]:
+    stat = os.stat(path)
+    return stat.st_dev, stat.st_ino
 
 
 class _SaverConnection:
@@ -150,7 +187,7 @@ class SqliteCheckpointer(BaseCheckpointSaver[str]):
     # -- async: on the database thread -----------------------------------------------
 
     async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
-        return await self._file.call(self._saver.get_tuple, config)
+        return await self._file.call(self._saver.get_tuple, config, mode="read")
 
     async def alist(
         self,
@@ -160,7 +197,8 @@ class SqliteCheckpointer(BaseCheckpointSaver[str]):
         before: RunnableConfig | None = None,
         limit: int | None = None,
     ) -> AsyncIterator[CheckpointTuple]:
-        for item in await self._file.call(self._listing(config, filter, before, limit)):
+        listing = self._listing(config, filter, before, limit)
+        for item in await self._file.call(listing, mode="read"):
             yield item
 
     async def aput(
@@ -187,13 +225,13 @@ class SqliteCheckpointer(BaseCheckpointSaver[str]):
     async def aget_delta_channel_history(
         self, *, config: RunnableConfig, channels: Sequence[str]
     ) -> Mapping[str, Any]:
-        history = self._saver.get_delta_channel_history
-        return await self._file.call(partial(history, config=config, channels=channels))
+        history = partial(self._saver.get_delta_channel_history, config=config, channels=channels)
+        return await self._file.call(history, mode="read")
 
     # -- sync: the same jobs, waited for ---------------------------------------------
 
     def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
-        return self._file.call_blocking(partial(self._saver.get_tuple, config))
+        return self._file.call_blocking(partial(self._saver.get_tuple, config), "read")
 
     def list(
         self,
@@ -203,7 +241,8 @@ class SqliteCheckpointer(BaseCheckpointSaver[str]):
         before: RunnableConfig | None = None,
         limit: int | None = None,
     ) -> Iterator[CheckpointTuple]:
-        return iter(self._file.call_blocking(self._listing(config, filter, before, limit)))
+        listing = self._listing(config, filter, before, limit)
+        return iter(self._file.call_blocking(listing, "read"))
 
     def _listing(
         self,
@@ -241,8 +280,8 @@ class SqliteCheckpointer(BaseCheckpointSaver[str]):
     def get_delta_channel_history(
         self, *, config: RunnableConfig, channels: Sequence[str]
     ) -> Mapping[str, Any]:
-        history = self._saver.get_delta_channel_history
-        return self._file.call_blocking(partial(history, config=config, channels=channels))
+        history = partial(self._saver.get_delta_channel_history, config=config, channels=channels)
+        return self._file.call_blocking(history, "read")
 
     def get_next_version(self, current: str | None, channel: None) -> str:
         return self._saver.get_next_version(current, channel)

@@ -31,6 +31,9 @@ class MemoryTaskStore(BaseTaskStore):
     async def aclose(self) -> None:
         """Nothing to release."""
 
+    async def probe(self) -> None:
+        """Memory can always be written."""
+
     async def _insert(self, task: Task) -> None:
         self._tasks[task.id] = task
         self._events[task.id] = []

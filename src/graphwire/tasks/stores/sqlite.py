@@ -130,7 +130,12 @@ class SqliteTaskStore(BaseTaskStore):
         inside a group-committed IMMEDIATE transaction)."""
         return await self._file.call_urgent(lambda: fn(self._file.conn))
 
-    _read = _write
+    async def _read(self, fn: Callable[[sqlite3.Connection], _T]) -> _T:
+        """``fn`` as a job that only reads: it takes no write lock."""
+        return await self._file.call_urgent(lambda: fn(self._file.conn), mode="read")
+
+    async def probe(self) -> None:
+        await self._file.probe()
 
     # -- tasks --------------------------------------------------------------------------
 

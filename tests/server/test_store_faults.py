@@ -1,0 +1,97 @@
+"""A store that cannot be used is said so — 503 ``STORE_UNAVAILABLE``, a RUN_ERROR
+with that code mid-stream, a readiness route that tells — and nothing is
+written into a database file that is gone (a real ``graphwire serve``)."""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import sqlite3
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+from ag_ui.core import RunErrorEvent, RunFinishedEvent
+
+from tests.processes import serve, wait_healthy
+from tests.server.conftest import read_events, run_body
+from tests.server.test_tasks_http import until
+
+
+@contextlib.asynccontextmanager
+async def _served(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
+    env = {
+        "GRAPHWIRE_DATA_DIR": str(tmp_path / "data"),
+        "GRAPHWIRE_STORE_BUSY_TIMEOUT_SECONDS": "0.5",
+        "GRAPHWIRE_TASK_LEASE_SECONDS": "2",
+    }
+    process, url = serve([], tmp_path, env)
+    try:
+        await wait_healthy(url)
+        async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+            yield client
+    finally:
+        process.terminate()
+        _, stderr = process.communicate(timeout=30)
+    assert "Traceback" not in stderr, stderr
+
+
+async def _chat(client: httpx.AsyncClient, thread: str) -> RunFinishedEvent | RunErrorEvent:
+    _, events = await read_events(
+        client, "POST", "/agents/demo", json=run_body(thread=thread, run=f"r-{thread}")
+    )
+    last = events[-1]
+    assert isinstance(last, RunFinishedEvent | RunErrorEvent)
+    return last
+
+
+async def test_a_lock_held_past_the_busy_timeout_is_a_503_and_reads_go_on(
+    tmp_path: Path,
+) -> None:
+    async with _served(tmp_path) as client:
+        created = await client.post("/agents/demo/tasks", json={"prompt": "before"})
+        assert created.status_code == 201
+        assert isinstance(await _chat(client, "before"), RunFinishedEvent)
+        assert (await client.get("/readyz")).json() == {"status": "ready"}
+        other = sqlite3.connect(tmp_path / "data" / "graphwire.sqlite", isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+        try:
+            refused = await client.post("/agents/demo/tasks", json={"prompt": "during"})
+            ready = await client.get("/readyz")
+            alive = await client.get("/healthz")
+            board = await client.get("/tasks")  # reads take no write lock
+            one = await client.get(f"/tasks/{created.json()['taskId']}")
+            thread = await client.get("/agents/demo/threads/before")
+            run_end = await _chat(client, "locked")
+        finally:
+            other.execute("ROLLBACK")
+            other.close()
+        assert refused.status_code == 503
+        assert refused.json()["code"] == "STORE_UNAVAILABLE"
+        assert ready.status_code == 503 and ready.json()["code"] == "STORE_UNAVAILABLE"
+        assert alive.status_code == 200  # alive, not ready
+        assert board.status_code == 200 and one.status_code == 200
+        assert thread.status_code == 200 and thread.json()["messages"]
+        assert isinstance(run_end, RunErrorEvent) and run_end.code == "STORE_UNAVAILABLE"
+        # The lock is gone: everything works again, nothing was half-written.
+        assert (await client.get("/readyz")).status_code == 200
+        assert isinstance(await _chat(client, "after"), RunFinishedEvent)
+        prompts = [t["prompt"] for t in (await client.get("/tasks")).json()["tasks"]]
+        assert prompts == ["before"]
+        # The task that was running when the lock came runs again and finishes.
+        assert (await until(client, created.json()["taskId"], "done"))["attempt"] >= 1
+
+
+async def test_a_data_directory_deleted_while_serving_is_refused(tmp_path: Path) -> None:
+    async with _served(tmp_path) as client:
+        assert isinstance(await _chat(client, "first"), RunFinishedEvent)
+        shutil.rmtree(tmp_path / "data")
+        run = await client.post("/agents/demo", json=run_body(thread="second", run="r2"))
+        task = await client.post("/agents/demo/tasks", json={"prompt": "into the void"})
+        thread = await client.get("/agents/demo/threads/first")
+        ready = await client.get("/readyz")
+    for refused in (run, task, thread, ready):
+        assert refused.status_code == 503, refused.text
+        assert refused.json()["code"] == "STORE_UNAVAILABLE"
+        assert "deleted or replaced" in refused.json()["message"]
+    assert not (tmp_path / "data").exists()  # nothing recreated, nothing written
