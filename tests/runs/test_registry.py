@@ -9,7 +9,13 @@ import logging
 import pytest
 from langgraph.checkpoint.memory import InMemorySaver
 
-from graphwire.runs import RunEndedError, RunNotFoundError, RunRegistry, ThreadBusyError
+from graphwire.runs import (
+    RunEndedError,
+    RunExpiredError,
+    RunNotFoundError,
+    RunRegistry,
+    ThreadBusyError,
+)
 from graphwire.server import with_checkpointer
 from tests.graphs import agent_graph, user_input
 from tests.server.agents import slow_graph
@@ -67,3 +73,36 @@ def test_with_checkpointer_copies_and_never_mutates() -> None:
     assert served is not bare and served.checkpointer is saver and bare.checkpointer is None
     own = agent_graph([])
     assert with_checkpointer(own, saver) is own
+
+
+async def test_ended_runs_are_kept_within_a_byte_budget_then_expire() -> None:
+    registry = RunRegistry(retention_bytes=250_000)
+    graph = with_checkpointer(agent_graph(["ok"] * 6), InMemorySaver())
+    for n in range(1, 6):  # each run's log holds its 100 kB message (MESSAGES_SNAPSHOT)
+        registry.start(
+            graph,
+            user_input("x" * 100_000, run=f"r{n}", thread=f"t{n}", msg_id=f"u{n}"),
+            agent="a",
+            thread_key=f"t{n}",
+        )
+        task = registry.get(f"r{n}").task
+        assert task is not None
+        await task
+    kept = [n for n in range(1, 6) if _kept(registry, f"r{n}")]
+    assert kept == [4, 5]  # the newest, as many as fit
+    assert sum(registry.get(f"r{n}").log.size() for n in kept) <= 250_000
+    with pytest.raises(RunExpiredError, match="no longer kept"):
+        registry.get("r1")
+    with pytest.raises(RunExpiredError):
+        registry.cancel("r3")
+    with pytest.raises(RunNotFoundError) as never:
+        registry.get("r9")
+    assert not isinstance(never.value, RunExpiredError)
+
+
+def _kept(registry: RunRegistry, run_id: str) -> bool:
+    try:
+        registry.get(run_id)
+    except RunExpiredError:
+        return False
+    return True

@@ -10,7 +10,7 @@ import pytest
 from langgraph.checkpoint.memory import InMemorySaver
 
 from graphwire.demo import build_demo_graph
-from graphwire.server import Agent
+from graphwire.server import Agent, ServerOptions
 from tests.graphs import agent_graph
 from tests.server.conftest import live_server, read_events, run_body
 from tests.server.test_tasks_http import serve
@@ -115,3 +115,22 @@ async def test_input_that_would_fail_late_is_refused_before_anything_is_written(
     assert says in answer.json()["message"]
     assert thread["messages"] == [] and thread["state"] == {}
     assert later[-1].outcome.type == "success"  # the thread is fine afterwards
+
+
+async def test_ended_runs_kept_by_bytes_older_logs_are_gone_with_a_410(
+    client: httpx.AsyncClient,
+) -> None:
+    graph = agent_graph(["ok"] * 4).copy(update={"checkpointer": InMemorySaver()})
+    options = ServerOptions(retained_run_bytes=150_000)
+    async with live_server([Agent("chat", graph)], options) as url:
+        for n in range(1, 4):  # 100 kB each: only the newest fits
+            body = run_body(thread=f"t{n}", run=f"r{n}", text="x" * 100_000)
+            await read_events(client, "POST", f"{url}/agents/chat", json=body)
+        gone = await client.get(f"{url}/runs/r1/events")
+        cancel = await client.post(f"{url}/runs/r2/cancel")
+        _, kept = await read_events(client, "GET", f"{url}/runs/r3/events")
+        unknown = await client.get(f"{url}/runs/r9/events")
+    assert gone.status_code == 410 and gone.json()["code"] == "RUN_EXPIRED"
+    assert cancel.status_code == 410 and cancel.json()["code"] == "RUN_EXPIRED"
+    assert kept[-1].type == "RUN_FINISHED"
+    assert unknown.status_code == 404 and unknown.json()["code"] == "RUN_NOT_FOUND"

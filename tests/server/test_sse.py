@@ -14,8 +14,9 @@ from ag_ui.core import (
     TextMessageStartEvent,
 )
 
-from graphwire.runs import RunLog
-from graphwire.server._sse import EventStream, RunLogSource
+from graphwire.runs import RunLog, encode_event
+from graphwire.server._sse import EventStream, RunLogSource, TaskLogSource
+from graphwire.tasks import Lease, MemoryTaskStore, RunOutcome, TaskSpec
 
 
 async def receive() -> dict[str, Any]:
@@ -119,3 +120,23 @@ async def test_a_gathering_ends_by_itself_and_takes_the_events_that_follow() -> 
         log.put(RunFinishedEvent(thread_id="t", run_id="r"))
         await writing
     assert b"RUN_FINISHED" in await bodies.get() and bodies.empty()
+
+
+async def test_a_cancelled_tasks_stream_ends_only_after_its_terminal_event() -> None:
+    store = MemoryTaskStore()
+    task = await store.create(TaskSpec(agent="a", prompt="x"))
+    claimed = await store.claim_next("worker", "run-1", 30, None)
+    assert claimed is not None
+    lease = Lease("worker", claimed.attempt)
+    started = RunStartedEvent(thread_id=task.thread_id, run_id="run-1")
+    await store.append_events(task.id, lease, "run-1", [encode_event(started)])
+    source = TaskLogSource(store, task.id)
+    await store.cancel(task.id)  # cancelled on the board; its run is still closing
+    assert not await source.finished(1)  # the terminal event is not logged yet
+    finished = RunFinishedEvent(
+        thread_id=task.thread_id, run_id="run-1", outcome={"type": "cancelled"}
+    )
+    await store.settle(task.id, lease, RunOutcome("cancelled"), [encode_event(finished)])
+    assert not await source.finished(1)  # logged now, but not yet sent
+    assert [json.loads(f)["type"] for f in await source.read(1)] == ["RUN_FINISHED"]
+    assert await source.finished(2)

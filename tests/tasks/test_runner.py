@@ -11,7 +11,11 @@ from typing import Any
 
 import pytest
 from ag_ui.core import PROTOCOL_VERSION, RunErrorEvent, RunFinishedEvent, RunStartedEvent
+from langchain_core.messages import AIMessage
+from langgraph.checkpoint.memory import InMemorySaver
+from langgraph.graph import START, MessagesState, StateGraph
 from langgraph.pregel import Pregel
+from langgraph.types import interrupt
 
 from graphwire.protocol import StoreUnavailableError
 from graphwire.runs import encode_event
@@ -134,6 +138,42 @@ async def test_interrupt_review_then_resume(make_runner: RunnerFactory) -> None:
         assert isinstance(second[-1], RunFinishedEvent)
         assert second[-1].outcome is not None
         assert second[-1].outcome.type == "success"
+
+
+async def test_a_rerun_after_the_answer_was_consumed_does_not_send_it_again(
+    make_runner: RunnerFactory,
+) -> None:
+    answered: list[str] = []
+    failures = [StoreUnavailableError("the database cannot be used now: disk I/O error")]
+
+    def ask(state: MessagesState) -> dict[str, Any]:
+        answered.append(interrupt({"question": "ship it?"}))
+        return {}
+
+    def ship(state: MessagesState) -> dict[str, Any]:
+        if failures:  # the store fails after the answer reached the checkpoint
+            raise failures.pop()
+        return {"messages": [AIMessage(f"shipped: {answered[-1]}", id="shipped")]}
+
+    builder = StateGraph(MessagesState)
+    builder.add_node("ask", ask)
+    builder.add_node("ship", ship)
+    builder.add_edge(START, "ask")
+    builder.add_edge("ask", "ship")
+    graph = builder.compile(checkpointer=InMemorySaver())
+    async with make_runner({"review": graph}) as runner:
+        task = await runner.enqueue(TaskSpec(agent="review", prompt="deploy"))
+        [pending] = (await settled(runner, task)).interrupts
+        answer = [{"interruptId": pending["id"], "status": "resolved", "payload": "yes"}]
+        await runner.resume(task.id, answer)
+        async with asyncio.timeout(10):
+            while (done := await runner.get(task.id)).state is not TaskState.DONE:
+                assert done.state is not TaskState.FAILED, done.error
+                await asyncio.sleep(0.02)
+    # The rerun continued from the checkpoint: the answer was not sent again
+    # (it would name an interrupt nobody waits for) and the code after
+    # interrupt() ran once.
+    assert (done.result, answered, len(done.run_ids)) == ("shipped: yes", ["yes"], 3)
 
 
 async def test_concurrent_double_resume_runs_once(make_runner: RunnerFactory) -> None:

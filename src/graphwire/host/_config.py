@@ -132,6 +132,9 @@ FIELDS: dict[str, Field] = {
         _positive(float, zero=True), 16.0, "longest an SSE event waits for those after it (0: none)"
     ),
     "max_body_bytes": Field(_positive(int), 10 * 1024 * 1024, "largest request body"),
+    "retained_run_bytes": Field(
+        _positive(int), 128 * 1024 * 1024, "ended runs' events kept for re-attach (then 410)"
+    ),
     "body_timeout_seconds": Field(_positive(float), 30.0, "longest a request body may take"),
     "shutdown_grace_seconds": Field(
         _positive(float), 10.0, "longest a shutdown waits for connections to finish"

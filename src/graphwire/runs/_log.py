@@ -257,6 +257,10 @@ class RunLog:
         if self._unread.put_delta(event, delta):
             self._changed.fire()
 
+    def size(self) -> int:
+        """The characters its events hold (what keeping the log costs, roughly)."""
+        return sum(map(len, self.after(0)))
+
     def after(self, seq: int) -> list[str]:
         """The events after ``seq`` (their seqs are seq+1, seq+2, ...)."""
         if len(self._unread):

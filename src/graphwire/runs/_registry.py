@@ -47,6 +47,10 @@ class RunEndedError(GraphwireError):
     """The run has already ended."""
 
 
+class RunExpiredError(RunNotFoundError):
+    """The run ended long enough ago that its log is no longer kept."""
+
+
 @dataclass(slots=True)
 class RunRecord:
     """A run id and its log. A run that resumes an interrupted one under its id
@@ -69,20 +73,28 @@ class RunRecord:
 
     interrupted: bool = False
     """The latest run under this id ended waiting for answers to interrupts."""
+    size: int = 0
+    """What its log holds once ended (``RunLog.size``)."""
 
 
 class RunRegistry:
     """Starts, tracks, cancels and forgets runs. Call ``aclose`` on shutdown."""
 
-    def __init__(self, retention: int = 1000) -> None:
+    def __init__(self, retention: int = 1000, retention_bytes: int = 128 * 1024 * 1024) -> None:
+        """Ended runs' logs are kept for re-attach, the newest first, up to
+        ``retention`` runs and ``retention_bytes`` of events; an older run's id is
+        remembered as expired (``RunExpiredError``) for ten times as many runs."""
         # Runs are keyed by principal and run id: one principal's run ids say
         # nothing about another's, and cannot be taken by another.
         self._active: dict[str, RunRecord] = {}
         self._threads: dict[str, str] = {}
         self._ended: OrderedDict[str, RunRecord] = OrderedDict()
+        self._ended_bytes = 0
+        self._expired: OrderedDict[str, None] = OrderedDict()
         self._latest: dict[str, str] = {}
         """thread key -> the id of the thread's latest run, while it is kept."""
         self._retention = retention
+        self._retention_bytes = retention_bytes
 
     def start(
         self,
@@ -134,8 +146,10 @@ class RunRegistry:
         ):
             raise RunExistsError(f"run {run.run_id!r} already exists")
         if known is None:
+            self._expired.pop(key, None)
             return RunRecord(run.run_id, thread_key, agent, principal, on_disconnect)
         del self._ended[key]
+        self._ended_bytes -= known.size
         known.log.reopen()
         known.on_disconnect = on_disconnect
         return known
@@ -171,15 +185,27 @@ class RunRegistry:
         # Still waiting when this run waits again, or when its resume was refused
         # before the graph ran (a wrong interrupt id): the client may try again.
         record.interrupted = graph_run.interrupted or (record.interrupted and graph_run.refused)
+        record.size = record.log.size()
         self._ended[record.key] = record
-        while len(self._ended) > self._retention:
-            _, old = self._ended.popitem(last=False)
-            if self._latest.get(old.thread_key) == old.run_id:
-                del self._latest[old.thread_key]
+        self._ended_bytes += record.size
+        while len(self._ended) > self._retention or (
+            self._ended_bytes > self._retention_bytes and len(self._ended) > 1
+        ):
+            self._expire(*self._ended.popitem(last=False))
+
+    def _expire(self, key: str, record: RunRecord) -> None:
+        self._ended_bytes -= record.size
+        if self._latest.get(record.thread_key) == record.run_id:
+            del self._latest[record.thread_key]
+        self._expired[key] = None
+        if len(self._expired) > 10 * self._retention:
+            self._expired.popitem(last=False)
 
     def get(self, run_id: str, principal: str | None = None) -> RunRecord:
         key = run_key(principal, run_id)
         record = self._active.get(key) or self._ended.get(key)
+        if record is None and key in self._expired:
+            raise RunExpiredError(f"run {run_id!r} ended and its events are no longer kept")
         if record is None:
             raise RunNotFoundError(f"no run {run_id!r}")
         return record

@@ -44,6 +44,7 @@ from graphwire.runs import (
     OnDisconnect,
     RunEndedError,
     RunExistsError,
+    RunExpiredError,
     RunNotFoundError,
     RunOptions,
     RunRegistry,
@@ -91,6 +92,9 @@ class ServerOptions:
     on_disconnect: OnDisconnect = "cancel"
     interrupt_channel: InterruptChannel = "standard"
     """Where interrupts go for agents that do not choose (``Agent.interrupt_channel``)."""
+    retained_run_bytes: int = 128 * 1024 * 1024
+    """Ended runs' logs kept for re-attach, in characters of events (newest first;
+    an older run's events answer 410 ``RUN_EXPIRED``)."""
     tasks: RunnerOptions = field(default_factory=RunnerOptions)
 
 
@@ -111,7 +115,9 @@ def create_app(
     With a ``tasks`` store, a TaskRunner runs the agents' delegated tasks and
     every run's task tools reach it.
     """
-    api = _Api({a.name: a for a in agents}, options or ServerOptions(), RunRegistry())
+    options = options or ServerOptions()
+    registry = RunRegistry(retention_bytes=options.retained_run_bytes)
+    api = _Api({a.name: a for a in agents}, options, registry)
 
     @contextlib.asynccontextmanager
     async def span(app: Starlette) -> AsyncIterator[None]:
@@ -389,7 +395,7 @@ class _Api:
         try:
             self.registry.cancel(run_id, request.state.principal)
         except RunNotFoundError as exc:
-            raise ApiError(404, "RUN_NOT_FOUND", str(exc)) from exc
+            raise _unknown_run(exc) from exc
         except RunEndedError as exc:
             raise ApiError(409, "RUN_ENDED", str(exc)) from exc
         return JSONResponse({"runId": run_id, "status": "cancelling"}, status_code=202)
@@ -399,9 +405,16 @@ class _Api:
         try:
             record = self.registry.get(run_id, request.state.principal)
         except RunNotFoundError as exc:
-            raise ApiError(404, "RUN_NOT_FOUND", str(exc)) from exc
+            raise _unknown_run(exc) from exc
         after = last_event_id(request)
         return self._stream(RunLogSource(record.log), after, None, run_id)
+
+
+def _unknown_run(exc: RunNotFoundError) -> ApiError:
+    """404 ``RUN_NOT_FOUND``, or 410 ``RUN_EXPIRED`` for a run whose log is no longer kept."""
+    if isinstance(exc, RunExpiredError):
+        return ApiError(410, "RUN_EXPIRED", str(exc))
+    return ApiError(404, "RUN_NOT_FOUND", str(exc))
 
 
 def _on_disconnect(run: RunAgentInput, default: OnDisconnect) -> OnDisconnect:

@@ -73,6 +73,7 @@ def build(settings: Settings, cli_specs: Sequence[str]) -> Served:
         send_timeout_seconds=settings.send_timeout_seconds,
         flush_interval_ms=settings.flush_interval_ms,
         max_body_bytes=settings.max_body_bytes,
+        retained_run_bytes=settings.retained_run_bytes,
         body_timeout_seconds=settings.body_timeout_seconds,
         api_key=settings.api_key,
         cors_origins=settings.cors_origins,
