@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import IO
 
 import httpx
 
@@ -30,16 +31,18 @@ def free_port() -> int:
 
 
 def serve(
-    args: list[str], cwd: Path, env: dict[str, str] | None = None
+    args: list[str], cwd: Path, env: dict[str, str] | None = None, log: IO[str] | None = None
 ) -> tuple[subprocess.Popen[str], str]:
-    """``graphwire serve`` on a free port; returns the process and its base URL."""
+    """``graphwire serve`` on a free port; returns the process and its base URL.
+    Its output goes to pipes, or to ``log`` (a server that logs much would fill a
+    pipe nobody reads, and block)."""
     port = free_port()
     process = subprocess.Popen(
         [*GRAPHWIRE, "serve", "--port", str(port), "--log-level", "warning", *args],
         cwd=cwd,
         env=clean_env(env),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        stdout=log or subprocess.PIPE,
+        stderr=log or subprocess.PIPE,
         text=True,
     )
     return process, f"http://127.0.0.1:{port}"

@@ -166,7 +166,10 @@ def create_app(
         )
     if api.options.allowed_hosts is not None:
         middleware.insert(0, Middleware(TrustedHosts, hosts=api.options.allowed_hosts))
-    app = Starlette(routes=routes, middleware=middleware, lifespan=span)
+    handlers = {404: _no_route, 405: _no_route}
+    app = Starlette(
+        routes=routes, middleware=middleware, lifespan=span, exception_handlers=handlers
+    )
     app.state.registry = api.registry
     return app
 
@@ -408,6 +411,14 @@ class _Api:
             raise _unknown_run(exc) from exc
         after = last_event_id(request)
         return self._stream(RunLogSource(record.log), after, None, run_id)
+
+
+async def _no_route(request: Request, exc: Exception) -> Response:
+    """Starlette's 404 / 405 for a path no route serves, as JSON with a code."""
+    status = getattr(exc, "status_code", 404)
+    code = "METHOD_NOT_ALLOWED" if status == 405 else "NOT_FOUND"
+    headers = getattr(exc, "headers", None)
+    return ApiError(status, code, f"{request.method} {request.url.path}: {code}").response(headers)
 
 
 def _unknown_run(exc: RunNotFoundError) -> ApiError:
