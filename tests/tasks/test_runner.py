@@ -16,6 +16,7 @@ from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.graph import START, MessagesState, StateGraph
 from langgraph.pregel import Pregel
 from langgraph.types import interrupt
+from pydantic import TypeAdapter
 
 from graphwire.protocol import StoreUnavailableError
 from graphwire.runs import encode_event
@@ -34,10 +35,13 @@ from graphwire.tasks import (
     TaskStateError,
     TaskStore,
 )
+from graphwire.testing import ScriptedChatModel
 from tests.tasks.conftest import FakeClock
 from tests.tasks.graphs import Flaky, Slow, chat_graph, kinds, logged_runs, review_graph
 
 RunnerFactory = Callable[..., Any]
+ROW = TypeAdapter(Task)
+"""A task as its store's row holds it."""
 
 
 @pytest.fixture(params=["memory", "sqlite"])
@@ -174,6 +178,21 @@ async def test_a_rerun_after_the_answer_was_consumed_does_not_send_it_again(
     # (it would name an interrupt nobody waits for) and the code after
     # interrupt() ran once.
     assert (done.result, answered, len(done.run_ids)) == ("shipped: yes", ["yes"], 3)
+
+
+async def test_a_task_row_keeps_no_input_its_runs_delivered(make_runner: RunnerFactory) -> None:
+    graph = chat_graph(ScriptedChatModel(script=["noted"] * 7))
+    async with make_runner({"echo": graph}) as runner:
+        task = await runner.enqueue(TaskSpec(agent="echo", prompt="first"))
+        sizes = [len(ROW.dump_json(await settled(runner, task)))]
+        for n in range(6):
+            await runner.followup(task.id, f"follow-up {n} " + "x" * 2_000)
+            done = await settled(runner, task)
+            sizes.append(len(ROW.dump_json(done)))
+        state = await graph.aget_state({"configurable": {"thread_id": task.thread_id}})
+    assert done.input_messages == ()  # delivered: the thread holds them
+    assert len(state.values["messages"]) == 14
+    assert max(sizes) - min(sizes) < 1_000  # a run id more per run, not the messages
 
 
 async def test_concurrent_double_resume_runs_once(make_runner: RunnerFactory) -> None:

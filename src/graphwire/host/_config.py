@@ -123,6 +123,9 @@ FIELDS: dict[str, Field] = {
     "log_level": Field(_choice("debug", "info", "warning", "error"), "info", "log level"),
     "data_dir": Field(str, ".graphwire", "where the SQLite file lives"),
     "store": Field(_choice("sqlite", "memory"), "sqlite", "checkpointer for graphs without one"),
+    "checkpoint_turns": Field(
+        _positive(int, zero=True), 10, "earlier turns a thread can still edit (0: keep all)"
+    ),
     "store_busy_timeout_seconds": Field(
         _positive(float), 10.0, "longest a store operation waits for a lock, then 503"
     ),

@@ -259,4 +259,8 @@ async def _run_config(graph: Pregel[Any, Any], call: GraphCall, thread_key: str)
                 "checkpoint_id"
             ]
             return config
-    raise InputError(ErrorCode.INVALID_INPUT, "no checkpoint to regenerate from")
+    raise InputError(
+        ErrorCode.INVALID_INPUT,
+        "no checkpoint before the edited message is kept (the thread keeps the last "
+        "`checkpoint_turns` turns editable)",
+    )

@@ -92,7 +92,11 @@ def build(settings: Settings, cli_specs: Sequence[str]) -> Served:
         app = create_app(agents, options, _memory_saver, _memory_tasks)
     else:
         path = Path(settings.data_dir) / SQLITE_FILE
-        file = SqliteFile(path, busy_timeout=settings.store_busy_timeout_seconds)
+        file = SqliteFile(
+            path,
+            busy_timeout=settings.store_busy_timeout_seconds,
+            checkpoint_turns=settings.checkpoint_turns or None,
+        )
         app = create_app(agents, options, _sqlite_saver(file), _sqlite_tasks(file))
     return Served(app, [a.name for a in agents])
 

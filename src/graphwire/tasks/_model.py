@@ -266,10 +266,13 @@ def settle(task: Task, lease: Lease, outcome: RunOutcome, now: float) -> Task:
 
 
 def _settled_fields(outcome: RunOutcome) -> tuple[TaskState, dict[str, Any]]:
+    # A run that finished or waits for review holds its input in the thread now:
+    # the row does not keep it (it would grow with every follow-up).
+    ran: dict[str, Any] = {"input_messages": ()}
     if outcome.kind == "done":
-        return TaskState.DONE, {"result": outcome.result, "error": None, "interrupts": ()}
+        return TaskState.DONE, {"result": outcome.result, "error": None, "interrupts": (), **ran}
     if outcome.kind == "review":
-        return TaskState.REVIEW_NEEDED, {"interrupts": outcome.interrupts, "resume": None}
+        return TaskState.REVIEW_NEEDED, {"interrupts": outcome.interrupts, "resume": None, **ran}
     if outcome.kind == "failed":
         return TaskState.FAILED, {"error": outcome.error}
     return TaskState.CANCELLED, {}
@@ -304,8 +307,8 @@ def followup(task: Task, message: str, now: float, run_id: str | None = None) ->
         finished_at=None,
         result=None,
         error=None,
-        # Earlier input stays: ids the thread already holds are not sent twice,
-        # and a prompt that never ran (cancelled while queued) still arrives.
+        # Input not yet run stays (a prompt cancelled while queued still arrives;
+        # ids the thread already holds are not sent twice).
         input_messages=(*task.input_messages, msg),
         resume=None,
         next_run_id=_new_run_id(task, run_id),

@@ -12,10 +12,13 @@ deleted or replaced under the server is refused, never written into
 
 from __future__ import annotations
 
+import collections
+import json
 import os
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
@@ -35,17 +38,28 @@ from graphwire.tasks.stores._db_thread import DatabaseThread, Mode
 
 _T = TypeVar("_T")
 _PRAGMAS = ("journal_mode=WAL", "synchronous=NORMAL")
+_PAGE = 4
+"""Checkpoints per page of a listing."""
+_HELD = 64
+"""Threads whose last read checkpoint is held for the next read."""
+_DELTA_METADATA = "counters_since_delta_snapshot"
+"""Checkpoint metadata of graphs with DeltaChannel (kept whole: see ``_prune``)."""
 _PROBE = "CREATE TABLE IF NOT EXISTS graphwire_probe (id INTEGER PRIMARY KEY, at REAL NOT NULL)"
 
 
 class SqliteFile:
     """A SQLite file opened by its users (``acquire``/``release``), closed by the last."""
 
-    def __init__(self, path: str | Path, *, busy_timeout: float = 10.0) -> None:
+    def __init__(
+        self, path: str | Path, *, busy_timeout: float = 10.0, checkpoint_turns: int | None = 10
+    ) -> None:
         """``busy_timeout``: how long an operation waits for another process's
-        write lock before it fails with ``StoreUnavailableError``."""
+        write lock before it fails with ``StoreUnavailableError``.
+        ``checkpoint_turns``: how many turns of a thread keep the checkpoints an
+        edit or a regenerate forks from (``SqliteCheckpointer``); None keeps all."""
         self.path = str(path)
         self.busy_timeout = busy_timeout
+        self.checkpoint_turns = checkpoint_turns
         self._thread: DatabaseThread | None = None
         self._users = 0
         self._saver: SqliteSaver | None = None
@@ -117,7 +131,7 @@ class SqliteFile:
         """LangGraph checkpoints in this file, on this file's thread."""
         if self._saver is None:
             raise RuntimeError(f"the SQLite file {self.path} is not open")
-        return SqliteCheckpointer(self, self._saver)
+        return SqliteCheckpointer(self, self._saver, self.checkpoint_turns)
 
     def _connect(self) -> None:
         conn = sqlite3.connect(self.path, isolation_level=None)
@@ -150,6 +164,51 @@ class SqliteFile:
             conn.close()
 
 
+@dataclass(frozen=True, slots=True)
+class _Held:
+    mark: tuple[Any, ...]
+    """``_latest`` when it was read."""
+    value: CheckpointTuple
+
+
+def _latest(conn: sqlite3.Connection, thread_id: str, ns: str) -> tuple[Any, ...]:
+    """What identifies the thread's latest checkpoint as stored now, cheaply: its
+    row, and its writes' count and newest row (a replaced write is a new row)."""
+    row = conn.execute(
+        "SELECT c.checkpoint_id, c.rowid, (SELECT COUNT(*) || ':' || MAX(w.rowid) FROM writes w "
+        "WHERE w.thread_id = c.thread_id AND w.checkpoint_ns = c.checkpoint_ns "
+        "AND w.checkpoint_id = c.checkpoint_id) FROM checkpoints c "
+        "WHERE c.thread_id = ? AND c.checkpoint_ns = ? ORDER BY c.checkpoint_id DESC LIMIT 1",
+        (thread_id, ns),
+    ).fetchone()
+    return tuple(row) if row is not None else ()
+
+
+def _prune(conn: sqlite3.Connection, thread_id: str, turns: int) -> None:
+    """Drop what the retention does not keep (see ``SqliteCheckpointer``)."""
+    rows = conn.execute(
+        "SELECT checkpoint_id, metadata FROM checkpoints "
+        "WHERE thread_id = ? AND checkpoint_ns = '' ORDER BY checkpoint_id DESC",
+        (thread_id,),
+    ).fetchall()
+    metas = [json.loads(meta) for _, meta in rows]
+    if any(_DELTA_METADATA in meta for meta in metas):
+        return
+    starts = [i for i, meta in enumerate(metas) if meta.get("source") == "input"]
+    if len(starts) < 3:
+        return
+    # Newest first: this turn and the one before whole, then two per turn.
+    keep = set(range(starts[1] + 1))
+    for start in starts[2 : 2 + turns]:
+        keep.update((start, start - 1))
+    gone = [(thread_id, rows[i][0]) for i in range(len(rows)) if i not in keep]
+    for table in ("checkpoints", "writes"):
+        conn.executemany(
+            f"DELETE FROM {table} WHERE thread_id = ? AND checkpoint_ns = '' AND checkpoint_id = ?",
+            gone,
+        )
+
+
 def _identity(path: str) -> tuple[int, int]:
     stat = os.stat(path)
     return stat.st_dev, stat.st_ino
@@ -177,17 +236,49 @@ class _SaverConnection:
 
 class SqliteCheckpointer(BaseCheckpointSaver[str]):
     """LangGraph's SqliteSaver on the file's thread: every method — async, or sync
-    from any thread — runs the sync saver there as one job."""
+    from any thread — runs the sync saver there as one job.
 
-    def __init__(self, file: SqliteFile, saver: SqliteSaver) -> None:
+    Retention: SqliteSaver stores every checkpoint whole, so a thread's file
+    would grow with the square of its messages. When a turn starts (a root
+    checkpoint whose source is "input"), the thread keeps every checkpoint of
+    this turn and the one before, and of the ``turns`` turns before those only
+    the two an edit or a regenerate forks from (the turn's input checkpoint and
+    the one after it); the rest go, with their writes. Subgraph checkpoints
+    and threads of graphs with ``DeltaChannel`` (whose state is rebuilt from
+    every write) are kept whole. ``turns`` None keeps everything."""
+
+    def __init__(self, file: SqliteFile, saver: SqliteSaver, turns: int | None = None) -> None:
         super().__init__(serde=saver.serde)
         self._file = file
         self._saver = saver
+        self._turns = turns
+        self._held: collections.OrderedDict[tuple[str, str], _Held] = collections.OrderedDict()
+        """The latest checkpoint of a thread as last read, for the next read only."""
 
     # -- async: on the database thread -----------------------------------------------
 
     async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
-        return await self._file.call(self._saver.get_tuple, config, mode="read")
+        return await self._file.call(self._get_tuple, config, mode="read")
+
+    def _get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+        """The saver's get_tuple. A thread's latest checkpoint is read twice per
+        run — graphwire reads the thread, then LangGraph loads it — and decoding
+        it costs as much as the history is long: the second read of the same,
+        unchanged checkpoint takes the first one's result (once)."""
+        configurable = config["configurable"]
+        if configurable.get("checkpoint_id"):
+            return self._saver.get_tuple(config)
+        key = (str(configurable["thread_id"]), str(configurable.get("checkpoint_ns", "")))
+        held = self._held.pop(key, None)
+        latest = _latest(self._file.conn, *key)
+        if held is not None and held.mark == latest:
+            return held.value
+        value = self._saver.get_tuple(config)
+        if value is not None:
+            self._held[key] = _Held(latest, value)
+            while len(self._held) > _HELD:
+                self._held.popitem(last=False)
+        return value
 
     async def alist(
         self,
@@ -197,9 +288,19 @@ class SqliteCheckpointer(BaseCheckpointSaver[str]):
         before: RunnableConfig | None = None,
         limit: int | None = None,
     ) -> AsyncIterator[CheckpointTuple]:
-        listing = self._listing(config, filter, before, limit)
-        for item in await self._file.call(listing, mode="read"):
-            yield item
+        """The listing in pages of a few checkpoints: a caller that stops early
+        (a fork search) decodes no more than it reads."""
+        left = limit
+        while left is None or left > 0:
+            page = min(_PAGE, left) if left is not None else _PAGE
+            listing = self._listing(config, filter, before, page)
+            items = await self._file.call(listing, mode="read")
+            for item in items:
+                yield item
+            if len(items) < page:
+                return
+            before = items[-1].config
+            left = None if left is None else left - len(items)
 
     async def aput(
         self,
@@ -208,7 +309,7 @@ class SqliteCheckpointer(BaseCheckpointSaver[str]):
         metadata: CheckpointMetadata,
         new_versions: ChannelVersions,
     ) -> RunnableConfig:
-        return await self._file.call(self._saver.put, config, checkpoint, metadata, new_versions)
+        return await self._file.call(self._put, config, checkpoint, metadata, new_versions)
 
     async def aput_writes(
         self,
@@ -231,7 +332,7 @@ class SqliteCheckpointer(BaseCheckpointSaver[str]):
     # -- sync: the same jobs, waited for ---------------------------------------------
 
     def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
-        return self._file.call_blocking(partial(self._saver.get_tuple, config), "read")
+        return self._file.call_blocking(partial(self._get_tuple, config), "read")
 
     def list(
         self,
@@ -261,8 +362,28 @@ class SqliteCheckpointer(BaseCheckpointSaver[str]):
         metadata: CheckpointMetadata,
         new_versions: ChannelVersions,
     ) -> RunnableConfig:
-        put = partial(self._saver.put, config, checkpoint, metadata, new_versions)
-        return self._file.call_blocking(put)
+        return self._file.call_blocking(
+            partial(self._put, config, checkpoint, metadata, new_versions)
+        )
+
+    def _put(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> RunnableConfig:
+        """The saver's put, then the retention when a turn starts (one job)."""
+        saved = self._saver.put(config, checkpoint, metadata, new_versions)
+        configurable = config["configurable"]
+        if (
+            self._turns is not None
+            and metadata.get("source") == "input"
+            and not configurable.get("checkpoint_ns")
+            and _DELTA_METADATA not in metadata
+        ):
+            _prune(self._file.conn, str(configurable["thread_id"]), self._turns)
+        return saved
 
     def put_writes(
         self,

@@ -1,0 +1,137 @@
+"""Growth per turn: one thread driven for many turns the way CopilotKit does.
+
+A real ``graphwire serve`` (the SQLite store, a fresh data directory) serves
+bench/graphs.py's 23-token chat; every turn POSTs the whole history as the
+last MESSAGES_SNAPSHOT gave it, plus one new user message, and reads the
+stream to its end. Reported: the median wall time of the ten turns around
+turns 10, 100 and 200, the SQLite file (and -wal) size and its checkpoint rows
+there, and an edit of the user message five turns back at the end.
+
+    .venv/bin/python bench/turns_bench.py [--turns 200] [--env KEY=VALUE ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.processes import clean_env, free_port  # noqa: E402
+
+THREAD = "bench-thread"
+AROUND = (10, 100, 200)
+
+
+def _turn(client: httpx.Client, history: list[dict[str, Any]], text: str) -> tuple[float, list[Any]]:
+    message = {"id": f"u-{uuid.uuid4().hex[:12]}", "role": "user", "content": text}
+    return _post(client, [*history, message])
+
+
+def _post(client: httpx.Client, messages: list[dict[str, Any]]) -> tuple[float, list[Any]]:
+    body = {
+        "threadId": THREAD,
+        "runId": f"r-{uuid.uuid4().hex}",
+        "state": {},
+        "tools": [],
+        "context": [],
+        "forwardedProps": {},
+        "messages": messages,
+    }
+    snapshot: list[Any] = []
+    start = time.perf_counter()
+    with client.stream("POST", "/agents/chat", json=body) as response:
+        response.raise_for_status()
+        for line in response.iter_lines():
+            if line.startswith("data: "):
+                event = json.loads(line[6:])
+                if event["type"] == "MESSAGES_SNAPSHOT":
+                    snapshot = event["messages"]
+                elif event["type"] == "RUN_ERROR":
+                    raise SystemExit(f"run failed: {event}")
+    return (time.perf_counter() - start) * 1000, snapshot
+
+
+def _storage(path: Path) -> dict[str, int]:
+    size = sum(p.stat().st_size for p in (path, Path(f"{path}-wal")) if p.exists())
+    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as conn:
+        rows, blobs = conn.execute(
+            "SELECT COUNT(*), COALESCE(SUM(LENGTH(checkpoint)), 0) FROM checkpoints "
+            "WHERE thread_id = ?",
+            (THREAD,),
+        ).fetchone()
+    return {"file_bytes": size, "checkpoints": rows, "checkpoint_bytes": blobs}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--turns", type=int, default=200)
+    parser.add_argument("--env", action="append", default=[], help="KEY=VALUE for the server")
+    args = parser.parse_args()
+    data = Path(tempfile.mkdtemp(prefix="turns-bench-"))
+    port = free_port()
+    env = clean_env({"GRAPHWIRE_DATA_DIR": str(data), "PYTHONPATH": str(ROOT)})
+    env.update(item.split("=", 1) for item in args.env)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "graphwire.cli", "serve", "chat=bench.graphs:chat", "--port",
+         str(port), "--log-level", "warning"],
+        cwd=ROOT,
+        env=env,
+    )
+    times: list[float] = []
+    storage: dict[int, dict[str, int]] = {}
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=120) as client:
+            _wait(client)
+            history: list[Any] = []
+            for n in range(1, args.turns + 1):
+                ms, history = _turn(client, history, f"turn {n}: hello there")
+                times.append(ms)
+                if n in AROUND:
+                    storage[n] = _storage(data / "graphwire.sqlite")
+            # An edit of the user message five turns back: a fork from the history.
+            at = 2 * (args.turns - 5)
+            edited = [*history[:at], {**history[at], "content": "edited"}]
+            edit_ms, _ = _post(client, edited)
+    finally:
+        server.terminate()
+        server.wait(30)
+    report: dict[str, Any] = {"turns": args.turns, "env": args.env}
+    for n in AROUND:
+        if n <= args.turns:
+            window = times[max(n - 5, 0) : n + 5]
+            report[f"turn_{n}_ms"] = round(statistics.median(window), 1)
+            report[f"turn_{n}_storage"] = storage.get(n)
+    if args.turns >= 200:
+        report["ratio_200_to_10"] = round(report["turn_200_ms"] / report["turn_10_ms"], 2)
+    report["edit_5_turns_back_ms"] = round(edit_ms, 1)
+    print(json.dumps(report, indent=2))
+
+
+def _wait(client: httpx.Client) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if client.get("/healthz").status_code == 200:
+                return
+        except httpx.ConnectError:
+            time.sleep(0.1)
+    raise SystemExit("the server did not start")
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONHASHSEED", "0")
+    main()
