@@ -83,7 +83,7 @@ def main() -> None:
     args = parser.parse_args()
     data = Path(tempfile.mkdtemp(prefix="turns-bench-"))
     port = free_port()
-    env = clean_env({"GRAPHWIRE_DATA_DIR": str(data), "PYTHONPATH": str(ROOT)})
+    env = clean_env({"GRAPHWIRE_DATA_DIR": str(data), "PYTHONPATH": f"{ROOT}:{ROOT / 'src'}"})
     env.update(item.split("=", 1) for item in args.env)
     server = subprocess.Popen(
         [sys.executable, "-m", "graphwire.cli", "serve", "chat=bench.graphs:chat", "--port",

@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
-from ag_ui.core import Message, ResumeEntry, RunAgentInput
+from ag_ui.core import ResumeEntry, RunAgentInput
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 from langgraph.types import Command
 from pydantic_core import to_jsonable_python
@@ -84,7 +84,7 @@ class GraphCall:
 def plan_run(run: RunAgentInput, thread: ThreadView) -> GraphCall:
     """Decide the graph input and config for ``run`` on a thread in state ``thread``."""
     config = _config(run)
-    messages = _client_messages(run.messages, thread.messages)
+    messages = to_langchain_messages(run.messages)
     fork = _fork_point(messages, thread.messages)
     if fork is None:
         known = {m.id for m in thread.messages}
@@ -122,35 +122,6 @@ def _continue_from_breakpoint(
     return GraphCall(Command(update=updates) if updates else None, config)
 
 
-def _client_messages(
-    messages: Sequence[Message], stored: Sequence[BaseMessage]
-) -> list[BaseMessage]:
-    """The client's messages as LangChain ones. One the thread holds already — an
-    assistant or tool message, a user message with the same text — is the
-    thread's own, not converted again: a client sends the whole history back
-    every turn."""
-    by_id = {m.id: m for m in stored}
-    out: list[BaseMessage] = []
-    for message in messages:
-        held = by_id.get(message.id)
-        if held is not None and _same(held, message):
-            out.append(held)
-        else:
-            out.extend(to_langchain_messages([message]))
-    return out
-
-
-def _same(held: BaseMessage, message: Message) -> bool:
-    if message.role in ("assistant", "tool"):
-        return True  # never an edit (see ``_edited``)
-    return (
-        message.role == "user"
-        and isinstance(held, HumanMessage)
-        and isinstance(message.content, str)
-        and held.content == message.content
-    )
-
-
 def _fork_point(
     messages: Sequence[BaseMessage], stored: Sequence[BaseMessage]
 ) -> tuple[str, int | None] | None:
@@ -158,7 +129,7 @@ def _fork_point(
     by_id = {m.id: m for m in stored}
     for index, message in enumerate(messages):
         old = by_id.get(message.id)
-        if old is not None and old is not message and _edited(old, message):
+        if old is not None and _edited(old, message):
             return str(message.id), index
     if not messages or any(m.id not in by_id for m in messages):
         return None

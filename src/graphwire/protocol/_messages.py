@@ -275,11 +275,10 @@ def answer_abandoned_calls(
 
 def _unanswered(messages: Sequence[BaseMessage]) -> dict[str, str]:
     """Tool calls since the last user message that no tool message answers."""
-    start = next(
-        (i for i in range(len(messages) - 1, -1, -1) if isinstance(messages[i], HumanMessage)), 0
-    )
     open_calls: dict[str, str] = {}
-    for message in messages[start:]:
+    for message in messages:
+        if isinstance(message, HumanMessage):
+            open_calls = {}
         _track(open_calls, message)
     return open_calls
 
