@@ -34,9 +34,9 @@ def test_config_prints_every_value_with_its_source(tmp_path: Path) -> None:
     result = run_cli("config", cwd=tmp_path, env={"GRAPHWIRE_API_KEY": "k"})
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert f"port = 9001  # file {tmp_path / 'graphwire.toml'}" in lines
-    assert "api_key = ***  # env" in lines
-    assert 'host = "127.0.0.1"  # default' in lines
+    assert f"port = 9001  # file {tmp_path / 'graphwire.toml'}: port to bind" in lines
+    assert "api_key = ***  # env: require Authorization: Bearer <key>" in lines
+    assert 'host = "127.0.0.1"  # default: interface to bind' in lines
 
 
 def test_bad_config_and_bad_spec_exit_2(tmp_path: Path) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import math
 import os
 import resource
 import sys
@@ -12,7 +13,7 @@ from collections.abc import Sequence
 
 import uvicorn
 
-from graphwire.host import FIELDS, INTERRUPT_CHANNELS, ConfigError, SpecError, load_settings
+from graphwire.host import INTERRUPT_CHANNELS, ConfigError, Settings, SpecError, load_settings
 from graphwire.server import RELOAD_ENV, GraphwireServer, bounded_protocol, build
 
 EXIT_USAGE = 2
@@ -63,10 +64,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _print_config(config_file: str | None) -> int:
     settings = load_settings(config_file=config_file)
-    for key in FIELDS:
-        value = settings.values[key]
+    values = settings.model_dump(mode="json", exclude_none=False)
+    for key, field in Settings.model_fields.items():
+        value = values[key]
         shown = "***" if key == "api_key" and value else json.dumps(value)
-        print(f"{key} = {shown}  # {settings.sources[key]}")
+        print(f"{key} = {shown}  # {settings.sources[key]}: {field.description}")
     return 0
 
 
@@ -132,7 +134,7 @@ def _serve(args: argparse.Namespace) -> int:
         log_level=settings.log_level,
         limit_concurrency=concurrency_limit(settings.limit_concurrency),
         http=bounded_protocol(settings.header_timeout_seconds, settings.send_timeout_seconds),
-        timeout_graceful_shutdown=settings.shutdown_grace_seconds,
+        timeout_graceful_shutdown=math.ceil(settings.shutdown_grace_seconds),
     )
     settle_heap()
     GraphwireServer(config, served.app.state.registry).run()

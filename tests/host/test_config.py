@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
+import mypy.api
 import pytest
 
-from graphwire.host import ConfigError, load_settings
+from graphwire.host import AgentEntry, ConfigError, Settings, load_settings
 
 
 def test_layers_override_in_order_and_remember_sources(tmp_path: Path) -> None:
@@ -23,7 +25,7 @@ def test_layers_override_in_order_and_remember_sources(tmp_path: Path) -> None:
     assert settings.cors_origins == ["http://a", "http://b"]
     assert settings.sources["cors_origins"] == "env"
     assert settings.host == "127.0.0.1" and settings.sources["host"] == "default"
-    assert settings.agents == {"x": {"spec": "a.py:g"}}
+    assert settings.agents == {"x": AgentEntry(spec="a.py:g")}
 
 
 def test_interrupt_channel_globally_and_per_agent(tmp_path: Path) -> None:
@@ -34,8 +36,8 @@ def test_interrupt_channel_globally_and_per_agent(tmp_path: Path) -> None:
     settings = load_settings(cwd=tmp_path, env={})
     assert settings.interrupt_channel == "both"
     assert settings.agents == {
-        "plain": {"spec": "a.py:g"},
-        "peer": {"spec": "b.py:g", "interrupt_channel": "legacy"},
+        "plain": AgentEntry(spec="a.py:g"),
+        "peer": AgentEntry(spec="b.py:g", interrupt_channel="legacy"),
     }
     from_env = load_settings(cwd=tmp_path, env={"GRAPHWIRE_INTERRUPT_CHANNEL": "legacy"})
     assert from_env.interrupt_channel == "legacy" and from_env.sources["interrupt_channel"] == "env"
@@ -51,12 +53,13 @@ def test_interrupt_channel_globally_and_per_agent(tmp_path: Path) -> None:
         ({}, "colour = 1\n", "unknown setting 'colour' (from file"),
         ({}, 'store = "redis"\n', "bad value for 'store' (from file"),
         ({}, "port = \n", "is not valid TOML"),
-        ({"GRAPHWIRE_FLUSH_INTERVAL_MS": "-1"}, "", "must not be negative"),
-        ({}, "keepalive_seconds = 0\n", "must be positive"),
-        ({"GRAPHWIRE_INTERRUPT_CHANNEL": "loud"}, "", "must be one of standard, legacy, both"),
-        ({}, '[agents]\np = { spec = "a.py:g", interrupt_channel = "x" }\n', "agent 'p':"),
-        ({}, '[agents]\np = { spec = "a.py:g", colour = 1 }\n', "agent 'p' has unknown keys"),
-        ({}, "[agents]\np = { interrupt_channel = 'legacy' }\n", "agent 'p' needs spec"),
+        ({"GRAPHWIRE_FLUSH_INTERVAL_MS": "-1"}, "", "greater than or equal to 0"),
+        ({}, "keepalive_seconds = 0\n", "keepalive_seconds' (from file .*greater than 0"),
+        ({"GRAPHWIRE_INTERRUPT_CHANNEL": "loud"}, "", "'standard', 'legacy' or 'both'"),
+        ({}, '[agents]\np = { spec = "a.py:g", interrupt_channel = "x" }\n', "p.interrupt_channel"),
+        ({}, '[agents]\np = { spec = "a.py:g", colour = 1 }\n', "p.colour: Extra inputs"),
+        ({}, "[agents]\np = { interrupt_channel = 'legacy' }\n", "p.spec: Field required"),
+        ({"GRAPHWIRE_TASK_DURABILITY": "later"}, "", "TASK_DURABILITY.*'exit'"),
     ],
 )
 def test_errors_name_the_key_and_the_source(
@@ -70,3 +73,25 @@ def test_errors_name_the_key_and_the_source(
 def test_a_zero_flush_interval_is_allowed(tmp_path: Path) -> None:
     settings = load_settings(env={"GRAPHWIRE_FLUSH_INTERVAL_MS": "0"}, cwd=tmp_path)
     assert settings.flush_interval_ms == 0.0 and settings.sources["flush_interval_ms"] == "env"
+
+
+def test_every_setting_is_typed_and_documented() -> None:
+    for name, field in Settings.model_fields.items():
+        assert field.annotation is not Any, name
+        assert field.description, name
+
+
+def test_settings_read_are_typed_for_mypy(tmp_path: Path) -> None:
+    program = tmp_path / "use.py"
+    program.write_text(
+        "from graphwire.host import load_settings\n"
+        "settings = load_settings()\n"
+        "reveal_type(settings.port)\n"
+        "reveal_type(settings.task_durability)\n"
+        "reveal_type(settings.agents)\n"
+    )
+    out, _, _ = mypy.api.run(["--strict", "--no-incremental", str(program)])
+    assert 'Revealed type is "int"' in out, out
+    assert "Literal['sync'] | Literal['async'] | Literal['exit']" in out, out
+    assert "graphwire.host._config.AgentEntry" in out, out
+    assert "Any" not in out, out

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from graphwire.host._config import (
-    FIELDS,
     INTERRUPT_CHANNELS,
+    AgentEntry,
     ConfigError,
     Settings,
     find_config,
@@ -13,8 +13,8 @@ from graphwire.host._config import (
 from graphwire.host._spec import AgentSpec, SpecError, file_module_name, load_graph, parse_spec
 
 __all__ = [
-    "FIELDS",
     "INTERRUPT_CHANNELS",
+    "AgentEntry",
     "AgentSpec",
     "ConfigError",
     "Settings",

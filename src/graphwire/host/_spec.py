@@ -17,7 +17,7 @@ from typing import Any
 
 from langgraph.pregel import Pregel
 
-from graphwire.protocol import GraphwireError
+from graphwire.protocol import GraphwireError, InterruptChannel
 
 
 class SpecError(GraphwireError):
@@ -29,7 +29,7 @@ class AgentSpec:
     name: str
     target: str
     """``module:attr`` or ``file.py:attr``."""
-    interrupt_channel: str | None = None
+    interrupt_channel: InterruptChannel | None = None
     """The agent's own ``interrupt_channel`` (graphwire.toml); None: the server's."""
 
 

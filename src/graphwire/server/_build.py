@@ -9,7 +9,7 @@ import os
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.memory import InMemorySaver
@@ -24,7 +24,6 @@ from graphwire.host import (
     load_settings,
     parse_spec,
 )
-from graphwire.protocol import InterruptChannel
 from graphwire.server._agents import Agent
 from graphwire.server._app import (
     AuthHook,
@@ -52,7 +51,7 @@ def agent_specs(settings: Settings, cli_specs: Sequence[str]) -> list[AgentSpec]
     specs = [parse_spec(text) for text in cli_specs]
     if not specs:
         specs = [
-            AgentSpec(name, entry["spec"], entry.get("interrupt_channel"))
+            AgentSpec(name, entry.spec, entry.interrupt_channel)
             for name, entry in settings.agents.items()
         ]
     if not specs:
@@ -67,7 +66,7 @@ def agent_specs(settings: Settings, cli_specs: Sequence[str]) -> list[AgentSpec]
 def build(settings: Settings, cli_specs: Sequence[str]) -> Served:
     """Load every agent and assemble the app (no I/O until the app starts)."""
     specs = agent_specs(settings, cli_specs)
-    agents = [Agent(s.name, load_graph(s), s.target, _channel(s.interrupt_channel)) for s in specs]
+    agents = [Agent(s.name, load_graph(s), s.target, s.interrupt_channel) for s in specs]
     options = ServerOptions(
         keepalive_seconds=settings.keepalive_seconds,
         send_timeout_seconds=settings.send_timeout_seconds,
@@ -80,7 +79,7 @@ def build(settings: Settings, cli_specs: Sequence[str]) -> Served:
         allowed_hosts=_hosts(settings.host, settings.allowed_hosts),
         auth_hook=_auth_hook(settings.auth_hook),
         on_disconnect=settings.on_disconnect,
-        interrupt_channel=_channel(settings.interrupt_channel) or "standard",
+        interrupt_channel=settings.interrupt_channel,
         tasks=RunnerOptions(
             workers=settings.task_workers,
             lease_seconds=settings.task_lease_seconds,
@@ -149,13 +148,6 @@ def _hosts(bound: str, extra: list[str]) -> list[str] | None:
     if "*" in extra:
         return None
     return [bound, *LOOPBACK_NAMES, *extra]
-
-
-def _channel(value: str | None) -> InterruptChannel | None:
-    """A setting already checked against ``INTERRUPT_CHANNELS``, typed."""
-    if value is None:
-        return None
-    return cast(InterruptChannel, value)
 
 
 def _auth_hook(target: str | None) -> AuthHook | None:
