@@ -1,8 +1,9 @@
 """Memory a server holds: per ended run (its log, kept for re-attach) and per
 idle stream (a client waiting on a quiet run).
 
-A real ``graphwire serve`` (the SQLite store, so checkpoints are on disk) serves bench/graphs.py's chat and
-quiet graphs; resident memory (VmRSS) is read from /proc before and after:
+A real ``graphwire serve`` (the SQLite store, so checkpoints are on disk)
+serves bench/graphs.py's chat and quiet graphs; resident memory (VmRSS) is
+read from /proc before and after:
 
 - ended runs: 500 chats with a 1 kB message, then 300 with a 100 kB message,
   each on its own thread; reported per run, and where the 100 kB runs level
@@ -96,9 +97,18 @@ async def main() -> None:
     env = clean_env({"GRAPHWIRE_DATA_DIR": data, "PYTHONPATH": f"{ROOT}:{ROOT / 'src'}"})
     env.update(item.split("=", 1) for item in args.env)
     server = subprocess.Popen(
-        [sys.executable, "-m", "graphwire.cli", "serve", "chat=bench.graphs:chat",
-         "quiet=bench.graphs:quiet", "--port", str(port), "--log-level",
-         "warning"],
+        [
+            sys.executable,
+            "-m",
+            "graphwire.cli",
+            "serve",
+            "chat=bench.graphs:chat",
+            "quiet=bench.graphs:quiet",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ],
         cwd=ROOT,
         env=env,
     )

@@ -68,9 +68,12 @@ def free_port() -> int:
 
 
 def start_server(port: int) -> subprocess.Popen[bytes]:
+    bench = Path(__file__).parent
     env = {
         **os.environ,
-        "PYTHONPATH": str(Path(__file__).parent),
+        # This checkout's graphwire, whichever is installed (a worktree's bench
+        # measures that worktree).
+        "PYTHONPATH": f"{bench}:{bench.parent / 'src'}",
         "GRAPHWIRE_KEEPALIVE_SECONDS": "1",
     }
     return subprocess.Popen(
@@ -152,8 +155,9 @@ class Connection:
         self._streams: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
         self._used_at = 0.0
 
-    async def run(self, path: str) -> tuple[float, float, int]:
-        """POST one run; its latency, time to the first body byte, body bytes."""
+    async def run(self, path: str) -> tuple[float, float, int, float]:
+        """POST one run; its latency, time to the first body byte, body bytes,
+        time to the first text content."""
         if self._streams is not None and time.monotonic() - self._used_at > IDLE_SECONDS:
             self.close()  # the server may have closed it: open a fresh one
         if self._streams is None:
@@ -176,7 +180,12 @@ class Connection:
         if parser.get_status_code() != 200 or b'"RUN_FINISHED"' not in response.tail:
             raise RuntimeError(f"the run failed: {parser.get_status_code()} {response.tail!r}")
         self._used_at = time.monotonic()
-        return time.perf_counter() - start, response.first - start, response.size
+        return (
+            time.perf_counter() - start,
+            response.first - start,
+            response.size,
+            response.first_token - start,
+        )
 
     def close(self) -> None:
         if self._streams is not None:
@@ -185,10 +194,12 @@ class Connection:
 
 
 class _Response:
-    """httptools callbacks: when the body starts, its size, its last bytes."""
+    """httptools callbacks: when the body starts, when the first text content
+    arrives, its size, its last bytes."""
 
     def __init__(self, start: float) -> None:
         self.first = start
+        self.first_token = 0.0
         self.size = 0
         self.tail = b""
         self.complete = False
@@ -196,6 +207,8 @@ class _Response:
     def on_body(self, chunk: bytes) -> None:
         if not self.size:
             self.first = time.perf_counter()
+        if not self.first_token and b'"TEXT_MESSAGE_CONTENT"' in chunk:
+            self.first_token = time.perf_counter()
         self.size += len(chunk)
         self.tail = (self.tail + chunk)[-400:]
 
@@ -209,7 +222,7 @@ class Batch:
     byte, body bytes)."""
 
     cpu_ms: float
-    results: list[tuple[float, float, int]]
+    results: list[tuple[float, float, int, float]]
     seconds: float
 
 
@@ -221,7 +234,7 @@ async def load(url: str, pid: int, runs: int, concurrency: int) -> Batch:
         # runs start together on a keep-alive pool, as the floor's start together.
         await asyncio.gather(*(connection.run(parsed.path) for connection in connections))
         queue = list(range(runs))
-        results: list[tuple[float, float, int]] = []
+        results: list[tuple[float, float, int, float]] = []
 
         async def worker(connection: Connection) -> None:
             while queue:
@@ -245,23 +258,36 @@ FLOOR_GRAPHS = {
 for the whole benchmark, as the server's in-memory store does."""
 
 
-async def floor(tokens: int, runs: int, concurrency: int) -> float:
+@dataclass
+class Floor:
+    cpu_ms: float
+    first_token: list[float]
+    """Seconds from each run's start to its first streamed token."""
+
+
+async def floor(tokens: int, runs: int, concurrency: int) -> Floor:
     """CPU per run of the graph alone, ``concurrency`` runs at a time, in this
-    process (on the same event loop implementation as the server)."""
+    process (on the same event loop implementation as the server), and when
+    each run's first token came."""
     graph = FLOOR_GRAPHS[tokens]
+    firsts: list[float] = []
 
     async def run() -> None:
         config = {"configurable": {"thread_id": uuid.uuid4().hex}}
-        async for _ in graph.astream(
+        start, first = time.perf_counter(), 0.0
+        async for part in graph.astream(
             {"messages": [HumanMessage("go")]},
             config,
             stream_mode=list(STREAM_MODES),
             subgraphs=True,
             version="v2",
         ):
-            pass
+            if not first and part["type"] == "messages":
+                first = time.perf_counter()
+        firsts.append(first - start)
 
     await run()
+    firsts.clear()
     queue = list(range(runs))
 
     async def worker() -> None:
@@ -271,7 +297,7 @@ async def floor(tokens: int, runs: int, concurrency: int) -> float:
 
     start = time.process_time()
     await asyncio.gather(*[worker() for _ in range(concurrency)])
-    return (time.process_time() - start) / runs * 1e3
+    return Floor((time.process_time() - start) / runs * 1e3, firsts)
 
 
 async def slow_streams(base: str, count: int) -> dict[str, float]:
@@ -318,16 +344,18 @@ async def table(label: str, base: str, pid: int, scale: float, rounds: int) -> N
     for name, tokens, runs in (("chat", 23, 300), ("long", 2000, 40)):
         for conc in (1, 8, 64):
             n = max(conc, int(runs * scale * (1 if conc == 1 else 2)))
-            floors: list[float] = []
+            floors: list[Floor] = []
             batches: list[Batch] = []
             for _ in range(rounds):
                 floors.append(await floor(tokens, n, conc))
                 batches.append(await load(f"{base}/agents/{name}", pid, n, conc))
-            floor_ms = statistics.median(floors)
+            floor_ms = statistics.median(f.cpu_ms for f in floors)
+            floor_token = statistics.median(t for f in floors for t in f.first_token) * 1e3
             cpu_ms = statistics.median(b.cpu_ms for b in batches)
             results = [r for b in batches for r in b.results]
             latency = sorted(r[0] for r in results)
             first = statistics.median(r[1] for r in results) * 1e3
+            token = statistics.median(r[3] for r in results) * 1e3
             runs_s = len(results) / sum(b.seconds for b in batches)
             size = statistics.mean(r[2] for r in results)
             print(
@@ -335,7 +363,7 @@ async def table(label: str, base: str, pid: int, scale: float, rounds: int) -> N
                 f"{floor_ms:.2f} | {cpu_ms / floor_ms:.2f} | "
                 f"{statistics.median(latency) * 1e3:.1f} | "
                 f"{latency[int(len(latency) * 0.95) - 1] * 1e3:.1f} | {first:.2f} | "
-                f"{runs_s:.1f} | {size:.0f} |",
+                f"{token:.2f} | {floor_token:.2f} | {runs_s:.1f} | {size:.0f} |",
                 flush=True,
             )
 
@@ -353,9 +381,10 @@ async def main() -> None:
     print(f"event loop: {type(asyncio.get_running_loop()).__module__} (server and floor)")
     print(
         "| server | graph | conc | server CPU ms/run | floor CPU ms/run | ratio | p50 ms | "
-        "p95 ms | first-event p50 ms | runs/s | bytes/run |"
+        "p95 ms | first-event p50 ms | first-token p50 ms | floor first-token p50 ms | "
+        "runs/s | bytes/run |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     if not opts.peer_only:
         await load_graphwire(opts, scale)
     if opts.peer or opts.peer_only:

@@ -36,7 +36,9 @@ THREAD = "bench-thread"
 AROUND = (10, 100, 200)
 
 
-def _turn(client: httpx.Client, history: list[dict[str, Any]], text: str) -> tuple[float, list[Any]]:
+def _turn(
+    client: httpx.Client, history: list[dict[str, Any]], text: str
+) -> tuple[float, list[Any]]:
     message = {"id": f"u-{uuid.uuid4().hex[:12]}", "role": "user", "content": text}
     return _post(client, [*history, message])
 
@@ -86,8 +88,17 @@ def main() -> None:
     env = clean_env({"GRAPHWIRE_DATA_DIR": str(data), "PYTHONPATH": f"{ROOT}:{ROOT / 'src'}"})
     env.update(item.split("=", 1) for item in args.env)
     server = subprocess.Popen(
-        [sys.executable, "-m", "graphwire.cli", "serve", "chat=bench.graphs:chat", "--port",
-         str(port), "--log-level", "warning"],
+        [
+            sys.executable,
+            "-m",
+            "graphwire.cli",
+            "serve",
+            "chat=bench.graphs:chat",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ],
         cwd=ROOT,
         env=env,
     )
