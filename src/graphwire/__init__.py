@@ -1,22 +1,26 @@
-"""graphwire: an AG-UI 1.0 protocol server for LangGraph agents."""
+"""graphwire: an AG-UI 1.0 protocol server for LangGraph agents.
+
+What an application embeds is here: the app factory and its options, the agent
+record, the task engine with its stores and the tools agents delegate with,
+the helpers agents use for frontend tools and interrupts, the errors, and the
+testing fakes. The protocol mapping lives in ``graphwire.protocol``, one run's
+machinery in ``graphwire.runs``.
+"""
 
 from __future__ import annotations
 
+from graphwire.host import ConfigError, SpecError
 from graphwire.protocol import (
-    AguiMapper,
     ErrorCode,
     GraphwireError,
     InputError,
-    MapperOptions,
-    RunInfo,
     StoreUnavailableError,
-    StreamParser,
     bind_frontend_tools,
     cancelled_resume,
     frontend_tools,
     is_cancelled_resume,
 )
-from graphwire.runs import GraphRun, RunOptions
+from graphwire.server import Agent, ServerOptions, create_app
 from graphwire.tasks import (
     MemoryTaskStore,
     RunnerOptions,
@@ -30,22 +34,22 @@ from graphwire.tasks import (
     TaskStore,
     task_tools,
 )
+from graphwire.testing import ScriptedChatModel
 
 __all__ = [
-    "AguiMapper",
+    "Agent",
+    "ConfigError",
     "ErrorCode",
-    "GraphRun",
     "GraphwireError",
     "InputError",
-    "MapperOptions",
     "MemoryTaskStore",
-    "RunInfo",
-    "RunOptions",
     "RunnerOptions",
+    "ScriptedChatModel",
+    "ServerOptions",
+    "SpecError",
     "SqliteFile",
     "SqliteTaskStore",
     "StoreUnavailableError",
-    "StreamParser",
     "Task",
     "TaskError",
     "TaskRunner",
@@ -54,6 +58,7 @@ __all__ = [
     "TaskStore",
     "bind_frontend_tools",
     "cancelled_resume",
+    "create_app",
     "frontend_tools",
     "is_cancelled_resume",
     "task_tools",

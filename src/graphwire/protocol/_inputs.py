@@ -36,6 +36,7 @@ class Breakpoint:
 
     @property
     def interrupt_id(self) -> str:
+        """The id the pause goes by as an interrupt (unique per checkpoint)."""
         return f"breakpoint:{self.checkpoint_id}"
 
     def raised(self) -> InterruptRaised:
@@ -116,7 +117,7 @@ def _continue_from_breakpoint(
     with its new messages and state. Never ``Command(resume=...)``: no
     ``interrupt()`` waits for it, and the next one would take it as its answer."""
     if run.resume:
-        _check_cover(
+        check_answers(
             [entry.interrupt_id for entry in run.resume], list(thread.pending_interrupt_ids)
         )
     return GraphCall(Command(update=updates) if updates else None, config)
@@ -223,7 +224,7 @@ def _resume_value(run: RunAgentInput, thread: ThreadView) -> _Answer | None:
             return legacy
         return _Answer(dict.fromkeys(pending))
     answered = [entry.interrupt_id for entry in entries]
-    _check_cover(answered, pending)
+    check_answers(answered, pending)
     values = {entry.interrupt_id: _entry_value(entry) for entry in entries}
     if len(pending) == 1 and values[pending[0]] is not None:
         return _Answer(values[pending[0]])
@@ -231,7 +232,9 @@ def _resume_value(run: RunAgentInput, thread: ThreadView) -> _Answer | None:
     return _Answer(values)
 
 
-def _check_cover(answered: list[str], pending: list[str]) -> None:
+def check_answers(answered: Sequence[str], pending: Sequence[str]) -> None:
+    """Raise ``InputError`` unless ``answered`` names each of ``pending`` once and
+    nothing else (the codes say which rule broke)."""
     unknown = [i for i in answered if i not in pending]
     if unknown:
         raise InputError(

@@ -37,7 +37,7 @@ from langchain_core.messages import AIMessage
 from langchain_core.messages import ToolMessage as LcToolMessage
 from pydantic_core import to_jsonable_python
 
-from graphwire.protocol import _events as ev
+import graphwire.protocol._events as ev
 from graphwire.protocol._interrupts import to_agui_interrupt
 from graphwire.protocol._messages import to_agui_messages
 from graphwire.protocol._open import OpenEntities

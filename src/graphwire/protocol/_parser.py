@@ -40,6 +40,9 @@ from graphwire.protocol._events import (
     Usage,
 )
 
+_Call = tuple[int, str | None, str | None, str]
+"""A tool call in a message: its index, id, name and (partial) arguments."""
+
 STREAM_MODES: Final = ("messages", "tasks", "custom", "values")
 """The stream modes graphwire asks LangGraph for: together they carry every
 token, node boundary, interrupt, custom write and state change."""
@@ -207,26 +210,12 @@ class StreamParser:
             if text:
                 out.append(TextDelta(msg_id, text, ns, "assistant", node))
             return
-        self._reasoning(chunk, msg_id, ns, out)
-        text = text_of(chunk.content)
-        if text:
-            out.append(TextDelta(msg_id, text, ns, "assistant", node))
+        calls: list[_Call] = []
         for position, call in enumerate(chunk.tool_call_chunks):
             index = call.get("index")
-            out.append(
-                ToolCallChunk(
-                    msg_id,
-                    position if index is None else int(index),
-                    call.get("id"),
-                    call.get("name"),
-                    call.get("args") or "",
-                    ns,
-                )
-            )
-        self._usage(chunk, out)
-        if chunk.chunk_position == "last":
-            self._ended.add(msg_id)
-            out.append(MessageEnd(msg_id, ns))
+            at = position if index is None else int(index)
+            calls.append((at, call.get("id"), call.get("name"), call.get("args") or ""))
+        self._ai(chunk, calls, node, ns, out, ended=chunk.chunk_position == "last")
 
     def _ai_whole(
         self, message: AIMessage, node: str | None, ns: Namespace, out: list[ParsedEvent]
@@ -234,19 +223,38 @@ class StreamParser:
         msg_id = message.id or ""
         if msg_id in self._ended:
             return
-        self._ended.add(msg_id)
+        calls: list[_Call] = [
+            (index, call["id"], call["name"], json.dumps(call["args"], ensure_ascii=False))
+            for index, call in enumerate(message.tool_calls)
+        ]
+        calls.extend(
+            (index, bad["id"], bad["name"], bad["args"] or "")
+            for index, bad in enumerate(message.invalid_tool_calls, start=len(calls))
+        )
+        self._ai(message, calls, node, ns, out, ended=True)
+
+    def _ai(
+        self,
+        message: AIMessage,
+        calls: list[_Call],
+        node: str | None,
+        ns: Namespace,
+        out: list[ParsedEvent],
+        *,
+        ended: bool,
+    ) -> None:
+        """What an AI message (whole, or a chunk of one) carries: reasoning, text,
+        tool calls (index, id, name, arguments), usage, and its end."""
+        msg_id = message.id or ""
         self._reasoning(message, msg_id, ns, out)
         text = text_of(message.content)
         if text:
             out.append(TextDelta(msg_id, text, ns, "assistant", node))
-        for index, call in enumerate(message.tool_calls):
-            args = json.dumps(call["args"], ensure_ascii=False)
-            out.append(ToolCallChunk(msg_id, index, call["id"], call["name"], args, ns))
-        offset = len(message.tool_calls)
-        for index, bad in enumerate(message.invalid_tool_calls, start=offset):
-            out.append(ToolCallChunk(msg_id, index, bad["id"], bad["name"], bad["args"] or "", ns))
+        out.extend(ToolCallChunk(msg_id, *call, ns) for call in calls)
         self._usage(message, out)
-        out.append(MessageEnd(msg_id, ns))
+        if ended:
+            self._ended.add(msg_id)
+            out.append(MessageEnd(msg_id, ns))
 
     def _other_whole(
         self, message: BaseMessage, node: str | None, ns: Namespace, out: list[ParsedEvent]

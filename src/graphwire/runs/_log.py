@@ -226,10 +226,12 @@ class RunLog:
 
     @property
     def closed(self) -> bool:
+        """The terminal event is in: nothing more will come."""
         return self._closed
 
     @property
     def last_seq(self) -> int:
+        """The seq of the last event put (0: none yet)."""
         return len(self._frames) + len(self._unread)
 
     def reopen(self) -> None:
@@ -252,6 +254,7 @@ class RunLog:
                 self._changed.fire()
 
     def put_delta(self, event: _Delta, delta: str) -> None:
+        """Append ``event`` again with ``delta`` as its delta (see ``EventSink``)."""
         if self._closed:
             raise RuntimeError("the run's log is closed")
         if self._unread.put_delta(event, delta):

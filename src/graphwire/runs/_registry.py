@@ -202,6 +202,8 @@ class RunRegistry:
             self._expired.popitem(last=False)
 
     def get(self, run_id: str, principal: str | None = None) -> RunRecord:
+        """The active or kept run (``RunNotFoundError``; ``RunExpiredError`` once
+        its log is no longer kept)."""
         key = run_key(principal, run_id)
         record = self._active.get(key) or self._ended.get(key)
         if record is None and key in self._expired:
@@ -219,6 +221,7 @@ class RunRegistry:
         return record
 
     def active_run_for(self, thread_key: str) -> str | None:
+        """The id of the thread's active run, if it has one."""
         return self._threads.get(thread_key)
 
     def cancel_all(self) -> None:

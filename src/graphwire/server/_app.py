@@ -6,7 +6,7 @@ import contextlib
 import hmac
 import inspect
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -65,6 +65,7 @@ from graphwire.server._bodies import (
 from graphwire.server._errors import ApiError
 from graphwire.server._hosts import TrustedHosts
 from graphwire.server._sse import EventStream, LogSource, RunLogSource
+from graphwire.server._state import STATE_AGENTS, STATE_TASKS, served_agents, task_runner
 from graphwire.server._tasks_api import TaskRoutes, events_url
 from graphwire.tasks import RunnerOptions, TaskRunner, TaskStore
 
@@ -117,28 +118,31 @@ def create_app(
     """
     options = options or ServerOptions()
     registry = RunRegistry(retention_bytes=options.retained_run_bytes)
-    api = _Api({a.name: a for a in agents}, options, registry)
+    api = _Api(options, registry)
 
     @contextlib.asynccontextmanager
-    async def span(app: Starlette) -> AsyncIterator[None]:
+    async def span(app: Starlette) -> AsyncIterator[dict[str, Any]]:
+        """What the app serves once started, as Starlette's lifespan state: every
+        request finds it in ``request.state``."""
         async with contextlib.AsyncExitStack() as stack:
+            served = {a.name: a for a in agents}
             if checkpointer is not None:
                 saver = await stack.enter_async_context(checkpointer())
-                api.agents = {
+                served = {
                     name: replace(a, graph=with_checkpointer(a.graph, saver))
-                    for name, a in api.agents.items()
+                    for name, a in served.items()
                 }
+            runner = None
             if tasks is not None:
                 store = await stack.enter_async_context(tasks())
-                graphs = {name: a.graph for name, a in api.agents.items()}
-                api.tasks = TaskRunner(store, graphs, api.options.tasks)
-                await api.tasks.start()
-                stack.push_async_callback(api.tasks.aclose)
-            app.state.tasks = api.tasks
+                graphs = {name: a.graph for name, a in served.items()}
+                runner = TaskRunner(store, graphs, options.tasks)
+                await runner.start()
+                stack.push_async_callback(runner.aclose)
             try:
-                yield
+                yield {STATE_AGENTS: served, STATE_TASKS: runner}
             finally:
-                await api.registry.aclose()
+                await registry.aclose()
 
     routes = [
         Route("/healthz", api.healthz, methods=["GET"]),
@@ -201,13 +205,9 @@ class _Endpoint:
 
 
 class _Api:
-    def __init__(
-        self, agents: Mapping[str, Agent], options: ServerOptions, registry: RunRegistry
-    ) -> None:
-        self.agents = agents
+    def __init__(self, options: ServerOptions, registry: RunRegistry) -> None:
         self.options = options
         self.registry = registry
-        self.tasks: TaskRunner | None = None
         self.body_limits = BodyLimits(options.max_body_bytes, options.body_timeout_seconds)
         self.healthz = _Endpoint(self._healthz, self, public=True)
         self.readyz = _Endpoint(self._readyz, self, public=True)
@@ -218,10 +218,7 @@ class _Api:
         self.cancel = _Endpoint(self._cancel, self)
         self.events = _Endpoint(self._events, self)
         self.task_api = TaskRoutes(
-            lambda: self.tasks,
-            lambda request: self._agent(request).name,
-            self.body_limits,
-            self._stream,
+            lambda request: self._agent(request).name, self.body_limits, self._stream
         )
 
     def task_routes(self) -> list[Route]:
@@ -263,8 +260,9 @@ class _Api:
     async def _readyz(self, request: Request) -> Response:
         """Readiness: the task store (which ``graphwire serve`` shares with the
         checkpoints) can be written now; 503 ``STORE_UNAVAILABLE`` when not."""
-        if self.tasks is not None:
-            await self.tasks.store.probe()
+        runner = task_runner(request)
+        if runner is not None:
+            await runner.store.probe()
         return JSONResponse({"status": "ready"})
 
     async def _list_agents(self, request: Request) -> Response:
@@ -278,20 +276,20 @@ class _Api:
                         "url": f"{base}/agents/{a.name}",
                         "capabilities": _capabilities(a).model_dump(by_alias=True),
                     }
-                    for a in self.agents.values()
+                    for a in served_agents(request).values()
                 ]
             }
         )
 
     async def _run_single(self, request: Request) -> Reply:
-        return await self._start(request, next(iter(self.agents.values())))
+        return await self._start(request, next(iter(served_agents(request).values())))
 
     async def _run_agent(self, request: Request) -> Reply:
         return await self._start(request, self._agent(request))
 
     def _agent(self, request: Request) -> Agent:
         name = request.path_params["name"]
-        agent = self.agents.get(name)
+        agent = served_agents(request).get(name)
         if agent is None:
             raise ApiError(404, "AGENT_NOT_FOUND", f"no agent named {name!r}")
         return agent
@@ -300,7 +298,8 @@ class _Api:
         run = await read_model(request, RunAgentInput, self.body_limits)
         check_run_ids(run)
         principal = request.state.principal
-        if self.tasks is not None:
+        runner = task_runner(request)
+        if runner is not None:
             handshake = await self.task_api.handshake(request, agent.name, run)
             if handshake is not None:
                 return handshake
@@ -312,11 +311,11 @@ class _Api:
             raise ApiError(422, str(exc.code), exc.message) from exc
         tools: dict[str, Any] = {}
         activity = None
-        if self.tasks is not None:
+        if runner is not None:
             activity = TaskActivity(
-                self.tasks.store, lambda task_id: events_url(str(request.base_url), task_id)
+                runner.store, lambda task_id: events_url(str(request.base_url), task_id)
             )
-            tools = self.tasks.context(
+            tools = runner.context(
                 agent.name,
                 run.run_id,
                 run.thread_id,
@@ -389,7 +388,7 @@ class _Api:
             "interrupts": [i.model_dump(by_alias=True) for i in interrupts],
             "activeRunId": self.registry.active_run_for(key),
         }
-        if self.tasks is not None:
+        if task_runner(request) is not None:
             await self.task_api.describe_thread(request, body)
         return JSONResponse(body)
 

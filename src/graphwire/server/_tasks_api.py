@@ -23,6 +23,7 @@ from graphwire.runs import RunLog
 from graphwire.server._bodies import BodyLimits, checked_id, last_event_id, read_model
 from graphwire.server._errors import ApiError
 from graphwire.server._sse import EventStream, RunLogSource, TaskLogSource
+from graphwire.server._state import task_runner
 from graphwire.tasks import (
     TASKS_STATE_KEY,
     Task,
@@ -140,18 +141,17 @@ class TaskRoutes:
 
     def __init__(
         self,
-        runner: Callable[[], TaskRunner | None],
         agent_name: Callable[[Request], str],
         body_limits: BodyLimits,
         stream: Callable[..., EventStream],
     ) -> None:
-        self._runner = runner
         self._agent_name = agent_name
         self._body_limits = body_limits
         self._stream = stream
 
-    def _require(self) -> TaskRunner:
-        runner = self._runner()
+    @staticmethod
+    def _require(request: Request) -> TaskRunner:
+        runner = task_runner(request)
         if runner is None:
             raise ApiError(503, "TASKS_UNAVAILABLE", "this server runs no task engine")
         return runner
@@ -160,7 +160,7 @@ class TaskRoutes:
         """The task, if the caller's principal owns it (else 404)."""
         checked_id(task_id, "taskId")
         with task_errors():
-            task = await self._require().get(task_id)
+            task = await self._require(request).get(task_id)
         if task.principal != request.state.principal:
             raise ApiError(404, "TASK_NOT_FOUND", f"no task {task_id!r}")
         return task
@@ -181,13 +181,13 @@ class TaskRoutes:
             principal=principal,
         )
         with task_errors():
-            task = await self._require().enqueue(spec)
+            task = await self._require(request).enqueue(spec)
         return JSONResponse(task_view(task, str(request.base_url)), status_code=201)
 
     async def board(self, request: Request) -> Response:
         query = _board_query(request)
         with task_errors():
-            page = await self._require().list_tasks(query)
+            page = await self._require(request).list_tasks(query)
         base = str(request.base_url)
         return JSONResponse(
             {"tasks": [task_view(t, base) for t in page.tasks], "nextCursor": page.next_cursor}
@@ -201,7 +201,7 @@ class TaskRoutes:
             scoped=True,
             limit=MAX_PAGE,
         )
-        children = await self._require().list_tasks(query)
+        children = await self._require(request).list_tasks(query)
         base = str(request.base_url)
         return JSONResponse(
             {**task_view(task, base), "children": [task_view(c, base) for c in children.tasks]}
@@ -210,26 +210,26 @@ class TaskRoutes:
     async def cancel(self, request: Request) -> Response:
         task = await self.owned(request, request.path_params["task_id"])
         with task_errors():
-            task = await self._require().cancel(task.id)
+            task = await self._require(request).cancel(task.id)
         return JSONResponse(task_view(task, str(request.base_url)))
 
     async def retry(self, request: Request) -> Response:
         task = await self.owned(request, request.path_params["task_id"])
         with task_errors():
-            task = await self._require().retry(task.id)
+            task = await self._require(request).retry(task.id)
         return JSONResponse(task_view(task, str(request.base_url)))
 
     async def followup(self, request: Request) -> Response:
         task = await self.owned(request, request.path_params["task_id"])
         body = await read_model(request, Followup, self._body_limits)
         with task_errors():
-            task = await self._require().followup(task.id, body.message)
+            task = await self._require(request).followup(task.id, body.message)
         return JSONResponse(task_view(task, str(request.base_url)))
 
     async def events(self, request: Request) -> EventStream:
         task = await self.owned(request, request.path_params["task_id"])
         after = last_event_id(request)
-        source = TaskLogSource(self._require().store, task.id)
+        source = TaskLogSource(self._require(request).store, task.id)
         return self._stream(source, after, None, task.run_ids[-1] if task.run_ids else "")
 
     async def handshake(
@@ -248,7 +248,7 @@ class TaskRoutes:
             raise ApiError(
                 409, "TASK_AGENT_MISMATCH", f"thread {task.thread_id!r} is a task of {task.agent!r}"
             )
-        runner = self._require()
+        runner = self._require(request)
         after = await runner.store.last_seq(task.id)
         try:
             await self._continue(runner, task, run)
@@ -264,13 +264,13 @@ class TaskRoutes:
             body["task"] = task_view(task, str(request.base_url))
         state = body["state"]
         if isinstance(state, dict) and TASKS_STATE_KEY in state:
-            runner = self._require()
+            runner = self._require(request)
             state[TASKS_STATE_KEY] = await runner.thread_summary(
                 body["threadId"], request.state.principal
             )
 
     async def _task_of_thread(self, request: Request, thread_id: str) -> Task | None:
-        runner = self._runner()
+        runner = task_runner(request)
         if runner is None:
             return None
         try:

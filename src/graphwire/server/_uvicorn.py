@@ -101,12 +101,16 @@ class BoundedProtocol(HttpToolsProtocol):
 
 
 class GraphwireServer(uvicorn.Server):
+    """uvicorn's server, stopping the registry's active runs when a shutdown
+    begins (their streams end at once, cancelled, instead of holding it up)."""
+
     def __init__(self, config: uvicorn.Config, registry: RunRegistry) -> None:
         super().__init__(config)
         self._registry = registry
         self._loop: asyncio.AbstractEventLoop | None = None
 
     async def serve(self, sockets: list[socket.socket] | None = None) -> None:
+        """Serve until shut down (on ``sockets``, if given)."""
         self._loop = asyncio.get_running_loop()
         await super().serve(sockets)
 

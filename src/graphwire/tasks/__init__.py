@@ -8,23 +8,6 @@ of itself (docs/adr/0005-task-engine.md).
 from __future__ import annotations
 
 from graphwire.tasks._context import TASKS_CONFIG_KEY, TASKS_STATE_KEY, TaskContext
-from graphwire.tasks._model import (
-    SETTLED,
-    Failure,
-    Lease,
-    LeaseLostError,
-    RunOutcome,
-    Task,
-    TaskError,
-    TaskEvent,
-    TaskInputError,
-    TaskNotFoundError,
-    TaskPage,
-    TaskQuery,
-    TaskSpec,
-    TaskState,
-    TaskStateError,
-)
 from graphwire.tasks._runner import RunnerOptions, TaskRunner
 from graphwire.tasks._tools import (
     cancel_async_task,
@@ -41,6 +24,23 @@ from graphwire.tasks.stores import (
     SqliteFile,
     SqliteTaskStore,
     TaskStore,
+)
+from graphwire.tasks.stores._model import (
+    SETTLED,
+    Failure,
+    Lease,
+    LeaseLostError,
+    RunOutcome,
+    Task,
+    TaskError,
+    TaskEvent,
+    TaskInputError,
+    TaskNotFoundError,
+    TaskPage,
+    TaskQuery,
+    TaskSpec,
+    TaskState,
+    TaskStateError,
 )
 
 __all__ = [

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
 if TYPE_CHECKING:
-    from graphwire.tasks._model import Task
     from graphwire.tasks._runner import TaskRunner
+    from graphwire.tasks.stores._model import Task
 
 TASKS_CONFIG_KEY: Final = "__graphwire_tasks"
 """``config["configurable"][TASKS_CONFIG_KEY]`` holds the run's ``TaskContext``

@@ -31,7 +31,8 @@ from langgraph.types import Durability
 
 from graphwire.protocol import ErrorCode, StoreUnavailableError
 from graphwire.runs import Frames, GraphRun, RunOptions, read_thread, thread_key
-from graphwire.tasks._model import (
+from graphwire.tasks.stores import TaskStore
+from graphwire.tasks.stores._model import (
     Failure,
     Lease,
     LeaseLostError,
@@ -39,7 +40,6 @@ from graphwire.tasks._model import (
     Task,
     TaskState,
 )
-from graphwire.tasks.stores import TaskStore
 
 logger = logging.getLogger("graphwire.tasks")
 

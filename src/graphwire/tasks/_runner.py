@@ -24,7 +24,8 @@ from langgraph.types import Durability
 from graphwire.protocol import ErrorCode, StoreUnavailableError
 from graphwire.tasks._context import TASKS_CONFIG_KEY, TASKS_STATE_KEY, TaskContext
 from graphwire.tasks._execution import AGAIN, RunLimits, TaskExecution
-from graphwire.tasks._model import (
+from graphwire.tasks.stores import TaskStore
+from graphwire.tasks.stores._model import (
     SETTLED,
     Task,
     TaskInputError,
@@ -34,7 +35,6 @@ from graphwire.tasks._model import (
     TaskState,
     TaskStateError,
 )
-from graphwire.tasks.stores import TaskStore
 
 logger = logging.getLogger("graphwire.tasks")
 
@@ -82,6 +82,7 @@ class TaskRunner:
     # -- lifecycle ---------------------------------------------------------------------
 
     async def start(self) -> None:
+        """Requeue what a dead process left, then start the workers and the sweeper."""
         if self._stopped is not None:
             raise RuntimeError("the runner was already started")
         self._stopped = asyncio.get_running_loop().create_future()
@@ -115,6 +116,7 @@ class TaskRunner:
 
     @property
     def agents(self) -> Sequence[str]:
+        """The names of the agents this runner runs tasks for."""
         return tuple(self._agents)
 
     async def enqueue(self, spec: TaskSpec) -> Task:
@@ -130,9 +132,11 @@ class TaskRunner:
         return task
 
     async def get(self, task_id: str) -> Task:
+        """The task (``TaskNotFoundError`` when there is none)."""
         return await self.store.get(task_id)
 
     async def list_tasks(self, query: TaskQuery) -> TaskPage:
+        """A page of the board, newest first, filtered by ``query``."""
         return await self.store.list_tasks(query)
 
     async def cancel(self, task_id: str) -> Task:
@@ -181,6 +185,7 @@ class TaskRunner:
         return await self.store.followup(task_id, message, run_id)
 
     async def retry(self, task_id: str) -> Task:
+        """Queue a failed or cancelled task again; it continues from its checkpoint."""
         return await self.store.retry(task_id)
 
     async def wait_settled(self, task_id: str, timeout: float) -> Task:

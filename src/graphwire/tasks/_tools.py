@@ -18,7 +18,7 @@ from langchain_core.tools import BaseTool, InjectedToolCallId, tool
 from langgraph.types import Command
 
 from graphwire.tasks._context import TASKS_CONFIG_KEY, TASKS_STATE_KEY, TaskContext
-from graphwire.tasks._model import Task, TaskError, TaskQuery, TaskSpec, TaskState
+from graphwire.tasks.stores._model import Task, TaskError, TaskQuery, TaskSpec, TaskState
 
 NO_RUNNER = (
     "Task tools are not available here: this run is not attached to a graphwire task "

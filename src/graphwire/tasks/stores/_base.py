@@ -1,7 +1,7 @@
 """The TaskStore protocol and what every store shares.
 
 A store keeps tasks and their event logs and applies the transitions of
-``tasks._model`` atomically. Implementations provide a handful of primitives
+``tasks.stores._model`` atomically. Implementations provide a handful of primitives
 (``_apply``, ``_insert``, queries, event rows); the domain methods and the
 wake-ups live here once, so memory, SQLite and later PostgreSQL behave alike —
 one contract suite (tests/tasks/test_store_contract.py) runs against each.
@@ -18,10 +18,18 @@ from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Protocol, runtime_checkable
 
+import graphwire.tasks.stores._model as m
 from graphwire.protocol import ErrorCode, closing_events
 from graphwire.runs import encode_event
-from graphwire.tasks import _model as m
-from graphwire.tasks._model import Lease, RunOutcome, Task, TaskEvent, TaskPage, TaskQuery, TaskSpec
+from graphwire.tasks.stores._model import (
+    Lease,
+    RunOutcome,
+    Task,
+    TaskEvent,
+    TaskPage,
+    TaskQuery,
+    TaskSpec,
+)
 
 WORK = "__work__"
 """The signal key workers wait on: something became runnable or a slot freed."""
@@ -34,39 +42,85 @@ def events_key(task_id: str) -> str:
 
 @runtime_checkable
 class TaskStore(Protocol):
-    """Durable tasks and their AG-UI event logs (domain-level, not SQL)."""
+    """Durable tasks and their AG-UI event logs (domain-level, not SQL). Every
+    change is one of ``tasks.stores._model``'s transitions, applied atomically;
+    writes by a worker are fenced by its lease (owner and attempt)."""
 
-    async def create(self, spec: TaskSpec) -> Task: ...
-    async def get(self, task_id: str) -> Task: ...
-    async def list_tasks(self, query: TaskQuery) -> TaskPage: ...
+    async def create(self, spec: TaskSpec) -> Task:
+        """Store a new queued task."""
+
+    async def get(self, task_id: str) -> Task:
+        """The task (``TaskNotFoundError`` when there is none)."""
+
+    async def list_tasks(self, query: TaskQuery) -> TaskPage:
+        """A page of the board, newest first, filtered by ``query``."""
+
     async def claim_next(
         self, owner: str, run_id: str, lease_seconds: float, agents: Collection[str] | None
-    ) -> Task | None: ...
-    async def renew_lease(self, task_id: str, lease: Lease) -> Task: ...
+    ) -> Task | None:
+        """Take the oldest runnable task (of ``agents``, if given) for ``owner``:
+        it is ongoing under a new lease and run ``run_id``; None if none is ready."""
+
+    async def renew_lease(self, task_id: str, lease: Lease) -> Task:
+        """Extend the lease (``LeaseLostError`` when another attempt owns the task)."""
+
     async def settle(
         self, task_id: str, lease: Lease, outcome: RunOutcome, final: Sequence[str] = ()
-    ) -> Task: ...
-    async def cancel(self, task_id: str) -> Task: ...
-    async def retry(self, task_id: str) -> Task: ...
-    async def followup(self, task_id: str, message: str, run_id: str | None = None) -> Task: ...
+    ) -> Task:
+        """End the run: log its last events and map its outcome onto the board, in
+        one transaction."""
+
+    async def cancel(self, task_id: str) -> Task:
+        """Cancel a queued, ongoing or in-review task."""
+
+    async def retry(self, task_id: str) -> Task:
+        """Queue a failed or cancelled task again (it continues from its checkpoint)."""
+
+    async def followup(self, task_id: str, message: str, run_id: str | None = None) -> Task:
+        """Queue a settled task's thread again with a new user message."""
+
     async def resume(
         self, task_id: str, entries: Sequence[Mapping[str, Any]], run_id: str | None = None
-    ) -> Task: ...
-    async def requeue_expired(self) -> list[Task]: ...
+    ) -> Task:
+        """Answer every open interrupt of a task in review and queue it."""
+
+    async def requeue_expired(self) -> list[Task]:
+        """Give up the tasks whose lease ran out (their run's log is closed) and queue
+        the ongoing ones again."""
+
     async def append_events(
         self, task_id: str, lease: Lease, run_id: str, frames: Sequence[str]
-    ) -> int: ...
+    ) -> int:
+        """Log encoded events under the task's current run; returns the last seq."""
+
     async def read_events(
         self, task_id: str, after_seq: int = 0, limit: int | None = None
-    ) -> list[TaskEvent]: ...
-    async def last_seq(self, task_id: str) -> int: ...
-    async def wait_events(self, task_id: str, after_seq: int, timeout: float) -> bool: ...
-    async def wait_change(self, task_id: str, version: int, timeout: float) -> Task | None: ...
-    def watch_work(self) -> AbstractContextManager[asyncio.Future[None]]: ...
-    def watch_task(self, task_id: str) -> asyncio.Future[None]: ...
-    def unwatch_task(self, task_id: str, future: asyncio.Future[None]) -> None: ...
-    async def probe(self) -> None: ...
-    async def aclose(self) -> None: ...
+    ) -> list[TaskEvent]:
+        """The logged events after ``after_seq``, in order."""
+
+    async def last_seq(self, task_id: str) -> int:
+        """The seq of the task's last logged event (0: none yet)."""
+
+    async def wait_events(self, task_id: str, after_seq: int, timeout: float) -> bool:
+        """Wait until an event after ``after_seq`` is logged; False on timeout."""
+
+    async def wait_change(self, task_id: str, version: int, timeout: float) -> Task | None:
+        """Wait until the task is newer than ``version``; None on timeout."""
+
+    def watch_work(self) -> AbstractContextManager[asyncio.Future[None]]:
+        """While entered: a future that resolves when a task may have become runnable."""
+
+    def watch_task(self, task_id: str) -> asyncio.Future[None]:
+        """A future that resolves at the task's next change (undo with ``unwatch_task``)."""
+
+    def unwatch_task(self, task_id: str, future: asyncio.Future[None]) -> None:
+        """Drop a watch made by ``watch_task``."""
+
+    async def probe(self) -> None:
+        """Return when the store can be written now, else raise ``StoreUnavailableError``."""
+
+    async def aclose(self) -> None:
+        """Release the store's resources."""
 
 
 class Signals:
@@ -99,7 +153,7 @@ class Signals:
                     future.set_result(None)
 
 
-class BaseTaskStore(abc.ABC):
+class BaseTaskStore(TaskStore, abc.ABC):
     """The domain methods, written once over a few storage primitives."""
 
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
@@ -143,16 +197,13 @@ class BaseTaskStore(abc.ABC):
     ) -> list[TaskEvent]: ...
 
     @abc.abstractmethod
-    async def last_seq(self, task_id: str) -> int:
-        """The seq of the task's last logged event (0: none yet)."""
+    async def last_seq(self, task_id: str) -> int: ...
 
     @abc.abstractmethod
-    async def aclose(self) -> None:
-        """Release the store's resources."""
+    async def aclose(self) -> None: ...
 
     @abc.abstractmethod
-    async def probe(self) -> None:
-        """Return when the store can be written now, else raise ``StoreUnavailableError``."""
+    async def probe(self) -> None: ...
 
     # -- domain methods --------------------------------------------------------------
 

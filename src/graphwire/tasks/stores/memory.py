@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Sequence
 
-from graphwire.tasks import _model as m
-from graphwire.tasks._model import Lease, Task, TaskEvent, TaskPage, TaskQuery
+import graphwire.tasks.stores._model as m
 from graphwire.tasks.stores._base import (
     WORK,
     BaseTaskStore,
@@ -18,6 +17,7 @@ from graphwire.tasks.stores._base import (
     encode_cursor,
     events_key,
 )
+from graphwire.tasks.stores._model import Lease, Task, TaskEvent, TaskPage, TaskQuery
 
 
 class MemoryTaskStore(BaseTaskStore):

@@ -23,8 +23,7 @@ from typing import Any, TypeVar
 
 from pydantic import TypeAdapter
 
-from graphwire.tasks import _model as m
-from graphwire.tasks._model import Lease, Task, TaskEvent, TaskPage, TaskQuery
+import graphwire.tasks.stores._model as m
 from graphwire.tasks.stores._base import (
     WORK,
     BaseTaskStore,
@@ -33,6 +32,7 @@ from graphwire.tasks.stores._base import (
     encode_cursor,
     events_key,
 )
+from graphwire.tasks.stores._model import Lease, Task, TaskEvent, TaskPage, TaskQuery
 from graphwire.tasks.stores._sqlite_file import SqliteFile
 
 _TASK = TypeAdapter(Task)

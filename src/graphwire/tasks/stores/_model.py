@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any, Literal
 
-from graphwire.protocol import ErrorCode, GraphwireError
+from graphwire.protocol import ErrorCode, GraphwireError, InputError, check_answers
 
 
 class TaskState(StrEnum):
@@ -117,6 +117,7 @@ class Task:
 
     @property
     def runnable(self) -> bool:
+        """Waiting for a worker: ready and not leased."""
         return self.ready_at is not None and self.lease_owner is None
 
     def summary(self) -> dict[str, str]:
@@ -339,20 +340,10 @@ def _new_run_id(task: Task, run_id: str | None) -> str | None:
 
 
 def _check_answers(task: Task, answered: list[str]) -> None:
-    open_ids = [str(i.get("id")) for i in task.interrupts]
-    unknown = [i for i in answered if i not in open_ids]
-    if unknown:
-        raise TaskInputError(
-            f"task {task.id} is not waiting for interrupts {unknown}", ErrorCode.UNKNOWN_INTERRUPT
-        )
-    if len(set(answered)) != len(answered):
-        raise TaskInputError("resume answers an interrupt twice")
-    missing = [i for i in open_ids if i not in answered]
-    if missing:
-        raise TaskInputError(
-            f"resume must answer every open interrupt; missing {missing}",
-            ErrorCode.RESUME_INCOMPLETE,
-        )
+    try:
+        check_answers(answered, [str(i.get("id")) for i in task.interrupts])
+    except InputError as exc:
+        raise TaskInputError(f"task {task.id}: {exc.message}", exc.code) from exc
 
 
 def expire(task: Task, now: float) -> Task:
