@@ -21,7 +21,8 @@ from ag_ui.core import (
 from hypothesis import given
 from hypothesis import strategies as st
 
-from graphwire.runs import Frames, RunLog
+from graphwire.runs import Frames, GraphRun, RunLog
+from tests.graphs import Collected, agent_graph, user_input
 
 
 def text(delta: str, message: str = "m1", **extra: Any) -> TextMessageContentEvent:
@@ -219,3 +220,24 @@ def test_another_writers_event_between_a_delta_and_the_next_token_keeps_both() -
         ("ACTIVITY_SNAPSHOT", None),
         ("TEXT_MESSAGE_CONTENT", " there!"),
     ]
+
+
+async def test_a_sink_with_put_alone_gets_every_event_mapped() -> None:
+    """``put`` is the whole public sink: the hot path is for sinks that take deltas."""
+
+    class PutOnly:
+        def __init__(self) -> None:
+            self.events: list[BaseEvent] = []
+
+        def put(self, event: BaseEvent) -> None:
+            self.events.append(event)
+
+    plain, fast = PutOnly(), Collected()
+    await GraphRun(agent_graph(["one two three four"]), user_input()).run(plain)
+    await GraphRun(agent_graph(["one two three four"]), user_input()).run(fast)
+
+    def shape(events: list[BaseEvent]) -> list[tuple[str, str | None]]:
+        return [(e.type, getattr(e, "delta", None)) for e in events]
+
+    deltas = [d for t, d in shape(plain.events) if t == "TEXT_MESSAGE_CONTENT"]
+    assert shape(plain.events) == shape(fast) and len(deltas) > 2

@@ -8,10 +8,13 @@ from typing import Any
 
 import pytest
 from ag_ui.core import (
+    BaseEvent,
     RunFinishedEvent,
     RunStartedEvent,
     TextMessageContentEvent,
     TextMessageStartEvent,
+    ToolCallArgsEvent,
+    ToolCallStartEvent,
 )
 
 from graphwire.runs import RunLog, encode_event
@@ -65,9 +68,11 @@ async def test_replay_after_last_event_id_then_end() -> None:
     assert sent[-1]["more_body"] is False
 
 
-@pytest.mark.parametrize(("flush_interval", "deltas"), [(0.0, ["a", "b", "c"]), (60.0, ["abc"])])
+@pytest.mark.parametrize(
+    ("flush_interval", "deltas", "writes"), [(0.0, ["a", "b", "c"], 5), (60.0, ["a", "bc"], 3)]
+)
 async def test_a_gathering_writer_sends_a_burst_as_one_write_with_deltas_merged(
-    flush_interval: float, deltas: list[str]
+    flush_interval: float, deltas: list[str], writes: int
 ) -> None:
     log = RunLog()
     log.put(RunStartedEvent(thread_id="t", run_id="r"))
@@ -97,7 +102,52 @@ async def test_a_gathering_writer_sends_a_burst_as_one_write_with_deltas_merged(
     sent = [e["delta"] for e in events if e["type"] == "TEXT_MESSAGE_CONTENT"]
     assert sent == deltas
     assert [f.split("\n")[0] for f in frames] == [f"id: {n}" for n in range(1, len(frames) + 1)]
-    assert len(bodies) == (2 if flush_interval else 5)
+    # Gathering: the message's first content at once, the rest in one write.
+    assert len(bodies) == writes
+
+
+@pytest.mark.parametrize(
+    ("start", "first", "more"),
+    [
+        (
+            TextMessageStartEvent(message_id="m", role="assistant"),
+            TextMessageContentEvent(message_id="m", delta="Hel"),
+            TextMessageContentEvent(message_id="m", delta="lo"),
+        ),
+        (
+            ToolCallStartEvent(tool_call_id="c", tool_call_name="search"),
+            ToolCallArgsEvent(tool_call_id="c", delta='{"q'),
+            ToolCallArgsEvent(tool_call_id="c", delta='": 1}'),
+        ),
+    ],
+    ids=["text", "tool-call-args"],
+)
+async def test_the_first_content_of_a_message_leaves_at_once(
+    start: BaseEvent, first: BaseEvent, more: BaseEvent
+) -> None:
+    log = RunLog()
+    log.put(RunStartedEvent(thread_id="t", run_id="r"))
+    bodies: asyncio.Queue[bytes] = asyncio.Queue()
+
+    async def send(message: dict[str, Any]) -> None:
+        if message.get("body"):
+            bodies.put_nowait(message["body"])
+
+    stream = EventStream(RunLogSource(log), 0, keepalive=60, send_timeout=1, flush_interval=60)
+    writing = asyncio.ensure_future(stream({"type": "http"}, receive, send))
+    async with asyncio.timeout(5):  # far below the 60 s gathering
+        assert b"RUN_STARTED" in await bodies.get()
+        log.put(start)  # gathered: nothing to read in it yet
+        log.put(first)
+        sent = await bodies.get()
+        assert sent.count(b"id: ") == 2 and json.dumps(first.delta).encode() in sent
+        log.put(more)  # what follows is gathered again, until the log closes
+        for _ in range(10):
+            await asyncio.sleep(0)
+        assert bodies.empty()
+        log.put(RunFinishedEvent(thread_id="t", run_id="r"))
+        await writing
+    assert json.dumps(more.delta).encode() in await bodies.get()
 
 
 async def test_a_gathering_ends_by_itself_and_takes_the_events_that_follow() -> None:

@@ -1,10 +1,11 @@
 """Drive one graph run: read the thread, plan, astream -> parse -> map.
 
 ``GraphRun.run(sink)`` hands each event to the sink as it is mapped (a call,
-not an async generator hop per event); a further text token of the message
-whose delta was put last goes to ``sink.put_delta`` without being parsed and
-mapped (``StreamParser.text_token`` and ``AguiMapper.text_tail`` vouch
-that the mapping would be that same event with the new delta). A caller that
+not an async generator hop per event); for a ``DeltaSink``, a further text
+token of the message whose delta was put last goes to ``sink.put_delta``
+without being parsed and mapped (``StreamParser.text_token`` and
+``AguiMapper.text_tail`` vouch that the mapping would be that same event with
+the new delta). A caller that
 cancels the run on purpose (Stop, disconnect) asks ``GraphRun.cancel()`` for
 the closing events, so the run still ends with exactly one terminal event.
 """
@@ -39,7 +40,7 @@ from graphwire.protocol import (
     plan_run,
 )
 from graphwire.runs._dispatch import FORWARD_DISPATCHED_EVENTS
-from graphwire.runs._log import EventSink
+from graphwire.runs._log import DeltaSink, EventSink
 
 logger = logging.getLogger("graphwire.runs")
 
@@ -155,18 +156,14 @@ class GraphRun:
             ),
         )
         parse, feed, put = self._parser.parse, self._mapper.feed, sink.put
-        token_of, tail_of, put_delta = (
-            self._parser.text_token,
-            self._mapper.text_tail,
-            sink.put_delta,
-        )
+        token_of, tail_of = self._parser.text_token, self._mapper.text_tail
+        fast = sink if isinstance(sink, DeltaSink) else None
         async with aclosing(parts):
             async for part in parts:
-                token = token_of(part)
-                if token is not None:
+                if fast is not None and (token := token_of(part)) is not None:
                     tail = tail_of(token[0])
                     if tail is not None:
-                        put_delta(tail, token[1])
+                        fast.put_delta(tail, token[1])
                         continue
                 for parsed in parse(part):
                     for event in feed(parsed):

@@ -4,14 +4,14 @@ one path (read after seq N, then wait for more).
 Events that nobody has read yet wait in a ``Frames`` batch, where consecutive
 content deltas of one message or tool call merge into one event: a stream that
 outruns its reader sends one TEXT_MESSAGE_CONTENT per burst instead of one per
-token. What a reader has seen never changes.
+token. What a reader has seen never changes. A message's first content wakes
+a gathering reader at once; what follows is gathered.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
-from typing import Protocol, TypeGuard
+from typing import Protocol, TypeGuard, runtime_checkable
 
 from ag_ui.core import (
     BaseEvent,
@@ -44,9 +44,15 @@ class EventSink(Protocol):
     def put(self, event: BaseEvent) -> None:
         """The next event."""
 
+
+@runtime_checkable
+class DeltaSink(EventSink, Protocol):
+    """A sink that also takes a further token of the message it was given last
+    as that event with a new delta, without a new event being built (the run's
+    hot path; graphwire's own logs are such sinks)."""
+
     def put_delta(self, event: TextMessageContentEvent, delta: str) -> None:
-        """The next event is ``event`` with ``delta`` as its delta (the mapper's
-        hot path: a further token of the message it mapped last)."""
+        """The next event is ``event`` with ``delta`` as its delta."""
 
 
 class Frames:
@@ -168,11 +174,15 @@ class _Signal:
             else:
                 waiter.end(True)
 
-    def close(self) -> None:
+    def flush(self) -> None:
+        """Wake every waiter now, gathering or not."""
         for waiter in (*self._idle, *self._gathering):
             waiter.end(True)
         self._idle.clear()
         self._gathering.clear()
+
+    def close(self) -> None:
+        self.flush()
         if self._clock is not None:
             self._clock.cancel()
             self._clock = None
@@ -211,10 +221,6 @@ class _Signal:
             self._arm(loop, min(w.deadline for w in waiting))
 
 
-async def _now() -> bool:
-    return True
-
-
 class RunLog:
     """Events as JSON text, numbered from 1; closed by the terminal event."""
 
@@ -223,6 +229,8 @@ class RunLog:
         self._unread = Frames()
         self._closed = False
         self._changed = _Signal()
+        self._begun: set[str] = set()
+        """Messages and tool calls whose content has begun."""
 
     @property
     def closed(self) -> bool:
@@ -250,11 +258,16 @@ class RunLog:
             if event.type in _TERMINAL:
                 self._closed = True
                 self._changed.close()
+            elif isinstance(event, _DELTA_TYPES) and _target(event) not in self._begun:
+                # A message's (or tool call's) first content leaves at once: the
+                # time to its first token is what a user watches.
+                self._begun.add(_target(event))
+                self._changed.flush()
             else:
                 self._changed.fire()
 
     def put_delta(self, event: _Delta, delta: str) -> None:
-        """Append ``event`` again with ``delta`` as its delta (see ``EventSink``)."""
+        """Append ``event`` again with ``delta`` as its delta (see ``DeltaSink``)."""
         if self._closed:
             raise RuntimeError("the run's log is closed")
         if self._unread.put_delta(event, delta):
@@ -270,13 +283,10 @@ class RunLog:
             self._frames.extend(self._unread.take())
         return self._frames[max(seq, 0) :]
 
-    def wait(self, seq: int, timeout: float, gather: float = 0.0) -> Awaitable[bool]:
+    async def wait(self, seq: int, timeout: float, gather: float = 0.0) -> bool:
         """Wait until there is an event after ``seq`` or the log closes; False on
         timeout. With ``gather``, a wait woken by an event goes on that many
-        seconds more, for the events that follow it (the log's end cuts it short).
-
-        A plain function returning the future to await: no coroutine frames
-        between the reader and the log on a stream's hot path."""
+        seconds more, for the events that follow it (the log's end cuts it short)."""
         if self.last_seq > seq or self._closed:
-            return _now()
-        return self._changed.wait(timeout, gather)
+            return True
+        return await self._changed.wait(timeout, gather)
