@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import subprocess
 import sys
 import tempfile
 import uuid
@@ -31,7 +30,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.processes import clean_env, free_port, wait_healthy  # noqa: E402
+from tests.processes import serve, wait_healthy  # noqa: E402
 
 
 def _rss_mb(pid: int) -> float:
@@ -92,27 +91,12 @@ async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--env", action="append", default=[], help="KEY=VALUE for the server")
     args = parser.parse_args()
-    port = free_port()
     data = tempfile.mkdtemp(prefix="memory-bench-")
-    env = clean_env({"GRAPHWIRE_DATA_DIR": data, "PYTHONPATH": f"{ROOT}:{ROOT / 'src'}"})
+    env = {"GRAPHWIRE_DATA_DIR": data, "PYTHONPATH": f"{ROOT}:{ROOT / 'src'}"}
     env.update(item.split("=", 1) for item in args.env)
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "graphwire.cli",
-            "serve",
-            "chat=bench.graphs:chat",
-            "quiet=bench.graphs:quiet",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-        ],
-        cwd=ROOT,
-        env=env,
+    server, url = serve(
+        ["chat=bench.graphs:chat", "quiet=bench.graphs:quiet"], ROOT, env, log=sys.stderr
     )
-    url = f"http://127.0.0.1:{port}"
     report: dict[str, Any] = {"env": args.env}
     try:
         await wait_healthy(url)

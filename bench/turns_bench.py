@@ -17,7 +17,6 @@ import json
 import os
 import sqlite3
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -30,7 +29,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.processes import clean_env, free_port  # noqa: E402
+from tests.processes import serve  # noqa: E402
 
 THREAD = "bench-thread"
 AROUND = (10, 100, 200)
@@ -84,28 +83,13 @@ def main() -> None:
     parser.add_argument("--env", action="append", default=[], help="KEY=VALUE for the server")
     args = parser.parse_args()
     data = Path(tempfile.mkdtemp(prefix="turns-bench-"))
-    port = free_port()
-    env = clean_env({"GRAPHWIRE_DATA_DIR": str(data), "PYTHONPATH": f"{ROOT}:{ROOT / 'src'}"})
+    env = {"GRAPHWIRE_DATA_DIR": str(data), "PYTHONPATH": f"{ROOT}:{ROOT / 'src'}"}
     env.update(item.split("=", 1) for item in args.env)
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "graphwire.cli",
-            "serve",
-            "chat=bench.graphs:chat",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-        ],
-        cwd=ROOT,
-        env=env,
-    )
+    server, url = serve(["chat=bench.graphs:chat"], ROOT, env, log=sys.stderr)
     times: list[float] = []
     storage: dict[int, dict[str, int]] = {}
     try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=120) as client:
+        with httpx.Client(base_url=url, timeout=120) as client:
             _wait(client)
             history: list[Any] = []
             for n in range(1, args.turns + 1):
