@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 import graphwire
+import graphwire.client
 import graphwire.protocol
 
 
@@ -43,7 +44,11 @@ def test_protocol_imports_nothing_of_ours_outside_itself() -> None:
 def test_imports_go_one_way() -> None:
     """protocol <- runs <- tasks <- server: no layer imports one above it."""
     root = Path(graphwire.__file__).parent
-    above = {"runs": ("tasks", "server"), "tasks": ("server",)}
+    above = {
+        "runs": ("tasks", "server"),
+        "tasks": ("server",),
+        "client": ("runs", "tasks", "server", "host"),  # a client: the wire and nothing else
+    }
     for layer, banned in above.items():
         for source in (root / layer).rglob("*.py"):
             for line in source.read_text().splitlines():
@@ -118,6 +123,7 @@ def _target_package(root: Path, dotted: str) -> str | None:
 
 PUBLIC_MODULES = [
     graphwire,
+    graphwire.client,
     graphwire.protocol,
     graphwire.runs,
     graphwire.server,

@@ -1,0 +1,33 @@
+"""A Python AG-UI client for graphwire servers (``GraphwireClient``): runs as
+streams of the SDK's event models that re-attach by themselves, resumes by
+interrupt id, cancel, threads and the task board; server errors as typed
+exceptions carrying the server's code. ``SyncGraphwireClient`` is the same
+for scripts."""
+
+from __future__ import annotations
+
+from graphwire.client._client import GraphwireClient, RunStream
+from graphwire.client._errors import (
+    ClientError,
+    ConflictError,
+    InvalidRequestError,
+    NotFoundError,
+    UnauthorizedError,
+    UnavailableError,
+)
+from graphwire.client._result import RunResult
+from graphwire.client._sync import SyncGraphwireClient, SyncRunStream
+
+__all__ = [
+    "ClientError",
+    "ConflictError",
+    "GraphwireClient",
+    "InvalidRequestError",
+    "NotFoundError",
+    "RunResult",
+    "RunStream",
+    "SyncGraphwireClient",
+    "SyncRunStream",
+    "UnauthorizedError",
+    "UnavailableError",
+]

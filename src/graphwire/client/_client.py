@@ -1,0 +1,270 @@
+"""An async AG-UI client for graphwire servers, on httpx.
+
+``run`` starts a run and yields its events as the SDK's models; the run is
+asked to go on if the connection drops (``onDisconnect: continue``), and the
+stream re-attaches with ``Last-Event-ID`` by itself, so every event comes
+exactly once. Leaving a stream before its end cancels the run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
+from types import TracebackType
+from typing import Any
+
+import httpx
+from ag_ui.core import PROTOCOL_VERSION, BaseEvent, Event, RunErrorEvent, RunFinishedEvent
+from httpx_sse import aconnect_sse
+from pydantic import TypeAdapter
+
+from graphwire.client._errors import ClientError, ConflictError, NotFoundError, raise_for_error
+from graphwire.client._result import RunResult
+
+_EVENT: TypeAdapter[Event] = TypeAdapter(Event)
+REATTACH_ATTEMPTS = 5
+"""How often a dropped stream is re-attached before the error is raised."""
+
+
+class RunStream:
+    """One run's events (``async for``), then its ``result``. Re-attaches after a
+    dropped connection; ``aclose`` before the end cancels the run."""
+
+    def __init__(self, client: GraphwireClient, path: str, body: dict[str, Any]) -> None:
+        self._client = client
+        self._path = path
+        self._body = body
+        self.run_id: str = body["runId"]
+        self.result = RunResult(self.run_id)
+        """What the events said so far; complete once the stream has ended."""
+        self._seq = 0
+        self._ended = False
+        self._events: AsyncGenerator[BaseEvent, None] | None = None
+
+    def __aiter__(self) -> AsyncIterator[BaseEvent]:
+        if self._events is None:
+            self._events = self._read()
+        return self._events
+
+    async def finish(self) -> RunResult:
+        """Read the rest of the run; its result."""
+        async for _ in self:
+            pass
+        return self.result
+
+    async def cancel(self) -> None:
+        """Stop the run on the server (its stream ends with outcome cancelled)."""
+        if not self._ended:
+            await self._client.cancel(self.run_id)
+
+    async def aclose(self) -> None:
+        """Stop reading; a run not yet ended is cancelled."""
+        if self._events is not None:
+            await self._events.aclose()
+        if not self._ended:
+            # It ended meanwhile (409), or never started (404): nothing to stop.
+            with contextlib.suppress(ConflictError, NotFoundError):
+                await self._client.cancel(self.run_id)
+
+    async def __aenter__(self) -> RunStream:
+        return self
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    async def _read(self) -> AsyncGenerator[BaseEvent, None]:
+        attempts = 0
+        while not self._ended:
+            try:
+                async for event in self._connect():
+                    attempts = 0
+                    yield event
+            except (httpx.TransportError, httpx.RemoteProtocolError):
+                attempts += 1
+                if attempts > REATTACH_ATTEMPTS:
+                    raise
+                await asyncio.sleep(0.05 * attempts)
+            else:
+                if not self._ended:  # the stream ended early: re-attach
+                    attempts += 1
+                    if attempts > REATTACH_ATTEMPTS:
+                        raise ClientError(0, "STREAM_CUT", f"run {self.run_id} stream ended early")
+
+    async def _connect(self) -> AsyncIterator[BaseEvent]:
+        """One connection: the POST that starts the run, or a re-attach after the
+        last event seen."""
+        http = self._client.http
+        if self._seq == 0 and not self._started:
+            self._started = True
+            request = aconnect_sse(http, "POST", self._path, json=self._body)
+        else:
+            headers = {"last-event-id": str(self._seq)}
+            request = aconnect_sse(http, "GET", f"/runs/{self.run_id}/events", headers=headers)
+        async with request as source:
+            if source.response.status_code >= 400:
+                await source.response.aread()
+                raise_for_error(source.response)
+            async for sse in source.aiter_sse():
+                if not sse.data:
+                    continue
+                self._seq = int(sse.id)
+                event = _EVENT.validate_json(sse.data)
+                self.result.apply(event)
+                if isinstance(event, RunFinishedEvent | RunErrorEvent):
+                    self._ended = True
+                yield event
+                if self._ended:
+                    return
+
+    _started = False
+
+
+class GraphwireClient:
+    """An async client for one graphwire server: runs, resumes, cancels, threads
+    and the task board. Use it as ``async with GraphwireClient(url) as client``."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        api_key: str | None = None,
+        timeout: float = 60.0,
+        http: httpx.AsyncClient | None = None,
+    ) -> None:
+        headers = {"authorization": f"Bearer {api_key}"} if api_key else {}
+        self.http = http or httpx.AsyncClient(
+            base_url=base_url, headers=headers, timeout=httpx.Timeout(timeout, read=None)
+        )
+
+    async def __aenter__(self) -> GraphwireClient:
+        return self
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the connections."""
+        await self.http.aclose()
+
+    # -- runs -----------------------------------------------------------------------
+
+    def run(
+        self,
+        agent: str,
+        messages: Sequence[Mapping[str, Any]] = (),
+        *,
+        thread_id: str | None = None,
+        run_id: str | None = None,
+        state: Mapping[str, Any] | None = None,
+        resume: Sequence[Mapping[str, Any]] | None = None,
+        tools: Sequence[Mapping[str, Any]] = (),
+        context: Sequence[Mapping[str, Any]] = (),
+        forwarded_props: Mapping[str, Any] | None = None,
+    ) -> RunStream:
+        """Start a run of ``agent`` (AG-UI messages as dicts: ``{"role": "user",
+        "content": "hi"}``; ids are added where missing). Iterate the stream for
+        its events, or ``await stream.finish()`` for its result."""
+        props = dict(forwarded_props or {})
+        props.setdefault("graphwire", {"onDisconnect": "continue"})
+        body: dict[str, Any] = {
+            "threadId": thread_id or str(uuid.uuid4()),
+            "runId": run_id or str(uuid.uuid4()),
+            "protocolVersion": PROTOCOL_VERSION,
+            "state": dict(state or {}),
+            "messages": [{"id": str(uuid.uuid4()), **m} for m in messages],
+            "tools": list(tools),
+            "context": list(context),
+            "forwardedProps": props,
+        }
+        if resume:
+            body["resume"] = list(resume)
+        return RunStream(self, f"/agents/{agent}", body)
+
+    def resume(
+        self,
+        agent: str,
+        thread_id: str,
+        answers: Mapping[str, Any],
+        *,
+        cancelled: Sequence[str] = (),
+        **run: Any,
+    ) -> RunStream:
+        """Answer a thread's interrupts by id (``answers``: id -> payload;
+        ``cancelled``: ids the user dismissed) in a new run."""
+        entries = [
+            {"interruptId": i, "status": "resolved", "payload": p} for i, p in answers.items()
+        ]
+        entries += [{"interruptId": i, "status": "cancelled"} for i in cancelled]
+        return self.run(agent, thread_id=thread_id, resume=entries, **run)
+
+    async def cancel(self, run_id: str) -> None:
+        """Stop a run (``ConflictError`` when it has ended already)."""
+        raise_for_error(await self.http.post(f"/runs/{run_id}/cancel"))
+
+    async def thread(self, agent: str, thread_id: str) -> dict[str, Any]:
+        """A thread as the server holds it: messages, state, open interrupts."""
+        return await self._json("GET", f"/agents/{agent}/threads/{thread_id}")
+
+    async def agents(self) -> list[dict[str, Any]]:
+        """The agents the server serves, with their capabilities."""
+        body = await self._json("GET", "/agents")
+        agents: list[dict[str, Any]] = body["agents"]
+        return agents
+
+    # -- tasks ----------------------------------------------------------------------
+
+    async def create_task(self, agent: str, prompt: str, **fields: Any) -> dict[str, Any]:
+        """Delegate ``prompt`` to ``agent`` as a background task (``title``,
+        ``parentRunId``, ``parentTaskId`` may be given); the new task."""
+        return await self._json("POST", f"/agents/{agent}/tasks", {"prompt": prompt, **fields})
+
+    async def tasks(self, **query: str) -> dict[str, Any]:
+        """A page of the board (``state``, ``agent``, ``limit``, ``cursor`` ...)."""
+        return await self._json("GET", "/tasks", params=query)
+
+    async def task(self, task_id: str) -> dict[str, Any]:
+        """One task, with its children."""
+        return await self._json("GET", f"/tasks/{task_id}")
+
+    async def cancel_task(self, task_id: str) -> dict[str, Any]:
+        """Cancel a queued, running or in-review task."""
+        return await self._json("POST", f"/tasks/{task_id}/cancel")
+
+    async def retry_task(self, task_id: str) -> dict[str, Any]:
+        """Run a failed or cancelled task again from its checkpoint."""
+        return await self._json("POST", f"/tasks/{task_id}/retry")
+
+    async def followup(self, task_id: str, message: str) -> dict[str, Any]:
+        """Continue a settled task's thread with a new message."""
+        return await self._json("POST", f"/tasks/{task_id}/followup", {"message": message})
+
+    async def task_events(self, task_id: str, after: int = 0) -> AsyncIterator[BaseEvent]:
+        """A task's AG-UI events after seq ``after``, live until it settles."""
+        headers = {"last-event-id": str(after)} if after else {}
+        async with aconnect_sse(
+            self.http, "GET", f"/tasks/{task_id}/events", headers=headers
+        ) as source:
+            if source.response.status_code >= 400:
+                await source.response.aread()
+                raise_for_error(source.response)
+            async for sse in source.aiter_sse():
+                if sse.data:
+                    yield _EVENT.validate_json(sse.data)
+
+    async def _json(
+        self,
+        method: str,
+        path: str,
+        body: Mapping[str, Any] | None = None,
+        params: Mapping[str, str] | None = None,
+    ) -> dict[str, Any]:
+        response = await self.http.request(method, path, json=body, params=params)
+        raise_for_error(response)
+        data: dict[str, Any] = response.json()
+        return data

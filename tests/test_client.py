@@ -1,0 +1,237 @@
+"""graphwire.client against a real server (uvicorn on a loopback port): chat,
+tools and an interrupt answered by id, two interrupts, a dropped connection
+re-attached with no duplicate and no gap, cancel, the task routes, typed
+errors."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from ag_ui.core import BaseEvent, RunStartedEvent, StateSnapshotEvent, TextMessageContentEvent
+from langchain_core.messages import AIMessage
+from langgraph.checkpoint.memory import InMemorySaver
+from langgraph.graph import START, MessagesState, StateGraph
+from langgraph.types import interrupt
+
+from graphwire.client import (
+    ConflictError,
+    GraphwireClient,
+    InvalidRequestError,
+    NotFoundError,
+    SyncGraphwireClient,
+)
+from graphwire.demo import build_demo_graph
+from graphwire.server import Agent
+from tests.processes import serve as serve_process
+from tests.processes import wait_healthy_sync
+from tests.server.agents import slow_graph
+from tests.server.conftest import live_server
+from tests.server.test_tasks_http import serve as serve_with_tasks
+from tests.tasks.graphs import Slow, chat_graph
+
+
+def _two_approvals() -> Any:
+    def ask(name: str) -> Any:
+        def node(state: MessagesState) -> dict[str, Any]:
+            answer = interrupt({"message": f"approve {name}?"})
+            return {"messages": [AIMessage(f"{name}: {answer}", id=f"answer-{name}")]}
+
+        return node
+
+    builder = StateGraph(MessagesState)
+    builder.add_node("left", ask("left"))
+    builder.add_node("right", ask("right"))
+    builder.add_edge(START, "left")
+    builder.add_edge(START, "right")
+    return builder.compile()
+
+
+AGENTS = [
+    Agent("demo", build_demo_graph()),
+    Agent("pair", _two_approvals()),
+    Agent("slow", slow_graph([], steps=30, delay=0.05)),
+]
+
+
+@asynccontextmanager
+async def client(**options: Any) -> AsyncIterator[GraphwireClient]:
+    @asynccontextmanager
+    async def saver() -> AsyncIterator[InMemorySaver]:
+        yield InMemorySaver()
+
+    async with (
+        live_server(AGENTS, checkpointer=saver) as url,
+        GraphwireClient(url, **options) as gw,
+    ):
+        yield gw
+
+
+async def test_a_chat_streams_typed_events_and_assembles_its_result() -> None:
+    async with client() as gw:
+        stream = gw.run("demo", [{"role": "user", "content": "hello there"}])
+        events = [event async for event in stream]
+        result = stream.result
+    assert isinstance(events[0], RunStartedEvent)
+    assert any(isinstance(e, TextMessageContentEvent) for e in events)
+    assert result.outcome == "success" and result.text
+    assert [m.role for m in result.messages if m.role != "reasoning"] == ["user", "assistant"]
+    assert any(isinstance(e, StateSnapshotEvent) for e in events) == bool(result.state)
+
+
+async def test_tools_and_an_interrupt_answered_by_id() -> None:
+    async with client() as gw:
+        weather = await gw.run("demo", [{"role": "user", "content": "weather in Paris"}]).finish()
+        assert "sunny in Paris" in weather.text
+        asked = await gw.run(
+            "demo", [{"role": "user", "content": "deploy to staging"}], thread_id="t-deploy"
+        ).finish()
+        assert asked.outcome == "interrupt"
+        [pending] = asked.interrupts
+        done = await gw.resume("demo", "t-deploy", {pending.id: {"approved": True}}).finish()
+    assert done.outcome == "success" and "deployed to staging" in done.text
+
+
+async def test_two_interrupts_answered_each_by_id() -> None:
+    async with client() as gw:
+        asked = await gw.run("pair", [{"role": "user", "content": "go"}], thread_id="t2").finish()
+        assert asked.outcome == "interrupt" and len(asked.interrupts) == 2
+        answers = {i.id: f"yes to {i.message}" for i in asked.interrupts}
+        done = await gw.resume("pair", "t2", answers).finish()
+    texts = sorted(m.content for m in done.messages if m.role == "assistant")
+    assert texts == ["left: yes to approve left?", "right: yes to approve right?"]
+
+
+class _CutOnce(httpx.AsyncBaseTransport):
+    """Cuts the first run's stream after a few chunks, as a dropped network would."""
+
+    def __init__(self) -> None:
+        self._inner = httpx.AsyncHTTPTransport()
+        self.cut = False
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await self._inner.handle_async_request(request)
+        if request.method == "POST" and not self.cut:
+            self.cut = True
+            response.stream = _Cut(response.stream)  # type: ignore[arg-type]
+        return response
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+class _Cut(httpx.AsyncByteStream):
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        chunks = 0
+        async for chunk in self._inner:
+            yield chunk
+            chunks += 1
+            if chunks == 3:
+                raise httpx.ReadError("connection reset")
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+async def test_a_dropped_connection_is_re_attached_with_no_duplicate_and_no_gap() -> None:
+    transport = _CutOnce()
+    async with client() as gw:
+        http = httpx.AsyncClient(base_url=str(gw.http.base_url), transport=transport, timeout=30)
+        async with GraphwireClient("", http=http) as cut:
+            stream = cut.run("slow", [{"role": "user", "content": "go"}])
+            events: list[BaseEvent] = [event async for event in stream]
+            seen = await gw.http.get(f"/runs/{stream.run_id}/events")
+    assert transport.cut
+    ticks = [e.value for e in events if getattr(e, "name", None) == "tick"]
+    assert ticks == list(range(30))  # every event once, in order
+    assert stream.result.outcome == "success"
+    assert seen.text.count("\nid: ") + seen.text.startswith("id: ") == len(events)
+
+
+async def test_cancel_stops_the_run_on_the_server() -> None:
+    async with client() as gw:
+        stream = gw.run("slow", [{"role": "user", "content": "go"}])
+        async for event in stream:
+            if getattr(event, "name", None) == "tick":
+                await stream.cancel()
+        assert stream.result.outcome == "cancelled"
+        with pytest.raises(ConflictError) as ended:
+            await gw.cancel(stream.run_id)
+    assert ended.value.code == "RUN_ENDED"
+
+
+async def test_errors_are_typed_and_carry_the_servers_code() -> None:
+    async with client() as gw:
+        with pytest.raises(NotFoundError) as missing:
+            await gw.run("nobody", [{"role": "user", "content": "hi"}]).finish()
+        with pytest.raises(InvalidRequestError) as bad:
+            await gw.run("demo", [{"role": "user", "content": "hi"}], thread_id="a\nb").finish()
+        busy = gw.run("slow", [{"role": "user", "content": "go"}], thread_id="busy")
+        async for _ in busy:
+            with pytest.raises(ConflictError) as taken:
+                await gw.run(
+                    "slow", [{"role": "user", "content": "too"}], thread_id="busy"
+                ).finish()
+            break
+        await busy.aclose()
+    assert (missing.value.status, missing.value.code) == (404, "AGENT_NOT_FOUND")
+    assert (bad.value.status, bad.value.code) == (422, "INVALID_ID")
+    assert taken.value.code == "THREAD_BUSY"
+
+
+async def test_every_task_route() -> None:
+    slow = Slow()
+    agents = [Agent("chat", chat_graph()), Agent("slow", slow.graph())]
+    async with serve_with_tasks(agents) as http:
+        gw = GraphwireClient("", http=http)
+        task = await gw.create_task("chat", "summarise", title="Summary")
+        events = [event async for event in gw.task_events(task["taskId"])]
+        assert events[0].type == "RUN_STARTED" and events[-1].type == "RUN_FINISHED"
+        done = await gw.task(task["taskId"])
+        assert done["state"] == "done" and done["children"] == []
+        board = await gw.tasks(state="done")
+        assert [t["taskId"] for t in board["tasks"]] == [task["taskId"]]
+        again = await gw.followup(task["taskId"], "and now in French")
+        assert again["state"] == "ongoing"
+        async for _ in gw.task_events(task["taskId"], after=len(events)):
+            pass
+        running = await gw.create_task("slow", "never mind")
+        await asyncio.wait_for(slow.started.wait(), 5)
+        cancelled = await gw.cancel_task(running["taskId"])
+        assert cancelled["state"] == "cancelled"
+        retried = await gw.retry_task(cancelled["taskId"])
+        assert retried["state"] in ("queued", "ongoing")
+        slow.release.set()
+        with pytest.raises(ConflictError) as refused:
+            await gw.retry_task(task["taskId"])  # done: nothing to retry
+        assert refused.value.code.startswith("TASK_")
+
+
+def test_the_sync_client_for_scripts(tmp_path: Path) -> None:
+    process, url = serve_process(["--store", "memory"], tmp_path)
+    try:
+        wait_healthy_sync(url, process)
+        with SyncGraphwireClient(url) as gw:
+            stream = gw.run("demo", [{"role": "user", "content": "deploy to staging"}])
+            types = [event.type for event in stream]
+            asked = stream.result
+            assert types[0] == "RUN_STARTED" and asked.outcome == "interrupt"
+            [pending] = asked.interrupts
+            done = gw.resume("demo", asked.thread_id, {pending.id: {"approved": True}}).finish()
+            assert "deployed to staging" in done.text
+            task = gw.create_task("demo", "hello")
+            events = list(gw.task_events(task["taskId"]))
+            assert events[-1].type == "RUN_FINISHED"
+            assert gw.task(task["taskId"])["state"] == "done"
+            assert [a["name"] for a in gw.agents()] == ["demo"]
+    finally:
+        process.terminate()
+        process.communicate(timeout=30)
