@@ -6,6 +6,7 @@ errors."""
 from __future__ import annotations
 
 import asyncio
+import io
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -24,7 +25,9 @@ from graphwire.client import (
     GraphwireClient,
     InvalidRequestError,
     NotFoundError,
+    PrintRenderer,
     SyncGraphwireClient,
+    aprint_run,
 )
 from graphwire.demo import build_demo_graph
 from graphwire.server import Agent
@@ -235,3 +238,20 @@ def test_the_sync_client_for_scripts(tmp_path: Path) -> None:
     finally:
         process.terminate()
         process.communicate(timeout=30)
+
+
+async def test_the_print_renderer_shows_a_run_as_text() -> None:
+    out = io.StringIO()
+    async with client() as gw:
+        await aprint_run(gw.run("demo", [{"role": "user", "content": "weather in Paris"}]), out)
+        await aprint_run(gw.run("demo", [{"role": "user", "content": "deploy to staging"}]), out)
+        stream = gw.run("slow", [{"role": "user", "content": "go"}])
+        async for event in stream:
+            PrintRenderer(out)(event)
+            await stream.cancel()
+    text = out.getvalue()
+    assert '-> get_weather({"city": "Paris"})' in text.replace("'", '"')
+    assert "<- get_weather: it is sunny in Paris" in text
+    assert "assistant: " in text and "state: {" in text
+    assert "? waiting for " in text and "Deploy to staging?" in text
+    assert text.rstrip().endswith("(cancelled)")

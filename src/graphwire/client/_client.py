@@ -55,9 +55,15 @@ class RunStream:
         return self.result
 
     async def cancel(self) -> None:
-        """Stop the run on the server (its stream ends with outcome cancelled)."""
-        if not self._ended:
+        """Stop the run on the server (its stream ends with outcome cancelled); a
+        run that has ended meanwhile is left as it ended."""
+        if self._ended:
+            return
+        try:
             await self._client.cancel(self.run_id)
+        except ConflictError as exc:
+            if exc.code != "RUN_ENDED":
+                raise
 
     async def aclose(self) -> None:
         """Stop reading; a run not yet ended is cancelled."""
