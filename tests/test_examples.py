@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
+import sys
 from pathlib import Path
 
 from langgraph.checkpoint.memory import InMemorySaver
@@ -36,3 +39,28 @@ async def test_the_plain_agent_example_serves_as_a_spec() -> None:
     events = await collect(graph, user_input("one two three four"))
     text = "".join(getattr(e, "delta", "") for e in events if e.type == "TEXT_MESSAGE_CONTENT")
     assert text == "That text has 4 words."
+
+
+async def test_the_python_delegate_example_approves_and_prints(tmp_path: Path) -> None:
+    process, url = serve(["--store", "memory"], tmp_path)
+    try:
+        await wait_healthy(url)
+        script = EXAMPLES / "delegate_py" / "delegate.py"
+        done = await asyncio.create_subprocess_exec(
+            sys.executable,
+            str(script),
+            url,
+            "deploy to staging",
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        stdout, stderr = await asyncio.wait_for(done.communicate(), 60)
+    finally:
+        process.terminate()
+        process.communicate(timeout=30)
+    assert done.returncode == 0, stderr.decode()
+    result = json.loads(stdout.decode().strip().splitlines()[-1])
+    assert result["state"] == "done"
+    assert result["result"] == "Done: deployed to staging."
+    assert len(result["runIds"]) == 2  # the run that asked, and the approved one
+    assert "approving: Deploy to staging?" in stderr.decode()
