@@ -28,6 +28,7 @@ from graphwire.client import (
     PrintRenderer,
     SyncGraphwireClient,
     aprint_run,
+    display_run,
 )
 from graphwire.demo import build_demo_graph
 from graphwire.server import Agent
@@ -255,3 +256,34 @@ async def test_the_print_renderer_shows_a_run_as_text() -> None:
     assert "assistant: " in text and "state: {" in text
     assert "? waiting for " in text and "Deploy to staging?" in text
     assert text.rstrip().endswith("(cancelled)")
+
+
+class _FakeDisplay:
+    """IPython's ``display`` as a notebook cell would see it: one output, updated."""
+
+    def __init__(self) -> None:
+        self.shown: list[str] = []
+
+    def __call__(self, obj: Any, display_id: bool = False) -> _FakeDisplay:
+        assert display_id
+        self.shown.append(obj._repr_html_())
+        return self
+
+    def update(self, obj: Any) -> None:
+        self.shown.append(obj._repr_html_())
+
+
+async def test_the_notebook_view_renders_a_run_live() -> None:
+    cell = _FakeDisplay()
+    async with client() as gw:
+        asked = await display_run(
+            gw.run("demo", [{"role": "user", "content": "deploy to <staging>"}]), cell
+        )
+        done = await display_run(
+            gw.resume("demo", asked.thread_id, {asked.interrupts[0].id: {"approved": True}}), cell
+        )
+    assert len(cell.shown) > 4  # updated as the events came
+    waiting = next(h for h in cell.shown if "waiting for" in h)
+    assert asked.interrupts[0].id in waiting and "&lt;staging&gt;" in waiting  # escaped
+    assert "deployed to" in cell.shown[-1] and "<i>success</i>" in cell.shown[-1]
+    assert done.outcome == "success"

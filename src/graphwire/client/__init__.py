@@ -2,7 +2,7 @@
 streams of the SDK's event models that re-attach by themselves, resumes by
 interrupt id, cancel, threads and the task board; server errors as typed
 exceptions carrying the server's code. ``SyncGraphwireClient`` is the same
-for scripts; ``print_run`` renders a run as plain text."""
+for scripts; ``print_run`` renders a run as plain text, ``display_run`` live in a notebook."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from graphwire.client._errors import (
     UnauthorizedError,
     UnavailableError,
 )
+from graphwire.client._notebook import RunView, display_run
 from graphwire.client._render import PrintRenderer, aprint_run, print_run
 from graphwire.client._result import RunResult
 from graphwire.client._sync import SyncGraphwireClient, SyncRunStream
@@ -28,10 +29,12 @@ __all__ = [
     "PrintRenderer",
     "RunResult",
     "RunStream",
+    "RunView",
     "SyncGraphwireClient",
     "SyncRunStream",
     "UnauthorizedError",
     "UnavailableError",
     "aprint_run",
+    "display_run",
     "print_run",
 ]
