@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -287,3 +288,44 @@ async def test_the_notebook_view_renders_a_run_live() -> None:
     assert asked.interrupts[0].id in waiting and "&lt;staging&gt;" in waiting  # escaped
     assert "deployed to" in cell.shown[-1] and "<i>success</i>" in cell.shown[-1]
     assert done.outcome == "success"
+
+
+async def test_a_refused_start_cancels_nothing_and_a_failed_connect_posts_again() -> None:
+    async with client() as gw:
+        busy = gw.run("slow", [{"role": "user", "content": "go"}], thread_id="mine")
+        async for _ in busy:
+            break
+        same_id = gw.run("slow", [{"role": "user", "content": "go"}], run_id=busy.run_id)
+        with pytest.raises(ConflictError):
+            async with same_id:  # refused (RUN_EXISTS): leaving must not cancel busy's run
+                await same_id.finish()
+        assert (await busy.finish()).outcome == "success"
+        flaky = _FailFirstConnect()
+        http = httpx.AsyncClient(base_url=str(gw.http.base_url), transport=flaky, timeout=30)
+        async with GraphwireClient("", http=http) as retrying:
+            done = await retrying.run("demo", [{"role": "user", "content": "hello"}]).finish()
+    assert flaky.failed and done.outcome == "success"
+
+
+class _FailFirstConnect(httpx.AsyncBaseTransport):
+    """The first request never reaches the server (a connect error)."""
+
+    def __init__(self) -> None:
+        self._inner = httpx.AsyncHTTPTransport()
+        self.failed = False
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if not self.failed:
+            self.failed = True
+            raise httpx.ConnectError("connection refused", request=request)
+        return await self._inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+def test_a_sync_client_that_fails_to_open_leaves_no_thread_behind() -> None:
+    before = threading.active_count()
+    with pytest.raises(TypeError):
+        SyncGraphwireClient("http://127.0.0.1:9", bogus=1)
+    assert threading.active_count() == before

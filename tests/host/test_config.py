@@ -60,6 +60,7 @@ def test_interrupt_channel_globally_and_per_agent(tmp_path: Path) -> None:
         ({}, '[agents]\np = { spec = "a.py:g", colour = 1 }\n', "p.colour: Extra inputs"),
         ({}, "[agents]\np = { interrupt_channel = 'legacy' }\n", "p.spec: Field required"),
         ({"GRAPHWIRE_TASK_DURABILITY": "later"}, "", "TASK_DURABILITY.*'exit'"),
+        ({"GRAPHWIRE_SHUTDOWN_GRACE_SECONDS": "inf"}, "", "finite number"),
     ],
 )
 def test_errors_name_the_key_and_the_source(

@@ -241,3 +241,39 @@ async def test_a_replaced_database_file_is_refused_and_left_alone(tmp_path: Path
 def _data_files(folder: Path) -> dict[str, bytes]:
     """The database files' contents (the -shm index holds locks, not data)."""
     return {p.name: p.read_bytes() for p in folder.iterdir() if not p.name.endswith("-shm")}
+
+
+async def test_a_full_disk_is_unavailable_not_a_broken_transaction(tmp_path: Path) -> None:
+    file = SqliteFile(tmp_path / "one.sqlite")
+    await file.acquire("CREATE TABLE IF NOT EXISTS t (x BLOB)")
+    try:
+        pages = await file.call(lambda: file.conn.execute("PRAGMA page_count").fetchone()[0])
+        await file.call(
+            lambda: file.conn.execute(f"PRAGMA max_page_count = {pages + 2}"), mode="raw"
+        )
+
+        def fill() -> None:
+            file.conn.execute("INSERT INTO t VALUES (?)", (b"x" * 1_000_000,))
+
+        async with asyncio.timeout(10):
+            with pytest.raises(StoreUnavailableError, match="full"):
+                await file.call(fill)
+            assert await file.call(lambda: file.conn.execute("SELECT 1").fetchone()[0]) == 1
+    finally:
+        await file.release()
+
+
+async def test_a_data_folder_replaced_by_a_file_fails_calls_not_the_thread(tmp_path: Path) -> None:
+    folder = tmp_path / "data"
+    folder.mkdir()
+    store = await SqliteTaskStore.open(folder / "one.sqlite")
+    try:
+        folder.rename(tmp_path / "moved")
+        folder.write_text("not a folder")  # os.stat below it: NotADirectoryError
+        async with asyncio.timeout(10):  # a dead thread would leave these waiting
+            for _ in range(2):
+                with pytest.raises(StoreUnavailableError, match="deleted or replaced"):
+                    await store.create(TaskSpec(agent="a", prompt="x"))
+    finally:
+        async with asyncio.timeout(10):
+            await store.aclose()

@@ -66,10 +66,11 @@ class RunStream:
                 raise
 
     async def aclose(self) -> None:
-        """Stop reading; a run not yet ended is cancelled."""
+        """Stop reading; a run this stream started and that has not ended is
+        cancelled."""
         if self._events is not None:
             await self._events.aclose()
-        if not self._ended:
+        if self._accepted and not self._ended:
             # It ended meanwhile (409), or never started (404): nothing to stop.
             with contextlib.suppress(ConflictError, NotFoundError):
                 await self._client.cancel(self.run_id)
@@ -86,9 +87,10 @@ class RunStream:
         attempts = 0
         while not self._ended:
             try:
-                async for event in self._connect():
-                    attempts = 0
-                    yield event
+                async with contextlib.aclosing(self._connect()) as events:
+                    async for event in events:
+                        attempts = 0
+                        yield event
             except (httpx.TransportError, httpx.RemoteProtocolError):
                 attempts += 1
                 if attempts > REATTACH_ATTEMPTS:
@@ -100,12 +102,11 @@ class RunStream:
                     if attempts > REATTACH_ATTEMPTS:
                         raise ClientError(0, "STREAM_CUT", f"run {self.run_id} stream ended early")
 
-    async def _connect(self) -> AsyncIterator[BaseEvent]:
+    async def _connect(self) -> AsyncGenerator[BaseEvent, None]:
         """One connection: the POST that starts the run, or a re-attach after the
         last event seen."""
         http = self._client.http
-        if self._seq == 0 and not self._started:
-            self._started = True
+        if not self._accepted:  # not started yet, or the POST never got through
             request = aconnect_sse(http, "POST", self._path, json=self._body)
         else:
             headers = {"last-event-id": str(self._seq)}
@@ -114,6 +115,7 @@ class RunStream:
             if source.response.status_code >= 400:
                 await source.response.aread()
                 raise_for_error(source.response)
+            self._accepted = True
             async for sse in source.aiter_sse():
                 if not sse.data:
                     continue
@@ -126,7 +128,9 @@ class RunStream:
                 if self._ended:
                     return
 
-    _started = False
+    _accepted = False
+    """The server took the run (its POST answered 200): from now on a dropped
+    stream re-attaches, and leaving early cancels it."""
 
 
 class GraphwireClient:

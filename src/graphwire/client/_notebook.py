@@ -61,9 +61,11 @@ async def display_run(stream: RunStream, display: Display | None = None) -> RunR
     result once it has ended."""
     show = display or _ipython_display()
     view = RunView(stream.result)
-    handle: _Handle = show(view, display_id=True)
-    async for _ in stream:
-        handle.update(view)
+    handle: _Handle | None = show(view, display_id=True)  # None outside a kernel
+    async with stream:  # an interrupted cell cancels the run
+        async for _ in stream:
+            if handle is not None:
+                handle.update(view)
     return stream.result
 
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import AbstractContextManager
 from functools import partial
@@ -63,7 +64,15 @@ class SyncGraphwireClient:
         """``options`` as ``GraphwireClient`` takes them (``api_key``, ``timeout``)."""
         self._running: AbstractContextManager[BlockingPortal] = start_blocking_portal()
         self._portal = self._running.__enter__()
-        self._client = self._portal.call(lambda: _opened(base_url, options))
+        # The portal's thread keeps the interpreter alive: stop it if opening
+        # fails, and when the client is collected without ``close``.
+        stop = weakref.finalize(self, self._running.__exit__, None, None, None)
+        try:
+            self._client = self._portal.call(lambda: _opened(base_url, options))
+        except BaseException:
+            stop()
+            raise
+        self._stop = stop
 
     def __enter__(self) -> SyncGraphwireClient:
         return self
@@ -78,7 +87,7 @@ class SyncGraphwireClient:
         try:
             self._portal.call(self._client.aclose)
         finally:
-            self._running.__exit__(None, None, None)
+            self._stop()
 
     def run(self, agent: str, *args: Any, **kwargs: Any) -> SyncRunStream:
         """Start a run (the arguments of ``GraphwireClient.run``)."""

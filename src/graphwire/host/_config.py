@@ -50,8 +50,8 @@ def _agent_entry(value: Any) -> Any:
 
 
 Strings = Annotated[list[str], BeforeValidator(_split)]
-Positive = Annotated[float, Field(gt=0)]
-NonNegative = Annotated[float, Field(ge=0)]
+Positive = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+NonNegative = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 
 
 class AgentEntry(BaseModel):

@@ -81,6 +81,14 @@ class TransactionEndedError(GraphwireError):
     scripts, run with ``mode="raw"``); the batch's earlier jobs fail with it."""
 
 
+class _BatchLost(Exception):
+    """SQLite ended the batch's transaction itself: ``error`` fails every job of it."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
 class _Dry:
     """The queue is empty (for now)."""
 
@@ -141,7 +149,7 @@ class DatabaseThread:
             if not isinstance(job, _Job) or raw or time.monotonic() - since > HAND_BACK_SECONDS:
                 # The queue ran dry, a raw job comes, or results waited long enough:
                 # commit what is done and hand it back in one wake-up of the loop.
-                _post(self._commit(done))
+                _post(self._committed(done))
                 done = []
             if job is None:
                 return
@@ -151,10 +159,11 @@ class DatabaseThread:
                 since = time.monotonic()
             try:
                 done.append(self._run_raw(job) if raw else self._run(job))
-            except TransactionEndedError as exc:
+            except (TransactionEndedError, _BatchLost) as exc:
+                error = exc.error if isinstance(exc, _BatchLost) else exc
                 done = [
-                    *(_Result(r.target, False, exc) for r in done),
-                    _Result(job.target, False, exc),
+                    *(_Result(r.target, False, error) if r.ok else r for r in done),
+                    _Result(job.target, False, error),
                 ]
             except Exception as exc:  # anything else fails this job alone, never the thread
                 done.append(_Result(job.target, False, exc))
@@ -174,6 +183,10 @@ class DatabaseThread:
         try:
             value = job.fn()
         except Exception as exc:  # the job's own failure: undone, handed to its caller
+            if not conn.in_transaction:
+                # SQLite rolled the whole batch back itself (a full disk, an I/O
+                # error): the batch's earlier writes are gone too.
+                raise _BatchLost(_store_error(exc)) from exc
             self._undo(conn)
             return _Result(job.target, False, _store_error(exc))
         self._release(conn)
@@ -187,7 +200,8 @@ class DatabaseThread:
             try:
                 value = job.fn()
             finally:
-                conn.execute("ROLLBACK")
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
         except Exception as exc:  # the read's failure, handed to its caller
             return _Result(job.target, False, _store_error(exc))
         return _Result(job.target, True, value)
@@ -217,6 +231,14 @@ class DatabaseThread:
             return _Result(job.target, True, job.fn())
         except Exception as exc:  # handed to the caller, which raises it
             return _Result(job.target, False, _store_error(exc))
+
+    def _committed(self, done: list[_Result]) -> list[_Result]:
+        """``done`` after its COMMIT; whatever goes wrong fails the batch, never
+        the thread (a thread that died would leave every caller waiting)."""
+        try:
+            return self._commit(done)
+        except Exception as exc:  # handed to every caller of the batch
+            return [_Result(r.target, False, exc) for r in done]
 
     def _commit(self, done: list[_Result]) -> list[_Result]:
         conn = self.conn

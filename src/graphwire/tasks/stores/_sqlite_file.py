@@ -149,7 +149,7 @@ class SqliteFile:
         the connection would go on writing into a file nobody will read again."""
         try:
             same = _identity(self.path) == self._identity
-        except FileNotFoundError:
+        except OSError:  # gone, or its folder no longer readable
             same = False
         if not same:
             raise StoreUnavailableError(
