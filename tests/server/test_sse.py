@@ -12,6 +12,7 @@ from ag_ui.core import (
     RunFinishedEvent,
     RunStartedEvent,
     TextMessageContentEvent,
+    TextMessageEndEvent,
     TextMessageStartEvent,
     ToolCallArgsEvent,
     ToolCallStartEvent,
@@ -125,16 +126,7 @@ async def test_a_gathering_writer_sends_a_burst_as_one_write_with_deltas_merged(
 async def test_the_first_content_of_a_message_leaves_at_once(
     start: BaseEvent, first: BaseEvent, more: BaseEvent
 ) -> None:
-    log = RunLog()
-    log.put(RunStartedEvent(thread_id="t", run_id="r"))
-    bodies: asyncio.Queue[bytes] = asyncio.Queue()
-
-    async def send(message: dict[str, Any]) -> None:
-        if message.get("body"):
-            bodies.put_nowait(message["body"])
-
-    stream = EventStream(RunLogSource(log), 0, keepalive=60, send_timeout=1, flush_interval=60)
-    writing = asyncio.ensure_future(stream({"type": "http"}, receive, send))
+    log, bodies, writing = _writing(flush_interval=60)
     async with asyncio.timeout(5):  # far below the 60 s gathering
         assert b"RUN_STARTED" in await bodies.get()
         log.put(start)  # gathered: nothing to read in it yet
@@ -151,6 +143,26 @@ async def test_the_first_content_of_a_message_leaves_at_once(
 
 
 async def test_a_gathering_ends_by_itself_and_takes_the_events_that_follow() -> None:
+    log, bodies, writing = _writing(flush_interval=0.02)
+    async with asyncio.timeout(5):
+        assert b"RUN_STARTED" in await bodies.get()  # the first frames: at once
+        log.put(TextMessageStartEvent(message_id="m", role="assistant"))
+        log.put(TextMessageContentEvent(message_id="m", delta="a"))
+        assert b'"delta":"a"' in await bodies.get()  # a message's first content: at once
+        log.put(TextMessageContentEvent(message_id="m", delta="b"))
+        log.put(TextMessageEndEvent(message_id="m"))
+        gathered = await bodies.get()  # the log is still open: the gathering timed out
+        assert gathered.count(b"id: ") == 2 and b"TEXT_MESSAGE_END" in gathered
+        log.put(RunFinishedEvent(thread_id="t", run_id="r"))
+        await writing
+    assert b"RUN_FINISHED" in await bodies.get() and bodies.empty()
+
+
+def _writing(
+    flush_interval: float,
+) -> tuple[RunLog, asyncio.Queue[bytes], asyncio.Future[None]]:
+    """A run's log with RUN_STARTED, and a gathering writer streaming it: the
+    log, the bodies it sends (as they are sent), the writer."""
     log = RunLog()
     log.put(RunStartedEvent(thread_id="t", run_id="r"))
     bodies: asyncio.Queue[bytes] = asyncio.Queue()
@@ -159,17 +171,10 @@ async def test_a_gathering_ends_by_itself_and_takes_the_events_that_follow() -> 
         if message.get("body"):
             bodies.put_nowait(message["body"])
 
-    stream = EventStream(RunLogSource(log), 0, keepalive=10, send_timeout=1, flush_interval=0.02)
-    writing = asyncio.ensure_future(stream({"type": "http"}, receive, send))
-    async with asyncio.timeout(5):
-        assert b"RUN_STARTED" in await bodies.get()  # the first frames: at once
-        log.put(TextMessageStartEvent(message_id="m", role="assistant"))
-        log.put(TextMessageContentEvent(message_id="m", delta="a"))
-        gathered = await bodies.get()  # the log is still open: the gathering timed out
-        assert gathered.count(b"id: ") == 2 and b"TEXT_MESSAGE_START" in gathered
-        log.put(RunFinishedEvent(thread_id="t", run_id="r"))
-        await writing
-    assert b"RUN_FINISHED" in await bodies.get() and bodies.empty()
+    stream = EventStream(
+        RunLogSource(log), 0, keepalive=60, send_timeout=1, flush_interval=flush_interval
+    )
+    return log, bodies, asyncio.ensure_future(stream({"type": "http"}, receive, send))
 
 
 async def test_a_cancelled_tasks_stream_ends_only_after_its_terminal_event() -> None:
