@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 import graphwire
+import graphwire.chat
 import graphwire.client
 import graphwire.protocol
 
@@ -123,6 +124,7 @@ def _target_package(root: Path, dotted: str) -> str | None:
 
 PUBLIC_MODULES = [
     graphwire,
+    graphwire.chat,
     graphwire.client,
     graphwire.protocol,
     graphwire.runs,

@@ -1,4 +1,4 @@
-"""The ``graphwire`` command: ``serve`` agents, print the ``config``."""
+"""The ``graphwire`` command: ``serve`` agents, ``chat`` with one, print the ``config``."""
 
 from __future__ import annotations
 
@@ -10,11 +10,22 @@ import os
 import resource
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 import uvicorn
+from rich.console import Console
 
+from graphwire.chat import TerminalChat
+from graphwire.client import GraphwireClient
 from graphwire.host import INTERRUPT_CHANNELS, ConfigError, Settings, SpecError, load_settings
-from graphwire.server import RELOAD_ENV, GraphwireServer, bounded_protocol, build
+from graphwire.server import (
+    RELOAD_ENV,
+    GraphwireServer,
+    Served,
+    bounded_protocol,
+    build,
+    serving_in_thread,
+)
 
 EXIT_USAGE = 2
 RELOAD_GRACE_SECONDS = 2
@@ -46,6 +57,23 @@ def _parser() -> argparse.ArgumentParser:
         help="standard: the AG-UI 1.0 outcome; legacy: ag-ui-langgraph's on_interrupt event",
     )
     serve.add_argument("--config", help="a graphwire.toml to use instead of the nearest one")
+    chat = commands.add_parser("chat", help="chat with an agent in the terminal")
+    chat.add_argument(
+        "target",
+        nargs="?",
+        metavar="URL|SPEC",
+        help="a graphwire server's URL, or a spec to serve in this process (default: the demo)",
+    )
+    chat.add_argument("--agent", help="which of the server's agents (default: the first)")
+    chat.add_argument("--thread", help="go on with this thread (default: a new one)")
+    chat.add_argument("--api-key", dest="api_key", help="for a URL (default: $GRAPHWIRE_API_KEY)")
+    chat.add_argument(
+        "--store",
+        choices=["memory", "sqlite"],
+        default="memory",
+        help="for a SPEC: where its threads and tasks live (default: memory)",
+    )
+    chat.add_argument("--config", help="for a SPEC: a graphwire.toml to use")
     config = commands.add_parser("config", help="print every setting and its source")
     config.add_argument("--config")
     return parser
@@ -56,6 +84,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "config":
             return _print_config(args.config)
+        if args.command == "chat":
+            return _chat(args)
         return _serve(args)
     except (ConfigError, SpecError) as exc:
         print(f"graphwire: {exc}", file=sys.stderr)
@@ -127,18 +157,40 @@ def _serve(args: argparse.Namespace) -> int:
             limit_concurrency=concurrency_limit(settings.limit_concurrency),
         )
         return 0
-    config = uvicorn.Config(
-        served.app,
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level,
-        limit_concurrency=concurrency_limit(settings.limit_concurrency),
-        http=bounded_protocol(settings.header_timeout_seconds, settings.send_timeout_seconds),
-        timeout_graceful_shutdown=math.ceil(settings.shutdown_grace_seconds),
-    )
     settle_heap()
-    GraphwireServer(config, served.app.state.registry).run()
+    GraphwireServer(_uvicorn_config(served, settings), served.app.state.registry).run()
     return 0
+
+
+def _uvicorn_config(served: Served, settings: Settings, **overrides: Any) -> uvicorn.Config:
+    options: dict[str, Any] = {
+        "host": settings.host,
+        "port": settings.port,
+        "log_level": settings.log_level,
+        "limit_concurrency": concurrency_limit(settings.limit_concurrency),
+        "http": bounded_protocol(settings.header_timeout_seconds, settings.send_timeout_seconds),
+        "timeout_graceful_shutdown": math.ceil(settings.shutdown_grace_seconds),
+    }
+    return uvicorn.Config(served.app, **(options | overrides))
+
+
+def _chat(args: argparse.Namespace) -> int:
+    """Chat with a server at a URL, or with a spec served in this process on a
+    free loopback port (its threads in memory unless ``--store sqlite``)."""
+    console = Console()
+    target = args.target or ""
+    if target.startswith(("http://", "https://")):
+        api_key = args.api_key or os.environ.get("GRAPHWIRE_API_KEY")
+        client = GraphwireClient(target, api_key=api_key)
+        return TerminalChat(client, console, agent=args.agent, thread_id=args.thread).run()
+    cli = {"host": "127.0.0.1", "store": args.store, "log_level": "warning"}
+    settings = load_settings(cli=cli, config_file=args.config)
+    served = build(settings, [target] if target else [])
+    config = _uvicorn_config(served, settings, access_log=False)
+    with serving_in_thread(config, served.app.state.registry) as url:
+        client = GraphwireClient(url, api_key=settings.api_key)
+        chat = TerminalChat(client, console, agent=args.agent, thread_id=args.thread)
+        return chat.run()
 
 
 if __name__ == "__main__":

@@ -19,7 +19,11 @@ not reading) for ``send_timeout_seconds``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
+import threading
+import time
+from collections.abc import Iterator
 from types import FrameType
 
 import uvicorn
@@ -31,6 +35,7 @@ HEADER_TIMEOUT_SECONDS = 10.0
 
 
 STALL_TIMEOUT_SECONDS = 30.0
+START_TIMEOUT_SECONDS = 30.0
 
 
 def bounded_protocol(header_timeout: float, stall_timeout: float) -> type[BoundedProtocol]:
@@ -127,3 +132,28 @@ class GraphwireServer(uvicorn.Server):
     def _cancel_runs(self) -> None:
         if self._loop is not None:
             self._loop.call_soon_threadsafe(self._registry.cancel_all)
+
+
+@contextlib.contextmanager
+def serving_in_thread(config: uvicorn.Config, registry: RunRegistry) -> Iterator[str]:
+    """Serve ``config``'s app on a free loopback port from a thread of this
+    process (``graphwire chat SPEC``); yields its base URL, stops it on exit."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        server = GraphwireServer(config, registry)
+        thread = threading.Thread(
+            target=server.run, kwargs={"sockets": [sock]}, name="graphwire-server", daemon=True
+        )
+        thread.start()
+        deadline = time.monotonic() + START_TIMEOUT_SECONDS
+        while not server.started and thread.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        if not server.started:
+            server.stop()
+            thread.join(START_TIMEOUT_SECONDS)
+            raise RuntimeError("the in-process server did not start (its log above says why)")
+        try:
+            yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+        finally:
+            server.stop()
+            thread.join()

@@ -1,0 +1,66 @@
+"""An agent for the terminal chat's tests: ``slow`` streams a word every
+0.3 s for a minute (to be stopped), ``deploy`` asks for approval with a
+responseSchema, anything else is answered at once."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+from langchain_core.callbacks import AsyncCallbackManagerForLLMRun
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
+from langchain_core.outputs import ChatGenerationChunk, ChatResult
+from langgraph.graph import START, MessagesState, StateGraph
+from langgraph.types import interrupt
+
+SLOW_WORDS = 200
+SLOW_SECONDS = 0.3
+
+
+class SlowModel(BaseChatModel):
+    """Streams ``word 1 word 2 ...`` slowly."""
+
+    @property
+    def _llm_type(self) -> str:
+        return "slow"
+
+    def _generate(self, messages: list[BaseMessage], *args: Any, **kwargs: Any) -> ChatResult:
+        raise NotImplementedError("stream it")
+
+    async def _astream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[ChatGenerationChunk]:
+        for n in range(1, SLOW_WORDS + 1):
+            yield ChatGenerationChunk(message=AIMessageChunk(content=f"word {n} ", id="slow"))
+            await asyncio.sleep(SLOW_SECONDS)
+
+
+async def agent(state: MessagesState) -> dict[str, Any]:
+    text = state["messages"][-1].text
+    if text == "slow":
+        reply = await SlowModel().ainvoke(state["messages"])
+        return {"messages": [reply]}
+    if text.startswith("deploy"):
+        answer = interrupt(
+            {
+                "message": "Ship it?",
+                "responseSchema": {
+                    "type": "object",
+                    "properties": {"approved": {"type": "boolean"}, "note": {"type": "string"}},
+                },
+            }
+        )
+        return {"messages": [AIMessage(f"deploy answer: {answer}")]}
+    return {"messages": [AIMessage(f"echo: {text}")]}
+
+
+builder = StateGraph(MessagesState)
+builder.add_node("agent", agent)
+builder.add_edge(START, "agent")
+graph = builder.compile()
