@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import re
 import shlex
-import shutil
 import subprocess
 import time
 import uuid
@@ -18,8 +17,6 @@ import pytest
 
 from tests.chat.agent import SLOW_WORDS
 from tests.processes import GRAPHWIRE, clean_env, serve, wait_healthy_sync
-
-pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux")
 
 ROOT = Path(__file__).resolve().parents[2]
 AGENT = "tests/chat/agent.py:graph"
