@@ -27,7 +27,8 @@ from ag_ui.core import (
 from ag_ui.core.events import RunFinishedCancelledOutcome
 from rich.console import Console
 
-from graphwire.chat import ChatView, InterruptPrompt, Reply
+from graphwire.chat import ChatView, InterruptPrompt
+from graphwire.client import Answer
 
 APPROVAL = {
     "type": "object",
@@ -35,7 +36,7 @@ APPROVAL = {
 }
 
 
-def ask(schema: dict[str, Any] | None, *answers: str) -> tuple[Reply, str]:
+def ask(schema: dict[str, Any] | None, *answers: str) -> tuple[Answer, str]:
     out = io.StringIO()
     console = Console(file=out, width=100, color_system=None)
     prompt = InterruptPrompt(console, io.StringIO("".join(a + "\n" for a in answers)))
@@ -55,41 +56,41 @@ def test_an_approval_schema_approves_rejects_or_takes_json(
     answers: tuple[str, ...], payload: dict[str, Any]
 ) -> None:
     reply, shown = ask(APPROVAL, *answers)
-    assert reply == Reply(payload)
+    assert reply == Answer(payload)
     assert "waiting for you: Ship?" in shown
     if "{nope" in answers:
         assert "not JSON" in shown
 
 
 def test_without_a_schema_approve_is_true_reject_dismisses_and_text_or_json_answer() -> None:
-    assert ask(None, "a")[0] == Reply(True)
-    assert ask(None, "r")[0] == Reply(dismissed=True)
-    assert ask(None, "t", "use the blue one")[0] == Reply("use the blue one")
-    assert ask(None, "e", "[1, 2]")[0] == Reply([1, 2])
+    assert ask(None, "a")[0] == Answer(True)
+    assert ask(None, "r")[0] == Answer(dismissed=True)
+    assert ask(None, "t", "use the blue one")[0] == Answer("use the blue one")
+    assert ask(None, "e", "[1, 2]")[0] == Answer([1, 2])
     reply, shown = ask(None, "x", "a")  # not a choice: asked again
-    assert reply == Reply(True)
+    assert reply == Answer(True)
     assert "Please select one of the available options" in shown
 
 
 def test_typed_schemas_ask_for_their_type() -> None:
-    assert ask({"type": "string", "enum": ["red", "blue"]}, "green", "blue")[0] == Reply("blue")
-    assert ask({"type": "integer"}, "two", "2")[0] == Reply(2)
-    assert ask({"type": "number"}, "2.5")[0] == Reply(2.5)
-    assert ask({"type": "boolean"}, "y")[0] == Reply(True)
-    assert ask({"type": "string"}, "free text")[0] == Reply("free text")
+    assert ask({"type": "string", "enum": ["red", "blue"]}, "green", "blue")[0] == Answer("blue")
+    assert ask({"type": "integer"}, "two", "2")[0] == Answer(2)
+    assert ask({"type": "number"}, "2.5")[0] == Answer(2.5)
+    assert ask({"type": "boolean"}, "y")[0] == Answer(True)
+    assert ask({"type": "string"}, "free text")[0] == Answer("free text")
     schema = {
         "type": "object",
         "required": ["city"],
         "properties": {"city": {"type": "string"}, "days": {"type": "integer"}},
     }
-    assert ask(schema, "Paris", "")[0] == Reply({"city": "Paris"})
-    assert ask(schema, "Paris", "3")[0] == Reply({"city": "Paris", "days": 3})
+    assert ask(schema, "Paris", "")[0] == Answer({"city": "Paris"})
+    assert ask(schema, "Paris", "3")[0] == Answer({"city": "Paris", "days": 3})
 
 
 def test_json_of_the_wrong_type_is_asked_again() -> None:
     schema = {"type": "object", "properties": {"steps": {"type": "array"}}}
     reply, shown = ask(schema, "true", '["a", "b"]')
-    assert reply == Reply({"steps": ["a", "b"]})
+    assert reply == Answer({"steps": ["a", "b"]})
     assert "a array is wanted" in shown
 
 

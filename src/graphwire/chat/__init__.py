@@ -4,8 +4,8 @@ answers, reasoning, tool calls, state, interrupt questions driven by their
 
 from __future__ import annotations
 
-from graphwire.chat._prompts import InterruptPrompt, Reply
+from graphwire.chat._prompts import InterruptPrompt
 from graphwire.chat._session import TerminalChat, pick_agent
 from graphwire.chat._view import ChatView
 
-__all__ = ["ChatView", "InterruptPrompt", "Reply", "TerminalChat", "pick_agent"]
+__all__ = ["ChatView", "InterruptPrompt", "TerminalChat", "pick_agent"]

@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Collection
-from dataclasses import dataclass
 from typing import Any, TextIO
 
 from ag_ui.core import Interrupt
 from rich.console import Console
 from rich.markup import escape
 from rich.prompt import Confirm, FloatPrompt, IntPrompt, Prompt
+
+from graphwire.client import Answer, approve, reject
 
 _JSON_TYPES: dict[str, tuple[type, ...]] = {
     "object": (dict,),
@@ -32,17 +33,6 @@ _JSON_TYPES: dict[str, tuple[type, ...]] = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class Reply:
-    """One interrupt's answer: a payload, or dismissed (``cancelled``)."""
-
-    payload: Any = None
-    dismissed: bool = False
-
-
-DISMISSED = Reply(dismissed=True)
-
-
 class InterruptPrompt:
     """Asks the user for the answer to one interrupt at a time."""
 
@@ -52,26 +42,26 @@ class InterruptPrompt:
         self.console = console
         self._ask: dict[str, Any] = {"console": console, "stream": stream}
 
-    def ask(self, interrupt: Interrupt) -> Reply:
+    def ask(self, interrupt: Interrupt) -> Answer:
         """Show what ``interrupt`` asks and read its answer."""
         asked = escape(interrupt.message or interrupt.reason or "")
         self.console.print(f"[bold magenta]waiting for you:[/] {asked}")
         schema = interrupt.response_schema or {}
         kind = schema.get("type")
-        if kind == "object" and _booleans(schema):
-            return self._approval(schema)
+        if kind == "object" and isinstance(approve(interrupt).payload, dict):
+            return self._approval(interrupt, schema)
         if kind == "object":
-            return Reply(self._object(schema))
+            return Answer(self._object(schema))
         if kind in _JSON_TYPES:
-            return Reply(self._value("answer", schema))
-        return self._open()
+            return Answer(self._value("answer", schema))
+        return self._open(interrupt)
 
-    def _approval(self, schema: dict[str, Any]) -> Reply:
+    def _approval(self, interrupt: Interrupt, schema: dict[str, Any]) -> Answer:
         choice = self._choose({"a": "approve", "r": "reject", "e": "edit JSON"})
         if choice == "e":
-            return Reply(self._json(schema))
-        answer = {name: choice == "a" for name in _booleans(schema)}
-        return Reply({**self._object(schema, skip=set(answer)), **answer})
+            return Answer(self._json(schema))
+        flags = (approve if choice == "a" else reject)(interrupt).payload
+        return Answer({**self._object(schema, skip=flags), **flags})
 
     def _object(self, schema: dict[str, Any], skip: Collection[str] = ()) -> dict[str, Any]:
         required = set(schema.get("required", ()))
@@ -105,15 +95,15 @@ class InterruptPrompt:
             return (text or None) if optional else text
         return self._json(schema, label)
 
-    def _open(self) -> Reply:
+    def _open(self, interrupt: Interrupt) -> Answer:
         choice = self._choose({"a": "approve", "r": "reject", "e": "edit JSON", "t": "text"})
         if choice == "a":
-            return Reply(True)
+            return approve(interrupt)
         if choice == "r":
-            return DISMISSED
+            return reject(interrupt)
         if choice == "e":
-            return Reply(self._json({}))
-        return Reply(Prompt.ask("answer", **self._ask))
+            return Answer(self._json({}))
+        return Answer(Prompt.ask("answer", **self._ask))
 
     def _choose(self, options: dict[str, str]) -> str:
         shown = ", ".join(f"[bold]{key}[/]={what}" for key, what in options.items())
@@ -132,11 +122,6 @@ class InterruptPrompt:
             if wanted is None or _of_type(value, wanted):
                 return value
             self.console.print(f"[red]a {schema['type']} is wanted[/]")
-
-
-def _booleans(schema: dict[str, Any]) -> list[str]:
-    properties = schema.get("properties", {})
-    return [name for name, field in properties.items() if field.get("type") == "boolean"]
 
 
 def _of_type(value: Any, wanted: tuple[type, ...]) -> bool:

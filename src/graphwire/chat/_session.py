@@ -23,9 +23,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from graphwire.chat._prompts import DISMISSED, InterruptPrompt, Reply
+from graphwire.chat._prompts import InterruptPrompt
 from graphwire.chat._view import ChatView
-from graphwire.client import ClientError, GraphwireClient, RunResult, RunStream
+from graphwire.client import DISMISSED, Answer, ClientError, GraphwireClient, RunResult, RunStream
 
 HELP = """\
 /tasks        the task board
@@ -104,7 +104,7 @@ class TerminalChat:
         """Send one user message; stream the answer; answer what it asks."""
         message = {"role": "user", "content": text}
         stream = self.client.run(self.agent, [message], thread_id=self.thread_id)
-        return self._settle(self._follow(stream), self.agent, self.thread_id)
+        return self._settle(stream)
 
     def _command(self, name: str, argument: str = "") -> None:
         if name == "/help":
@@ -134,18 +134,16 @@ class TerminalChat:
         self._call(show(), stop=stream.cancel, saying="stopping the run ...")
         return stream.result
 
-    def _settle(self, result: RunResult, agent: str, thread_id: str) -> RunResult:
-        """Ask for the answers to every interrupt the run ended with, and resume
-        with them, until a run ends without one."""
+    def _settle(self, stream: RunStream) -> RunResult:
+        """Stream a run; ask for the answers to every interrupt it ends with and
+        resume with them, until a run ends without one."""
+        result = self._follow(stream)
         while result.outcome == "interrupt":
-            replies = self._replies(result.interrupts)
-            answers = {key: reply.payload for key, reply in replies.items() if not reply.dismissed}
-            dismissed = [key for key, reply in replies.items() if reply.dismissed]
-            stream = self.client.resume(agent, thread_id, answers, cancelled=dismissed)
+            stream = stream.answer(self._answers(result.interrupts))
             result = self._follow(stream)
         return result
 
-    def _replies(self, interrupts: Sequence[Interrupt]) -> dict[str, Reply]:
+    def _answers(self, interrupts: Sequence[Interrupt]) -> dict[str, Answer]:
         try:
             return {interrupt.id: self._prompt.ask(interrupt) for interrupt in interrupts}
         except (EOFError, KeyboardInterrupt):
@@ -177,8 +175,8 @@ class TerminalChat:
         task = self._call(self.client.task(task_id))
         if task["state"] == "review_needed":
             interrupts = [Interrupt.model_validate(i) for i in task["interrupts"]]
-            pending = RunResult(task["runIds"][-1], outcome="interrupt", interrupts=interrupts)
-            self._settle(pending, task["agent"], task["threadId"])
+            answers = self._answers(interrupts)
+            self._settle(self.client.answer(task["agent"], task["threadId"], answers))
             task = self._call(self.client.task(task_id))
         self._view.note(f"task {task_id} is {task['state']}", "magenta")
 

@@ -6,6 +6,7 @@ for scripts; ``print_run`` renders a run as plain text, ``display_run`` live in 
 
 from __future__ import annotations
 
+from graphwire.client._answers import DISMISSED, Answer, approve, reject
 from graphwire.client._client import GraphwireClient, RunStream
 from graphwire.client._errors import (
     ClientError,
@@ -21,6 +22,8 @@ from graphwire.client._result import RunResult
 from graphwire.client._sync import SyncGraphwireClient, SyncRunStream
 
 __all__ = [
+    "DISMISSED",
+    "Answer",
     "ClientError",
     "ConflictError",
     "GraphwireClient",
@@ -34,7 +37,9 @@ __all__ = [
     "SyncRunStream",
     "UnauthorizedError",
     "UnavailableError",
+    "approve",
     "aprint_run",
     "display_run",
     "print_run",
+    "reject",
 ]

@@ -20,6 +20,7 @@ from ag_ui.core import PROTOCOL_VERSION, BaseEvent, Event, RunErrorEvent, RunFin
 from httpx_sse import aconnect_sse
 from pydantic import TypeAdapter
 
+from graphwire.client._answers import Answer
 from graphwire.client._errors import ClientError, ConflictError, NotFoundError, raise_for_error
 from graphwire.client._result import RunResult
 
@@ -32,11 +33,13 @@ class RunStream:
     """One run's events (``async for``), then its ``result``. Re-attaches after a
     dropped connection; ``aclose`` before the end cancels the run."""
 
-    def __init__(self, client: GraphwireClient, path: str, body: dict[str, Any]) -> None:
+    def __init__(self, client: GraphwireClient, agent: str, body: dict[str, Any]) -> None:
         self._client = client
-        self._path = path
+        self._path = f"/agents/{agent}"
         self._body = body
+        self.agent = agent
         self.run_id: str = body["runId"]
+        self.thread_id: str = body["threadId"]
         self.result = RunResult(self.run_id)
         """What the events said so far; complete once the stream has ended."""
         self._seq = 0
@@ -53,6 +56,10 @@ class RunStream:
         async for _ in self:
             pass
         return self.result
+
+    def answer(self, answers: Mapping[str, Answer]) -> RunStream:
+        """Resume this run's thread with an answer per interrupt id (a new run)."""
+        return self._client.answer(self.agent, self.thread_id, answers)
 
     async def cancel(self) -> None:
         """Stop the run on the server (its stream ends with outcome cancelled); a
@@ -194,7 +201,7 @@ class GraphwireClient:
         }
         if resume:
             body["resume"] = list(resume)
-        return RunStream(self, f"/agents/{agent}", body)
+        return RunStream(self, agent, body)
 
     def resume(
         self,
@@ -212,6 +219,14 @@ class GraphwireClient:
         ]
         entries += [{"interruptId": i, "status": "cancelled"} for i in cancelled]
         return self.run(agent, thread_id=thread_id, resume=entries, **run)
+
+    def answer(
+        self, agent: str, thread_id: str, answers: Mapping[str, Answer], **run: Any
+    ) -> RunStream:
+        """``resume`` with an ``Answer`` per interrupt id (a payload, or dismissed)."""
+        resolved = {key: a.payload for key, a in answers.items() if not a.dismissed}
+        dismissed = [key for key, a in answers.items() if a.dismissed]
+        return self.resume(agent, thread_id, resolved, cancelled=dismissed, **run)
 
     async def cancel(self, run_id: str) -> None:
         """Stop a run (``ConflictError`` when it has ended already)."""
