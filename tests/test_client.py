@@ -22,6 +22,7 @@ from langgraph.graph import START, MessagesState, StateGraph
 from langgraph.types import interrupt
 
 from graphwire.client import (
+    ApprovalForm,
     ConflictError,
     GraphwireClient,
     InvalidRequestError,
@@ -260,13 +261,17 @@ async def test_the_print_renderer_shows_a_run_as_text() -> None:
 
 
 class _FakeDisplay:
-    """IPython's ``display`` as a notebook cell would see it: one output, updated."""
+    """IPython's ``display`` as a notebook cell would see it: one output, updated
+    (``shown``), and the widgets displayed under it."""
 
     def __init__(self) -> None:
         self.shown: list[str] = []
+        self.widgets: list[Any] = []
 
-    def __call__(self, obj: Any, display_id: bool = False) -> _FakeDisplay:
-        assert display_id
+    def __call__(self, obj: Any, display_id: bool = False) -> _FakeDisplay | None:
+        if not display_id:
+            self.widgets.append(obj)
+            return None
         self.shown.append(obj._repr_html_())
         return self
 
@@ -288,6 +293,51 @@ async def test_the_notebook_view_renders_a_run_live() -> None:
     assert asked.interrupts[0].id in waiting and "&lt;staging&gt;" in waiting  # escaped
     assert "deployed to" in cell.shown[-1] and "<i>success</i>" in cell.shown[-1]
     assert done.outcome == "success"
+    assert len(cell.widgets) == 1  # the first run's approval form (answered in code here)
+
+
+@pytest.mark.parametrize(
+    ("click", "said"), [("approve", "deployed to staging"), ("reject", "was not approved")]
+)
+async def test_the_notebook_approval_form_resumes_in_the_same_output(click: str, said: str) -> None:
+    cell = _FakeDisplay()
+    async with client() as gw:
+        asked = await display_run(
+            gw.run("demo", [{"role": "user", "content": "deploy to staging"}]), cell
+        )
+        [form] = cell.widgets
+        assert isinstance(form, ApprovalForm)
+        assert "application/vnd.jupyter.widget-view+json" in form._repr_mimebundle_()
+        row = form.rows[asked.interrupts[0].id]
+        assert "Deploy to staging?" in row.question.value
+        getattr(row, click).click()
+        assert row.approve.disabled and row.reject.disabled  # answered once
+        assert form.sent is not None
+        await form.sent
+    assert said in cell.shown[-1] and "<i>success</i>" in cell.shown[-1]
+    assert form.status.value == "sent"
+    assert len(cell.widgets) == 1  # the resumed run asked nothing more
+
+
+async def test_a_json_answer_is_checked_and_a_refused_resume_can_be_answered_again() -> None:
+    cell = _FakeDisplay()
+    async with client() as gw:
+        asked = await display_run(
+            gw.run("demo", [{"role": "user", "content": "deploy to staging"}]), cell
+        )
+        [form] = cell.widgets
+        row = form.rows[asked.interrupts[0].id]
+        row.json.value = "{approved: yes"
+        row.send.click()
+        assert "not JSON" in row.note.value and form.sent is None
+        # Answered meanwhile in code: the form's resume is refused, and says so.
+        await gw.resume("demo", asked.thread_id, {asked.interrupts[0].id: True}).finish()
+        row.json.value = '{"approved": true}'
+        row.send.click()
+        assert form.sent is not None
+        await form.sent
+        assert "UNKNOWN_INTERRUPT" in form.status.value
+        assert not row.approve.disabled and row.note.value == ""
 
 
 async def test_a_refused_start_cancels_nothing_and_a_failed_connect_posts_again() -> None:

@@ -6,13 +6,17 @@ import asyncio
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
+import nbformat
+import pytest
 from langgraph.checkpoint.memory import InMemorySaver
+from nbclient import NotebookClient
 
 from graphwire.host import load_graph, parse_spec
 from tests.conformance.harness import needs_node_client, run_node
 from tests.graphs import collect, user_input
-from tests.processes import serve, wait_healthy
+from tests.processes import serve, wait_healthy, wait_healthy_sync
 
 EXAMPLES = Path(__file__).parents[1] / "examples"
 
@@ -64,3 +68,33 @@ async def test_the_python_delegate_example_approves_and_prints(tmp_path: Path) -
     assert result["result"] == "Done: deployed to staging."
     assert len(result["runIds"]) == 2  # the run that asked, and the approved one
     assert "approving: Deploy to staging?" in stderr.decode()
+
+
+def test_the_notebook_example_runs_headless_in_a_kernel(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """examples/notebook/agent.ipynb run cell by cell in a real Jupyter kernel
+    (nbclient): the live view, the approval form, answers in code, a task."""
+    process, url = serve(["--store", "memory"], tmp_path)
+    try:
+        wait_healthy_sync(url, process)
+        monkeypatch.setenv("GRAPHWIRE_URL", url)  # the kernel inherits it
+        monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(tmp_path / "jupyter"))
+        notebook = nbformat.read(EXAMPLES / "notebook" / "agent.ipynb", as_version=4)
+        NotebookClient(notebook, timeout=60, kernel_name="python3").execute()
+    finally:
+        process.terminate()
+        process.communicate(timeout=30)
+    code = [cell for cell in notebook.cells if cell.cell_type == "code"]
+    asked, answered, delegated = code[1], code[2], code[3]
+    views = [o for o in asked.outputs if o.output_type == "display_data"]
+    html = views[0].data["text/html"]
+    assert "Deploy to staging?" in html and "waiting for" in html
+    assert "application/vnd.jupyter.widget-view+json" in views[1].data  # the approval form
+    assert _stdout(answered).startswith("Done: deployed to staging.")
+    assert "done Done: deployed to staging." in _stdout(delegated)
+    assert "? waiting for " in _stdout(delegated)  # the task's events, printed
+
+
+def _stdout(cell: Any) -> str:
+    return "".join(o.text for o in cell.outputs if o.output_type == "stream")

@@ -16,7 +16,7 @@ from graphwire.client._errors import (
     UnauthorizedError,
     UnavailableError,
 )
-from graphwire.client._notebook import RunView, display_run
+from graphwire.client._notebook import ApprovalForm, RunView, display_run
 from graphwire.client._render import PrintRenderer, aprint_run, print_run
 from graphwire.client._result import RunResult
 from graphwire.client._sync import SyncGraphwireClient, SyncRunStream
@@ -24,6 +24,7 @@ from graphwire.client._sync import SyncGraphwireClient, SyncRunStream
 __all__ = [
     "DISMISSED",
     "Answer",
+    "ApprovalForm",
     "ClientError",
     "ConflictError",
     "GraphwireClient",

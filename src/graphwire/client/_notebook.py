@@ -3,21 +3,26 @@ come — the messages, tool calls and their results, the state, what the run
 waits for, how it ended. Built on the same ``RunResult`` the client folds.
 
 IPython is not a dependency: ``display_run`` takes IPython's ``display`` when
-it is installed, or any function with its signature.
+it is installed, or any function with its signature; the approval form
+appears when ipywidgets is installed (``pip install graphwire[notebook]``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import html
 import importlib
 import json
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from types import ModuleType
 from typing import Any, Protocol
 
-from ag_ui.core import AssistantMessage, ToolMessage, UserMessage
+from ag_ui.core import AssistantMessage, Interrupt, ToolMessage, UserMessage
 from pydantic_core import to_jsonable_python
 
+from graphwire.client._answers import Answer, approve, reject
 from graphwire.client._client import RunStream
+from graphwire.client._errors import ClientError
 from graphwire.client._result import RunResult
 
 
@@ -58,15 +63,133 @@ class RunView:
 
 async def display_run(stream: RunStream, display: Display | None = None) -> RunResult:
     """Show a run (``GraphwireClient.run(...)``) live in the notebook cell; its
-    result once it has ended."""
-    show = display or _ipython_display()
-    view = RunView(stream.result)
-    handle: _Handle | None = show(view, display_id=True)  # None outside a kernel
-    async with stream:  # an interrupted cell cancels the run
-        async for _ in stream:
-            if handle is not None:
-                handle.update(view)
-    return stream.result
+    result once it has ended. A run that waits for answers gets an
+    ``ApprovalForm`` under it (with ipywidgets installed); answered, the run
+    that resumes is shown in the same output."""
+    return await _Output(display or _ipython_display()).follow(stream)
+
+
+class _Output:
+    """One notebook output showing a run, then each run that resumes it."""
+
+    def __init__(self, show: Display) -> None:
+        self._show = show
+        self._view: RunView | None = None
+        self._handle: _Handle | None = None
+
+    async def follow(self, stream: RunStream) -> RunResult:
+        if self._view is None:
+            self._view = RunView(stream.result)
+            self._handle = self._show(self._view, display_id=True)  # None outside a kernel
+        else:
+            self._view.result = stream.result
+        async with stream:  # an interrupted cell cancels the run
+            async for _ in stream:
+                if self._handle is not None:
+                    self._handle.update(self._view)
+        widgets = _ipywidgets()
+        if stream.result.outcome == "interrupt" and widgets is not None:
+            form = ApprovalForm(stream, self.follow, widgets)
+            self._show(form)
+        return stream.result
+
+
+class ApprovalForm:
+    """Approve and Reject buttons, and an answer as JSON, for each interrupt a
+    run ended with (ipywidgets). Once each has its answer the thread resumes
+    with them (what approve and reject send: ``graphwire.client.approve``)."""
+
+    def __init__(
+        self,
+        stream: RunStream,
+        resume: Callable[[RunStream], Awaitable[RunResult]],
+        widgets: ModuleType,
+    ) -> None:
+        self._stream = stream
+        self._resume = resume
+        self._answers: dict[str, Answer] = {}
+        self.sent: asyncio.Task[None] | None = None
+        """The resumed run, followed, once every interrupt has its answer."""
+        self.status = widgets.HTML()
+        self.rows = {i.id: _Row(widgets, i, self.answer) for i in stream.result.interrupts}
+        self.widget = widgets.VBox([*(row.box for row in self.rows.values()), self.status])
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        """Shown as its widget."""
+        return self.widget._repr_mimebundle_(**kwargs)
+
+    def answer(self, interrupt_id: str, answer: Answer) -> None:
+        """Answer one interrupt (what its buttons do); the last answer resumes."""
+        self._answers[interrupt_id] = answer
+        self.rows[interrupt_id].answered(answer)
+        if len(self._answers) == len(self.rows):
+            self.sent = asyncio.get_running_loop().create_task(self._send())
+
+    async def _send(self) -> None:
+        self.status.value = "sending ..."
+        try:
+            result = await self._resume(self._stream.answer(self._answers))
+        except ClientError as exc:
+            self._refused(exc.code, exc.message)
+            return
+        if result.error is not None:  # refused once streaming (a stale interrupt id)
+            self._refused(result.error.code or "", result.error.message)
+            return
+        self.status.value = "sent"
+
+    def _refused(self, code: str, message: str) -> None:
+        """Say why, and let the form be answered again."""
+        self.status.value = f"✖ {_e(code)}: {_e(message)}"
+        self._answers.clear()
+        for row in self.rows.values():
+            row.reopen()
+
+
+class _Row:
+    """One interrupt's question and its controls."""
+
+    def __init__(
+        self, widgets: ModuleType, interrupt: Interrupt, answer: Callable[[str, Answer], None]
+    ) -> None:
+        self._id, self._answer = interrupt.id, answer
+        self.question = widgets.HTML(f"⏸ {_e(interrupt.message or interrupt.reason)}")
+        self.approve = widgets.Button(description="Approve", button_style="success")
+        self.reject = widgets.Button(description="Reject", button_style="danger")
+        self.json = widgets.Text(placeholder="or an answer as JSON")
+        self.send = widgets.Button(description="Send")
+        self.approve.on_click(lambda _: answer(interrupt.id, approve(interrupt)))
+        self.reject.on_click(lambda _: answer(interrupt.id, reject(interrupt)))
+        self.send.on_click(lambda _: self._sent_json())
+        self.note = widgets.HTML()
+        controls = widgets.HBox([self.approve, self.reject, self.json, self.send])
+        self.box = widgets.VBox([self.question, controls, self.note])
+
+    def _sent_json(self) -> None:
+        try:
+            value = json.loads(self.json.value)
+        except json.JSONDecodeError as exc:
+            self.note.value = f"not JSON: {_e(exc.msg)}"
+            return
+        self._answer(self._id, Answer(value))
+
+    def answered(self, answer: Answer) -> None:
+        self.note.value = "dismissed" if answer.dismissed else f"answer: {_json(answer.payload)}"
+        self._enable(False)
+
+    def reopen(self) -> None:
+        self.note.value = ""
+        self._enable(True)
+
+    def _enable(self, on: bool) -> None:
+        for control in (self.approve, self.reject, self.json, self.send):
+            control.disabled = not on
+
+
+def _ipywidgets() -> ModuleType | None:
+    try:
+        return importlib.import_module("ipywidgets")  # optional: the approval form
+    except ImportError:
+        return None
 
 
 def _ipython_display() -> Display:
