@@ -15,7 +15,13 @@ from typing import Any
 
 import httpx
 import pytest
-from ag_ui.core import BaseEvent, RunStartedEvent, StateSnapshotEvent, TextMessageContentEvent
+from ag_ui.core import (
+    BaseEvent,
+    Interrupt,
+    RunStartedEvent,
+    StateSnapshotEvent,
+    TextMessageContentEvent,
+)
 from langchain_core.messages import AIMessage
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.graph import START, MessagesState, StateGraph
@@ -29,13 +35,14 @@ from graphwire.client import (
     NotFoundError,
     PrintRenderer,
     SyncGraphwireClient,
+    approve,
     aprint_run,
     display_run,
 )
 from graphwire.demo import build_demo_graph
 from graphwire.server import Agent
 from tests.processes import serve as serve_process
-from tests.processes import wait_healthy_sync
+from tests.processes import wait_healthy, wait_healthy_sync
 from tests.server.agents import slow_graph
 from tests.server.conftest import live_server
 from tests.server.test_tasks_http import serve as serve_with_tasks
@@ -113,18 +120,25 @@ async def test_two_interrupts_answered_each_by_id() -> None:
     assert texts == ["left: yes to approve left?", "right: yes to approve right?"]
 
 
-class _CutOnce(httpx.AsyncBaseTransport):
-    """Cuts the first run's stream after a few chunks, as a dropped network would."""
+CUT_AFTER_BYTES = 700
 
-    def __init__(self) -> None:
+
+class _CutOnce(httpx.AsyncBaseTransport):
+    """Cuts the first stream of ``method`` after a few chunks, as a dropped
+    network would."""
+
+    def __init__(self, method: str = "POST") -> None:
         self._inner = httpx.AsyncHTTPTransport()
+        self._method = method
         self.cut = False
+        """Whether a stream was cut, mid-way."""
+        self._wrapped = False
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         response = await self._inner.handle_async_request(request)
-        if request.method == "POST" and not self.cut:
-            self.cut = True
-            response.stream = _Cut(response.stream)  # type: ignore[arg-type]
+        if request.method == self._method and not self._wrapped:
+            self._wrapped = True
+            response.stream = _Cut(response.stream, self)  # type: ignore[arg-type]
         return response
 
     async def aclose(self) -> None:
@@ -132,16 +146,19 @@ class _CutOnce(httpx.AsyncBaseTransport):
 
 
 class _Cut(httpx.AsyncByteStream):
-    def __init__(self, inner: Any) -> None:
+    def __init__(self, inner: Any, owner: _CutOnce) -> None:
         self._inner = inner
+        self._owner = owner
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
-        chunks = 0
+        left = CUT_AFTER_BYTES
         async for chunk in self._inner:
-            yield chunk
-            chunks += 1
-            if chunks == 3:
+            if len(chunk) >= left:  # the connection drops mid-event
+                yield chunk[:left]
+                self._owner.cut = True
                 raise httpx.ReadError("connection reset")
+            left -= len(chunk)
+            yield chunk
 
     async def aclose(self) -> None:
         await self._inner.aclose()
@@ -219,6 +236,50 @@ async def test_every_task_route() -> None:
         with pytest.raises(ConflictError) as refused:
             await gw.retry_task(task["taskId"])  # done: nothing to retry
         assert refused.value.code.startswith("TASK_")
+
+
+async def test_a_dropped_task_stream_is_re_attached_with_no_duplicate_and_no_gap() -> None:
+    agents = [Agent("chat", chat_graph())]
+    transport = _CutOnce("GET")
+    async with serve_with_tasks(agents) as http:
+        gw = GraphwireClient("", http=http)
+        task = await gw.create_task("chat", "summarise", title="Summary")
+        whole = [event async for event in gw.task_events(task["taskId"])]
+        cut = httpx.AsyncClient(base_url=str(http.base_url), transport=transport, timeout=30)
+        async with GraphwireClient("", http=cut) as dropping:
+            again = [event async for event in dropping.task_events(task["taskId"])]
+    assert transport.cut
+    assert len(whole) > 3
+    assert [e.model_dump() for e in again] == [e.model_dump() for e in whole]
+
+
+async def test_a_dropped_task_handshake_is_re_attached(tmp_path: Path) -> None:
+    transport = _CutOnce("POST")
+    process, url = serve_process(["--store", "memory"], tmp_path)
+    try:
+        await wait_healthy(url)
+        http = httpx.AsyncClient(base_url=url, timeout=30)
+        gw = GraphwireClient("", http=http)
+        task = await gw.create_task("demo", "deploy to staging")
+        async for _ in gw.task_events(task["taskId"]):
+            pass
+        task = await gw.task(task["taskId"])
+        [pending] = [Interrupt.model_validate(i) for i in task["interrupts"]]
+        cut = httpx.AsyncClient(base_url=str(http.base_url), transport=transport, timeout=30)
+        async with GraphwireClient("", http=cut) as dropping:
+            stream = dropping.answer("demo", task["threadId"], {pending.id: approve(pending)})
+            events = [event async for event in stream]
+        done = await gw.task(task["taskId"])
+        replay = [event async for event in gw.task_events(task["taskId"])]
+        await gw.aclose()
+    finally:
+        process.terminate()
+        process.communicate(timeout=30)
+    assert transport.cut
+    assert stream.result.outcome == "success" and "deployed to staging" in stream.result.text
+    assert done["state"] == "done" and done["runIds"][-1] == stream.run_id
+    handshake = replay[-len(events) :]
+    assert [e.model_dump() for e in events] == [e.model_dump() for e in handshake]
 
 
 def test_the_sync_client_for_scripts(tmp_path: Path) -> None:

@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 from ag_ui.core import PROTOCOL_VERSION, BaseEvent, Event, RunErrorEvent, RunFinishedEvent
-from httpx_sse import aconnect_sse
+from httpx_sse import EventSource, aconnect_sse
 from pydantic import TypeAdapter
 
 from graphwire.client._answers import Answer
@@ -40,6 +40,7 @@ class RunStream:
         self.agent = agent
         self.run_id: str = body["runId"]
         self.thread_id: str = body["threadId"]
+        self._reattach = f"/runs/{self.run_id}/events"
         self.result = RunResult(self.run_id)
         """What the events said so far; complete once the stream has ended."""
         self._seq = 0
@@ -91,43 +92,33 @@ class RunStream:
         await self.aclose()
 
     async def _read(self) -> AsyncGenerator[BaseEvent, None]:
-        attempts = 0
+        retries = _Retries()
         while not self._ended:
             try:
                 async with contextlib.aclosing(self._connect()) as events:
                     async for event in events:
-                        attempts = 0
+                        retries.count = 0
                         yield event
-            except (httpx.TransportError, httpx.RemoteProtocolError):
-                attempts += 1
-                if attempts > REATTACH_ATTEMPTS:
-                    raise
-                await asyncio.sleep(0.05 * attempts)
+            except httpx.TransportError as exc:
+                await retries.again(exc)
             else:
                 if not self._ended:  # the stream ended early: re-attach
-                    attempts += 1
-                    if attempts > REATTACH_ATTEMPTS:
-                        raise ClientError(0, "STREAM_CUT", f"run {self.run_id} stream ended early")
+                    cut = ClientError(0, "STREAM_CUT", f"run {self.run_id} stream ended early")
+                    await retries.again(cut)
 
     async def _connect(self) -> AsyncGenerator[BaseEvent, None]:
         """One connection: the POST that starts the run, or a re-attach after the
         last event seen."""
         http = self._client.http
         if not self._accepted:  # not started yet, or the POST never got through
-            request = aconnect_sse(http, "POST", self._path, json=self._body)
+            request = _sse(http, "POST", self._path, json=self._body)
         else:
-            headers = {"last-event-id": str(self._seq)}
-            request = aconnect_sse(http, "GET", f"/runs/{self.run_id}/events", headers=headers)
+            request = _sse(http, "GET", self._reattach, after=self._seq)
         async with request as source:
-            if source.response.status_code >= 400:
-                await source.response.aread()
-                raise_for_error(source.response)
+            if not self._accepted:
+                self._reattach = _reattach_path(source.response, self._reattach)
             self._accepted = True
-            async for sse in source.aiter_sse():
-                if not sse.data:
-                    continue
-                self._seq = int(sse.id)
-                event = _EVENT.validate_json(sse.data)
+            async for self._seq, event in _events(source):
                 self.result.apply(event)
                 if isinstance(event, RunFinishedEvent | RunErrorEvent):
                     self._ended = True
@@ -270,17 +261,22 @@ class GraphwireClient:
         return await self._json("POST", f"/tasks/{task_id}/followup", {"message": message})
 
     async def task_events(self, task_id: str, after: int = 0) -> AsyncIterator[BaseEvent]:
-        """A task's AG-UI events after seq ``after``, live until it settles."""
-        headers = {"last-event-id": str(after)} if after else {}
-        async with aconnect_sse(
-            self.http, "GET", f"/tasks/{task_id}/events", headers=headers
-        ) as source:
-            if source.response.status_code >= 400:
-                await source.response.aread()
-                raise_for_error(source.response)
-            async for sse in source.aiter_sse():
-                if sse.data:
-                    yield _EVENT.validate_json(sse.data)
+        """A task's AG-UI events after seq ``after``, live until it settles
+        (waits for review, or ends). A dropped connection is re-attached after
+        the last event seen, so each event comes once."""
+        retries, seen, path = _Retries(), after, f"/tasks/{task_id}/events"
+        while True:
+            try:
+                async with _sse(self.http, "GET", path, after=seen) as source:
+                    async for seq, event in _events(source):
+                        seen, retries.count = seq, 0
+                        yield event
+            except httpx.TransportError as exc:
+                await retries.again(exc)
+                continue
+            if (await self.task(task_id))["state"] not in ("queued", "ongoing"):
+                return
+            await retries.again(ClientError(0, "STREAM_CUT", f"task {task_id} stream ended early"))
 
     async def _json(
         self,
@@ -293,3 +289,45 @@ class GraphwireClient:
         raise_for_error(response)
         data: dict[str, Any] = response.json()
         return data
+
+
+def _reattach_path(response: httpx.Response, default: str) -> str:
+    """Where the server says this stream is re-attached (a task's handshake
+    run: its task's events), a path on the same server."""
+    path = response.headers.get("x-graphwire-events", "")
+    return path if path.startswith("/") and not path.startswith("//") else default
+
+
+class _Retries:
+    """Re-attach attempts since the last event seen, with a short backoff."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    async def again(self, error: Exception) -> None:
+        """Wait before the next attempt; ``error`` once they are used up."""
+        self.count += 1
+        if self.count > REATTACH_ATTEMPTS:
+            raise error
+        await asyncio.sleep(0.05 * self.count)
+
+
+@contextlib.asynccontextmanager
+async def _sse(
+    http: httpx.AsyncClient, method: str, path: str, *, after: int = 0, **kwargs: Any
+) -> AsyncIterator[EventSource]:
+    """An SSE response (``Last-Event-ID: after`` when re-attaching); an error
+    answer raised as the client's error."""
+    headers = {"last-event-id": str(after)} if after else {}
+    async with aconnect_sse(http, method, path, headers=headers, **kwargs) as source:
+        if source.response.status_code >= 400:
+            await source.response.aread()
+            raise_for_error(source.response)
+        yield source
+
+
+async def _events(source: EventSource) -> AsyncIterator[tuple[int, BaseEvent]]:
+    """Each event of an SSE stream with its seq (keep-alive comments skipped)."""
+    async for sse in source.aiter_sse():
+        if sse.data:
+            yield int(sse.id), _EVENT.validate_json(sse.data)

@@ -355,15 +355,26 @@ class _Api:
         return agent.interrupt_channel or self.options.interrupt_channel
 
     def _stream(
-        self, source: LogSource, after: int, stop: Callable[[], None] | None, run_id: str
+        self,
+        source: LogSource,
+        after: int,
+        stop: Callable[[], None] | None,
+        run_id: str,
+        events: str | None = None,
     ) -> EventStream:
+        """The SSE response; its headers name the run and where the stream is
+        re-attached (``x-graphwire-events``: a path taking ``Last-Event-ID``)."""
+        headers = [(b"x-graphwire-run-id", run_id.encode())]
+        events = events or (f"/runs/{run_id}/events" if run_id else None)
+        if events is not None:
+            headers.append((b"x-graphwire-events", events.encode()))
         return EventStream(
             source,
             after,
             self.options.keepalive_seconds,
             self.options.send_timeout_seconds,
             stop,
-            ((b"x-graphwire-run-id", run_id.encode()),),
+            tuple(headers),
             self.options.flush_interval_ms / 1000,
         )
 

@@ -114,7 +114,11 @@ def task_view(task: Task, base_url: str) -> dict[str, Any]:
 
 
 def events_url(base_url: str, task_id: str) -> str:
-    return f"{base_url.rstrip('/')}/tasks/{task_id}/events"
+    return f"{base_url.rstrip('/')}{task_events_path(task_id)}"
+
+
+def task_events_path(task_id: str) -> str:
+    return f"/tasks/{task_id}/events"
 
 
 def _iso(stamp: float | None) -> Any:
@@ -230,7 +234,8 @@ class TaskRoutes:
         task = await self.owned(request, request.path_params["task_id"])
         after = last_event_id(request)
         source = TaskLogSource(self._require(request).store, task.id)
-        return self._stream(source, after, None, task.run_ids[-1] if task.run_ids else "")
+        run_id = task.run_ids[-1] if task.run_ids else ""
+        return self._stream(source, after, None, run_id, task_events_path(task.id))
 
     async def handshake(
         self, request: Request, agent: str, run: RunAgentInput
@@ -254,7 +259,8 @@ class TaskRoutes:
             await self._continue(runner, task, run)
         except TaskError as exc:
             return self._stream(_failed_run(run, _run_error_code(exc), exc.message), 0, None, "")
-        return self._stream(TaskLogSource(runner.store, task.id), after, None, run.run_id)
+        source = TaskLogSource(runner.store, task.id)
+        return self._stream(source, after, None, run.run_id, task_events_path(task.id))
 
     async def describe_thread(self, request: Request, body: dict[str, Any]) -> None:
         """Add to a thread's description: the task it belongs to (a reloaded page
