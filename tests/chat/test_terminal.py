@@ -141,3 +141,15 @@ def test_an_unknown_agent_is_a_clear_error(terminal: list[Terminal]) -> None:
     terminal.append(term)
     term.wait_for(r"no agent 'nope' here \(there are: graph\)")
     term.wait_for(r"EXITED 1")
+
+
+def test_the_plain_agent_example_just_works(terminal: list[Terminal]) -> None:
+    term = Terminal([*GRAPHWIRE, "chat", "examples/plain_agent/agent.py:graph"], ROOT)
+    terminal.append(term)
+    term.wait_for(r"graphwire chat with graph")
+    term.type("one two three")
+    screen = term.wait_for(r"agent: That text has 3 words\.")
+    assert 'tool word_count({"text": "one two three"})' in screen
+    assert "  -> word_count: 3" in screen
+    term.type("/quit")
+    term.wait_for(r"EXITED 0")
