@@ -127,9 +127,10 @@ class _CutOnce(httpx.AsyncBaseTransport):
     """Cuts the first stream of ``method`` after a few chunks, as a dropped
     network would."""
 
-    def __init__(self, method: str = "POST") -> None:
+    def __init__(self, method: str = "POST", after_bytes: int = CUT_AFTER_BYTES) -> None:
         self._inner = httpx.AsyncHTTPTransport()
         self._method = method
+        self._after_bytes = after_bytes
         self.cut = False
         """Whether a stream was cut, mid-way."""
         self._wrapped = False
@@ -138,7 +139,7 @@ class _CutOnce(httpx.AsyncBaseTransport):
         response = await self._inner.handle_async_request(request)
         if request.method == self._method and not self._wrapped:
             self._wrapped = True
-            response.stream = _Cut(response.stream, self)  # type: ignore[arg-type]
+            response.stream = _Cut(response.stream, self, self._after_bytes)  # type: ignore[arg-type]
         return response
 
     async def aclose(self) -> None:
@@ -146,12 +147,13 @@ class _CutOnce(httpx.AsyncBaseTransport):
 
 
 class _Cut(httpx.AsyncByteStream):
-    def __init__(self, inner: Any, owner: _CutOnce) -> None:
+    def __init__(self, inner: Any, owner: _CutOnce, after_bytes: int) -> None:
         self._inner = inner
         self._owner = owner
+        self._after_bytes = after_bytes
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
-        left = CUT_AFTER_BYTES
+        left = self._after_bytes
         async for chunk in self._inner:
             if len(chunk) >= left:  # the connection drops mid-event
                 yield chunk[:left]
@@ -253,8 +255,11 @@ async def test_a_dropped_task_stream_is_re_attached_with_no_duplicate_and_no_gap
     assert [e.model_dump() for e in again] == [e.model_dump() for e in whole]
 
 
-async def test_a_dropped_task_handshake_is_re_attached(tmp_path: Path) -> None:
-    transport = _CutOnce("POST")
+@pytest.mark.parametrize("cut_after", [CUT_AFTER_BYTES, 0], ids=["mid-run", "before-any-event"])
+async def test_a_dropped_task_handshake_is_re_attached(tmp_path: Path, cut_after: int) -> None:
+    """Re-attached through the task's log (its seqs), from the start when the
+    drop came before any event: only this run's events, once each."""
+    transport = _CutOnce("POST", cut_after)
     process, url = serve_process(["--store", "memory"], tmp_path)
     try:
         await wait_healthy(url)

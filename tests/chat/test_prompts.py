@@ -91,7 +91,8 @@ def test_json_of_the_wrong_type_is_asked_again() -> None:
     schema = {"type": "object", "properties": {"steps": {"type": "array"}}}
     reply, shown = ask(schema, "true", '["a", "b"]')
     assert reply == Answer({"steps": ["a", "b"]})
-    assert "a array is wanted" in shown
+    assert "wanted: JSON of type array" in shown
+    assert ask(schema, "")[0] == Answer({})  # an optional field left out
 
 
 def test_the_view_renders_every_kind_and_each_state_once() -> None:

@@ -76,7 +76,7 @@ class InterruptPrompt:
 
     def _value(self, name: str, schema: dict[str, Any], *, optional: bool = False) -> Any:
         kind = schema.get("type")
-        label = f"{name} ({schema['description']})" if schema.get("description") else name
+        label = escape(f"{name} ({schema['description']})" if schema.get("description") else name)
         if optional:
             label += " [dim](optional)[/]"
         if "enum" in schema:
@@ -90,10 +90,15 @@ class InterruptPrompt:
         if kind == "number":
             return FloatPrompt.ask(label, **self._ask, default=None if optional else ...)
         if kind == "string":
-            default = "" if optional else ...
-            text = Prompt.ask(label, **self._ask, default=default, show_default=False)
+            text = self._line(label, optional=optional)
             return (text or None) if optional else text
-        return self._json(schema, label)
+        return self._json(schema, label, optional=optional)
+
+    def _line(self, label: str, *, optional: bool) -> str:
+        """A line of text; an optional one may be empty."""
+        if optional:
+            return Prompt.ask(label, **self._ask, default="", show_default=False)
+        return Prompt.ask(label, **self._ask)
 
     def _open(self, interrupt: Interrupt) -> Answer:
         choice = self._choose({"a": "approve", "r": "reject", "e": "edit JSON", "t": "text"})
@@ -109,11 +114,14 @@ class InterruptPrompt:
         shown = ", ".join(f"[bold]{key}[/]={what}" for key, what in options.items())
         return Prompt.ask(shown, choices=list(options), show_choices=False, **self._ask)
 
-    def _json(self, schema: dict[str, Any], label: str = "JSON") -> Any:
-        """A JSON value of the schema's type, asked for until it parses."""
+    def _json(self, schema: dict[str, Any], label: str = "JSON", *, optional: bool = False) -> Any:
+        """A JSON value of the schema's type, asked for until it parses (an
+        optional one may be left empty: None)."""
         wanted = _JSON_TYPES.get(str(schema.get("type")))
         while True:
-            text = Prompt.ask(label, **self._ask)
+            text = self._line(label, optional=optional)
+            if optional and not text:
+                return None
             try:
                 value = json.loads(text)
             except json.JSONDecodeError as exc:
@@ -121,7 +129,7 @@ class InterruptPrompt:
                 continue
             if wanted is None or _of_type(value, wanted):
                 return value
-            self.console.print(f"[red]a {schema['type']} is wanted[/]")
+            self.console.print(f"[red]wanted: JSON of type {escape(str(schema['type']))}[/]")
 
 
 def _of_type(value: Any, wanted: tuple[type, ...]) -> bool:

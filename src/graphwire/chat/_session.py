@@ -4,9 +4,10 @@ the terminal, on ``graphwire.client``.
 The chat is a plain loop on the main thread: read a line, stream the run it
 starts on a private event loop, ask for the answer to every interrupt the run
 ends with, and resume. Ctrl-C while a run streams stops it on the server (the
-stream goes on to its cancelled end); while a task is watched it stops
-watching; at a question it dismisses the interrupts; at the prompt it ends
-the chat, as Ctrl-D does.
+stream goes on to its cancelled end; a second press stops waiting); while a
+task is watched, or any other request waits, it stops waiting; at a question
+it dismisses the conversation's interrupts (a task's stay in review); at the
+prompt it drops the line. Ctrl-D or /quit ends the chat.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import asyncio
 import signal
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 from ag_ui.core import Interrupt
@@ -27,12 +28,19 @@ from graphwire.chat._prompts import InterruptPrompt
 from graphwire.chat._view import ChatView
 from graphwire.client import DISMISSED, Answer, ClientError, GraphwireClient, RunResult, RunStream
 
+_T = TypeVar("_T")
+
 HELP = """\
 /tasks        the task board
 /watch ID     follow a task live (Ctrl-C stops watching), answer what it asks
 /new          start a new thread
 /quit         leave (Ctrl-D does too)
-Ctrl-C while the agent works stops its run on the server."""
+Ctrl-C while the agent works stops its run on the server (a task's run: the
+task); pressed again, the chat stops waiting for it."""
+
+
+class _Interrupted(Exception):
+    """Ctrl-C ended the wait for a request (the chat goes on)."""
 
 
 class TerminalChat:
@@ -60,8 +68,9 @@ class TerminalChat:
         """Read and answer lines until the user leaves; the exit status."""
         try:
             self.agent = pick_agent(self._call(self.client.agents()), self._wanted)
-        except (LookupError, ClientError, httpx.HTTPError) as exc:
-            self.console.print(f"[bold red]graphwire chat: {escape(str(exc))}[/]")
+        except (LookupError, ClientError, httpx.HTTPError, ValueError, _Interrupted) as exc:
+            # ValueError: an answer that is not a graphwire server's JSON.
+            self.console.print(f"[bold red]graphwire chat: {escape(str(exc) or 'stopped')}[/]")
             self._close()
             return 1
         self.console.print(
@@ -72,10 +81,13 @@ class TerminalChat:
             while True:
                 try:
                     line = self.console.input("[bold green]you:[/] ").strip()
-                except (EOFError, KeyboardInterrupt):
+                except KeyboardInterrupt:  # the line is dropped, as in a shell
+                    self.console.print()
+                    continue
+                except EOFError:
                     self.console.print()
                     return 0
-                if line in ("/quit", "/exit"):
+                if line == "/quit":
                     return 0
                 if line:
                     self.handle(line)
@@ -99,6 +111,8 @@ class TerminalChat:
         except httpx.HTTPError as exc:
             self._view.done()
             self._view.note(f"cannot reach the server: {exc}", "bold red")
+        except _Interrupted:
+            self._view.note("stopped waiting (what the server does goes on)", "yellow")
 
     def say(self, text: str) -> RunResult:
         """Send one user message; stream the answer; answer what it asks."""
@@ -122,7 +136,8 @@ class TerminalChat:
     # -- runs -----------------------------------------------------------------------
 
     def _follow(self, stream: RunStream) -> RunResult:
-        """Stream a run to its end; Ctrl-C stops it on the server."""
+        """Stream a run to its end; Ctrl-C stops it on the server (a task's run
+        through its task: ``RunStream.cancel``)."""
 
         async def show() -> None:
             async with stream:
@@ -134,22 +149,31 @@ class TerminalChat:
         self._call(show(), stop=stream.cancel, saying="stopping the run ...")
         return stream.result
 
-    def _settle(self, stream: RunStream) -> RunResult:
+    def _settle(self, stream: RunStream, *, task: bool = False) -> RunResult:
         """Stream a run; ask for the answers to every interrupt it ends with and
         resume with them, until a run ends without one."""
         result = self._follow(stream)
         while result.outcome == "interrupt":
-            stream = stream.answer(self._answers(result.interrupts))
+            answers = self._answers(result.interrupts, task=task)
+            if answers is None:
+                return result
+            stream = stream.answer(answers)
             result = self._follow(stream)
         return result
 
-    def _answers(self, interrupts: Sequence[Interrupt]) -> dict[str, Answer]:
+    def _answers(self, interrupts: Sequence[Interrupt], *, task: bool) -> dict[str, Answer] | None:
+        """The user's answers. Ctrl-C (or Ctrl-D) at a question dismisses the
+        conversation's interrupts (its next message could not be sent past
+        them), but leaves a task's in review: None."""
         try:
             return {interrupt.id: self._prompt.ask(interrupt) for interrupt in interrupts}
         except (EOFError, KeyboardInterrupt):
             self.console.print()
-            self._view.note("dismissed", "yellow")
-            return {interrupt.id: DISMISSED for interrupt in interrupts}
+        if task:
+            self._view.note("left for review", "yellow")
+            return None
+        self._view.note("dismissed", "yellow")
+        return {interrupt.id: DISMISSED for interrupt in interrupts}
 
     # -- tasks ----------------------------------------------------------------------
 
@@ -170,13 +194,18 @@ class TerminalChat:
                 self._view(event)
                 self._view.wait("working")
 
-        if self._call(tail(), saying="stopped watching") is False:
+        try:
+            self._call(tail())
+        except _Interrupted:
+            self._view.note("stopped watching", "yellow")
             return
         task = self._call(self.client.task(task_id))
         if task["state"] == "review_needed":
             interrupts = [Interrupt.model_validate(i) for i in task["interrupts"]]
-            answers = self._answers(interrupts)
-            self._settle(self.client.answer(task["agent"], task["threadId"], answers))
+            answers = self._answers(interrupts, task=True)
+            if answers is not None:
+                stream = self.client.answer(task["agent"], task["threadId"], answers)
+                self._settle(stream, task=True)
             task = self._call(self.client.task(task_id))
         self._view.note(f"task {task_id} is {task['state']}", "magenta")
 
@@ -184,21 +213,22 @@ class TerminalChat:
 
     def _call(
         self,
-        work: Coroutine[Any, Any, Any],
+        work: Coroutine[Any, Any, _T],
         *,
         stop: Callable[[], Awaitable[None]] | None = None,
         saying: str = "",
-    ) -> Any:
-        """Run ``work`` on the chat's loop. Ctrl-C meanwhile calls ``stop`` (and
-        ``work`` goes on), or, without one, cancels ``work`` (False is returned)."""
+    ) -> _T:
+        """Run ``work`` on the chat's loop, with Ctrl-C caught meanwhile: it calls
+        ``stop`` (``work`` goes on to its end), and a second press — or the
+        first, without a ``stop`` — cancels ``work`` (``_Interrupted``)."""
         return self._loop.run_until_complete(self._interruptible(work, stop, saying))
 
     async def _interruptible(
         self,
-        work: Coroutine[Any, Any, Any],
+        work: Coroutine[Any, Any, _T],
         stop: Callable[[], Awaitable[None]] | None,
         saying: str,
-    ) -> Any:
+    ) -> _T:
         pressed = asyncio.Event()
         self._loop.add_signal_handler(signal.SIGINT, pressed.set)
         working = asyncio.ensure_future(work)
@@ -210,7 +240,9 @@ class TerminalChat:
             watcher.cancel()
             await asyncio.wait({watcher})
             self._view.done()
-        return False if working.cancelled() else working.result()
+        if working.cancelled():
+            raise _Interrupted
+        return working.result()
 
     async def _on_ctrl_c(
         self,
@@ -220,10 +252,18 @@ class TerminalChat:
         saying: str,
     ) -> None:
         await pressed.wait()
-        self._view.note(saying, "yellow")
-        if stop is None:
-            working.cancel()
-            return
+        if stop is not None:
+            pressed.clear()
+            self._view.note(f"{saying} (Ctrl-C again: stop waiting)", "yellow")
+            stopping = asyncio.ensure_future(self._stop(stop))
+            try:
+                await pressed.wait()
+            finally:  # the run ended (this watcher is cancelled), or a second press
+                stopping.cancel()
+                await asyncio.wait({stopping})
+        working.cancel()
+
+    async def _stop(self, stop: Callable[[], Awaitable[None]]) -> None:
         try:
             await stop()
         except (ClientError, httpx.HTTPError) as exc:  # the run goes on: say so

@@ -16,7 +16,14 @@ from types import TracebackType
 from typing import Any
 
 import httpx
-from ag_ui.core import PROTOCOL_VERSION, BaseEvent, Event, RunErrorEvent, RunFinishedEvent
+from ag_ui.core import (
+    PROTOCOL_VERSION,
+    BaseEvent,
+    Event,
+    RunErrorEvent,
+    RunFinishedEvent,
+    RunStartedEvent,
+)
 from httpx_sse import EventSource, aconnect_sse
 from pydantic import TypeAdapter
 
@@ -62,15 +69,25 @@ class RunStream:
         """Resume this run's thread with an answer per interrupt id (a new run)."""
         return self._client.answer(self.agent, self.thread_id, answers)
 
+    @property
+    def task_id(self) -> str | None:
+        """The task this run belongs to (a run on a task's thread), once started."""
+        parts = self._reattach.split("/")
+        return parts[2] if len(parts) == 4 and parts[1] == "tasks" else None
+
     async def cancel(self) -> None:
-        """Stop the run on the server (its stream ends with outcome cancelled); a
-        run that has ended meanwhile is left as it ended."""
+        """Stop the run on the server (its stream ends with outcome cancelled; a
+        task's run: its task is cancelled); a run that has ended meanwhile is
+        left as it ended."""
         if self._ended:
             return
         try:
-            await self._client.cancel(self.run_id)
+            if self.task_id is not None:
+                await self._client.cancel_task(self.task_id)
+            else:
+                await self._client.cancel(self.run_id)
         except ConflictError as exc:
-            if exc.code != "RUN_ENDED":
+            if exc.code != "RUN_ENDED" and not exc.code.startswith("TASK_"):
                 raise
 
     async def aclose(self) -> None:
@@ -119,6 +136,12 @@ class RunStream:
                 self._reattach = _reattach_path(source.response, self._reattach)
             self._accepted = True
             async for self._seq, event in _events(source):
+                if not self._begun:
+                    # A task's log holds its earlier runs too: from the start
+                    # (a drop before the first event), skip to this run's own.
+                    self._begun = isinstance(event, RunStartedEvent) and event.run_id == self.run_id
+                    if not self._begun:
+                        continue
                 self.result.apply(event)
                 if isinstance(event, RunFinishedEvent | RunErrorEvent):
                     self._ended = True
@@ -126,6 +149,8 @@ class RunStream:
                 if self._ended:
                     return
 
+    _begun = False
+    """This run's RUN_STARTED has been seen."""
     _accepted = False
     """The server took the run (its POST answered 200): from now on a dropped
     stream re-attaches, and leaving early cancels it."""

@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable
 from types import ModuleType
 from typing import Any, Protocol
 
+import httpx
 from ag_ui.core import AssistantMessage, Interrupt, ToolMessage, UserMessage
 from pydantic_core import to_jsonable_python
 
@@ -131,6 +132,9 @@ class ApprovalForm:
             result = await self._resume(self._stream.answer(self._answers))
         except ClientError as exc:
             self._refused(exc.code, exc.message)
+            return
+        except httpx.HTTPError as exc:  # the server could not be reached
+            self._refused("UNREACHABLE", str(exc))
             return
         if result.error is not None:  # refused once streaming (a stale interrupt id)
             self._refused(result.error.code or "", result.error.message)
