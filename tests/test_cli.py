@@ -111,3 +111,13 @@ async def test_sigterm_stops_streaming_runs_instead_of_waiting_for_them(tmp_path
         process.kill()
         process.communicate(timeout=30)
     assert types[0] == "RUN_STARTED" and types[-2:] == ["RUN_FINISHED", "cancelled"]
+
+
+def test_chat_with_a_server_that_cannot_start_exits_2_saying_so(tmp_path: Path) -> None:
+    blocked = tmp_path / "a-file"
+    blocked.write_text("not a directory")
+    done = run_cli(
+        "chat", "--store", "sqlite", cwd=tmp_path, env={"GRAPHWIRE_DATA_DIR": str(blocked / "x")}
+    )
+    assert done.returncode == 2
+    assert "graphwire: the in-process server did not start" in done.stderr

@@ -423,6 +423,55 @@ async def test_a_refused_start_cancels_nothing_and_a_failed_connect_posts_again(
     assert flaky.failed and done.outcome == "success"
 
 
+class _LoseFirstAnswer(httpx.AsyncBaseTransport):
+    """The first POST reaches the server, its answer never comes back."""
+
+    def __init__(self) -> None:
+        self._inner = httpx.AsyncHTTPTransport()
+        self.lost = False
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await self._inner.handle_async_request(request)
+        if request.method == "POST" and not self.lost:
+            self.lost = True
+            await response.aclose()
+            raise httpx.ReadError("connection reset before the answer")
+        return response
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+async def test_a_run_whose_post_answer_was_lost_is_re_attached_not_posted_again() -> None:
+    async with client() as gw:
+        lossy = _LoseFirstAnswer()
+        http = httpx.AsyncClient(base_url=str(gw.http.base_url), transport=lossy, timeout=30)
+        async with GraphwireClient("", http=http) as retrying:
+            stream = retrying.run("slow", [{"role": "user", "content": "go"}], thread_id="lost")
+            events = [event async for event in stream]
+    assert lossy.lost
+    ticks = [e.value for e in events if getattr(e, "name", None) == "tick"]
+    assert ticks == list(range(30))  # every event once: not a THREAD_BUSY second POST
+    assert isinstance(events[0], RunStartedEvent) and stream.result.outcome == "success"
+
+
+async def test_the_approval_form_asks_for_two_interrupts_then_resumes() -> None:
+    cell = _FakeDisplay()
+    async with client() as gw:
+        asked = await display_run(gw.run("pair", [{"role": "user", "content": "go"}]), cell)
+        [form] = cell.widgets
+        assert len(form.rows) == 2
+        first, second = (form.rows[i.id] for i in asked.interrupts)
+        first.approve.click()
+        assert form.sent is None  # one still open
+        second.json.value = '"with care"'
+        second.send.click()
+        assert form.sent is not None
+        await form.sent
+    assert "left: " in cell.shown[-1] and "with care" in cell.shown[-1]
+    assert form.status.value == "sent" and len(cell.widgets) == 1
+
+
 class _FailFirstConnect(httpx.AsyncBaseTransport):
     """The first request never reaches the server (a connect error)."""
 

@@ -22,6 +22,7 @@ from graphwire.server import (
     RELOAD_ENV,
     GraphwireServer,
     Served,
+    ServeError,
     bounded_protocol,
     build,
     serving_in_thread,
@@ -87,7 +88,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "chat":
             return _chat(args)
         return _serve(args)
-    except (ConfigError, SpecError) as exc:
+    except (ConfigError, SpecError, ServeError) as exc:
         print(f"graphwire: {exc}", file=sys.stderr)
         return EXIT_USAGE
 

@@ -1,6 +1,7 @@
 """An agent for the terminal chat's tests: ``slow`` streams a word every
 0.3 s for a minute (to be stopped), ``deploy`` asks for approval with a
-responseSchema, anything else is answered at once."""
+responseSchema (``deploy ... slowly`` then streams slowly too), anything else
+is answered at once."""
 
 from __future__ import annotations
 
@@ -56,6 +57,8 @@ async def agent(state: MessagesState) -> dict[str, Any]:
                 },
             }
         )
+        if text.endswith("slowly"):  # approved, then slow to report
+            return {"messages": [await SlowModel().ainvoke(state["messages"])]}
         return {"messages": [AIMessage(f"deploy answer: {answer}")]}
     return {"messages": [AIMessage(f"echo: {text}")]}
 

@@ -14,6 +14,7 @@ from ag_ui.core import (
     ReasoningMessageStartEvent,
     RunErrorEvent,
     RunFinishedEvent,
+    RunStartedEvent,
     StateDeltaEvent,
     StateSnapshotEvent,
     TextMessageContentEvent,
@@ -132,4 +133,24 @@ def test_the_view_renders_every_kind_and_each_state_once() -> None:
         "state replace /turns 2",
         "error AGENT_ERROR: boom",
         "(stopped)",
+    ]
+
+
+def test_the_view_keeps_each_threads_state_and_survives_a_patch_that_does_not_apply() -> None:
+    out = io.StringIO()
+    view = ChatView(Console(file=out, width=200, color_system=None))
+    for event in [
+        RunStartedEvent(thread_id="a", run_id="r1"),
+        StateSnapshotEvent(snapshot={"turns": 1}),
+        RunStartedEvent(thread_id="b", run_id="r2"),
+        StateSnapshotEvent(snapshot={"turns": 1}),  # thread b's: shown, though equal
+        StateDeltaEvent(delta=[{"op": "replace", "path": "/missing/deep", "value": 1}]),
+        StateSnapshotEvent(snapshot={"turns": 2}),
+    ]:
+        view(event)
+    assert out.getvalue().splitlines() == [
+        'state: {"turns": 1}',
+        'state: {"turns": 1}',
+        "state replace /missing/deep 1",
+        'state: {"turns": 2}',
     ]

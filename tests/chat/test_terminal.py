@@ -154,3 +154,29 @@ def test_the_plain_agent_example_just_works(terminal: list[Terminal]) -> None:
     assert "  -> word_count: 3" in screen
     term.type("/quit")
     term.wait_for(r"EXITED 0")
+
+
+def test_ctrl_c_on_a_watched_tasks_run_cancels_the_task(
+    terminal: list[Terminal], tmp_path: Path
+) -> None:
+    process, url = serve(["--store", "memory", f"{ROOT / AGENT}"], cwd=tmp_path)
+    try:
+        wait_healthy_sync(url, process)
+        task = httpx.post(f"{url}/agents/graph/tasks", json={"prompt": "deploy slowly"}).json()
+        term = Terminal([*GRAPHWIRE, "chat", url], ROOT)
+        terminal.append(term)
+        term.wait_for(r"graphwire chat with graph")
+        term.type(f"/watch {task['taskId']}")
+        term.wait_for(r"waiting for you: Ship it\?")
+        term.type("a")
+        term.wait_for(r"note \(optional\)")
+        term.type("")
+        term.wait_for(r"agent: word 1 word 2 ")
+        term.keys("C-c")
+        term.wait_for(r"\(stopped\)")
+        screen = term.wait_for(rf"task {task['taskId']} is cancelled")
+        assert "could not stop" not in screen
+        assert httpx.get(f"{url}/tasks/{task['taskId']}").json()["state"] == "cancelled"
+    finally:
+        process.terminate()
+        process.communicate(timeout=30)

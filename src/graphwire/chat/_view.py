@@ -8,6 +8,7 @@ import json
 from typing import Any
 
 import jsonpatch
+import jsonpointer
 from ag_ui.core import (
     ActivitySnapshotEvent,
     BaseEvent,
@@ -16,6 +17,7 @@ from ag_ui.core import (
     ReasoningMessageStartEvent,
     RunErrorEvent,
     RunFinishedEvent,
+    RunStartedEvent,
     StateDeltaEvent,
     StateSnapshotEvent,
     TextMessageContentEvent,
@@ -45,6 +47,7 @@ class ChatView:
         self._midline = False
         self._tools: dict[str, str] = {}
         self._state: Any = {}
+        self._thread = ""
 
     def wait(self, what: str = "thinking") -> None:
         """Spin until the next output, unless a line is half written (a
@@ -91,17 +94,8 @@ class ChatView:
             self._other(event)
 
     def _other(self, event: BaseEvent) -> None:
-        if isinstance(event, StateSnapshotEvent):
-            state = to_jsonable_python(event.snapshot, by_alias=True)
-            if state != self._state:  # a run starts with the state the last one left
-                self._state = state
-                self._line(f"state: {_cut(_json(state))}", "dim")
-        elif isinstance(event, StateDeltaEvent):
-            patch = to_jsonable_python(event.delta, by_alias=True)
-            self._state = jsonpatch.apply_patch(self._state, patch)
-            for op in patch:
-                shown = _json(op.get("value")) if "value" in op else ""
-                self._line(f"state {op.get('op')} {op.get('path')} {_cut(shown)}", "dim")
+        if isinstance(event, StateSnapshotEvent | StateDeltaEvent | RunStartedEvent):
+            self._state_change(event)
         elif isinstance(event, ActivitySnapshotEvent) and event.activity_type == TASK_ACTIVITY:
             task = event.content
             shown = f"task {task.get('taskId')} {task.get('state')}: {task.get('title')}"
@@ -112,6 +106,26 @@ class ChatView:
             outcome = event.outcome
             if outcome is not None and outcome.type == "cancelled":
                 self._line("(stopped)", "yellow")
+
+    def _state_change(self, event: StateSnapshotEvent | StateDeltaEvent | RunStartedEvent) -> None:
+        """Each snapshot that says something new, each delta's operations."""
+        if isinstance(event, RunStartedEvent):
+            if event.thread_id != self._thread:  # another thread, another state
+                self._thread, self._state = event.thread_id, {}
+        elif isinstance(event, StateSnapshotEvent):
+            state = to_jsonable_python(event.snapshot, by_alias=True)
+            if state != self._state:  # a run starts with the state the last one left
+                self._state = state
+                self._line(f"state: {_cut(_json(state))}", "dim")
+        else:
+            patch = to_jsonable_python(event.delta, by_alias=True)
+            try:
+                self._state = jsonpatch.apply_patch(self._state, patch)
+            except (jsonpatch.JsonPatchException, jsonpointer.JsonPointerException):
+                self._state = None  # joined late: the next snapshot is shown whole
+            for op in patch:
+                shown = _json(op.get("value")) if "value" in op else ""
+                self._line(f"state {op.get('op')} {op.get('path')} {_cut(shown)}", "dim")
 
     def _line(self, text: str, style: str = "") -> None:
         """``text`` on a line of its own ("" just ends a half-written line)."""

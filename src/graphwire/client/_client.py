@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
+from http import HTTPStatus
 from types import TracebackType
 from typing import Any
 
@@ -127,10 +128,13 @@ class RunStream:
         """One connection: the POST that starts the run, or a re-attach after the
         last event seen."""
         http = self._client.http
-        if not self._accepted:  # not started yet, or the POST never got through
-            request = _sse(http, "POST", self._path, json=self._body)
-        else:
+        if not self._accepted and self._posted and await self._exists():
+            self._accepted = True  # the POST got through, its answer did not
+        if self._accepted:
             request = _sse(http, "GET", self._reattach, after=self._seq)
+        else:
+            self._posted = True
+            request = _sse(http, "POST", self._path, json=self._body)
         async with request as source:
             if not self._accepted:
                 self._reattach = _reattach_path(source.response, self._reattach)
@@ -149,6 +153,13 @@ class RunStream:
                 if self._ended:
                     return
 
+    async def _exists(self) -> bool:
+        """Whether the server has this run (a POST whose answer was lost)."""
+        async with self._client.http.stream("GET", self._reattach) as response:
+            return response.status_code == HTTPStatus.OK
+
+    _posted = False
+    """A POST of this run was sent (it may have got through)."""
     _begun = False
     """This run's RUN_STARTED has been seen."""
     _accepted = False

@@ -71,12 +71,15 @@ async def display_run(stream: RunStream, display: Display | None = None) -> RunR
 
 
 class _Output:
-    """One notebook output showing a run, then each run that resumes it."""
+    """One notebook output showing a run, then each run that resumes it; one
+    approval form under it, asking again when a resumed run waits again (a
+    widget's callback cannot display into the cell: the form is reused)."""
 
     def __init__(self, show: Display) -> None:
         self._show = show
         self._view: RunView | None = None
         self._handle: _Handle | None = None
+        self._form: ApprovalForm | None = None
 
     async def follow(self, stream: RunStream) -> RunResult:
         if self._view is None:
@@ -88,11 +91,18 @@ class _Output:
             async for _ in stream:
                 if self._handle is not None:
                     self._handle.update(self._view)
-        widgets = _ipywidgets()
-        if stream.result.outcome == "interrupt" and widgets is not None:
-            form = ApprovalForm(stream, self.follow, widgets)
-            self._show(form)
+        if stream.result.outcome == "interrupt":
+            self._ask(stream)
         return stream.result
+
+    def _ask(self, stream: RunStream) -> None:
+        if self._form is not None:
+            self._form.ask(stream)
+            return
+        widgets = _ipywidgets()
+        if widgets is not None:
+            self._form = ApprovalForm(stream, self.follow, widgets)
+            self._show(self._form)
 
 
 class ApprovalForm:
@@ -106,18 +116,25 @@ class ApprovalForm:
         resume: Callable[[RunStream], Awaitable[RunResult]],
         widgets: ModuleType,
     ) -> None:
-        self._stream = stream
+        self._widgets = widgets
         self._resume = resume
-        self._answers: dict[str, Answer] = {}
         self.sent: asyncio.Task[None] | None = None
         """The resumed run, followed, once every interrupt has its answer."""
         self.status = widgets.HTML()
-        self.rows = {i.id: _Row(widgets, i, self.answer) for i in stream.result.interrupts}
-        self.widget = widgets.VBox([*(row.box for row in self.rows.values()), self.status])
+        self.widget = widgets.VBox()
+        self.ask(stream)
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
         """Shown as its widget."""
         return self.widget._repr_mimebundle_(**kwargs)
+
+    def ask(self, stream: RunStream) -> None:
+        """Ask for the answers to what ``stream``'s run waits for."""
+        self._stream = stream
+        self._answers: dict[str, Answer] = {}
+        self.rows = {i.id: _Row(self._widgets, i, self.answer) for i in stream.result.interrupts}
+        self.status.value = ""
+        self.widget.children = [*(row.box for row in self.rows.values()), self.status]
 
     def answer(self, interrupt_id: str, answer: Answer) -> None:
         """Answer one interrupt (what its buttons do); the last answer resumes."""
@@ -138,8 +155,8 @@ class ApprovalForm:
             return
         if result.error is not None:  # refused once streaming (a stale interrupt id)
             self._refused(result.error.code or "", result.error.message)
-            return
-        self.status.value = "sent"
+        elif result.outcome != "interrupt":  # else it asks again, on this form
+            self.status.value = "sent"
 
     def _refused(self, code: str, message: str) -> None:
         """Say why, and let the form be answered again."""

@@ -29,6 +29,7 @@ from types import FrameType
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from graphwire.protocol import GraphwireError
 from graphwire.runs import RunRegistry
 
 HEADER_TIMEOUT_SECONDS = 10.0
@@ -134,6 +135,10 @@ class GraphwireServer(uvicorn.Server):
             self._loop.call_soon_threadsafe(self._registry.cancel_all)
 
 
+class ServeError(GraphwireError):
+    """The server could not be started."""
+
+
 @contextlib.contextmanager
 def serving_in_thread(config: uvicorn.Config, registry: RunRegistry) -> Iterator[str]:
     """Serve ``config``'s app on a free loopback port from a thread of this
@@ -149,11 +154,13 @@ def serving_in_thread(config: uvicorn.Config, registry: RunRegistry) -> Iterator
         while not server.started and thread.is_alive() and time.monotonic() < deadline:
             time.sleep(0.01)
         if not server.started:
-            server.stop()
-            thread.join(START_TIMEOUT_SECONDS)
-            raise RuntimeError("the in-process server did not start (its log above says why)")
+            if thread.is_alive():
+                server.stop()
+                thread.join(START_TIMEOUT_SECONDS)
+            raise ServeError("the in-process server did not start (its log above says why)")
         try:
             yield f"http://127.0.0.1:{sock.getsockname()[1]}"
         finally:
-            server.stop()
-            thread.join()
+            if thread.is_alive():  # else it has stopped on its own, and logged why
+                server.stop()
+                thread.join()
