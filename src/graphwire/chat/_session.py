@@ -96,6 +96,7 @@ class TerminalChat:
 
     def _close(self) -> None:
         self._loop.run_until_complete(self.client.aclose())
+        self._loop.run_until_complete(self._loop.shutdown_asyncgens())
         self._loop.close()
 
     def handle(self, line: str) -> None:
