@@ -23,6 +23,7 @@ from graphwire.protocol import (
 from graphwire.server import Agent, ServerOptions, create_app
 from graphwire.tasks import (
     MemoryTaskStore,
+    PostgresTaskStore,
     RunnerOptions,
     SqliteFile,
     SqliteTaskStore,
@@ -43,6 +44,7 @@ __all__ = [
     "GraphwireError",
     "InputError",
     "MemoryTaskStore",
+    "PostgresTaskStore",
     "RunnerOptions",
     "ScriptedChatModel",
     "ServerOptions",

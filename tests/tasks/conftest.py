@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from graphwire.tasks import BaseTaskStore, MemoryTaskStore, SqliteTaskStore
+from graphwire.tasks import BaseTaskStore, MemoryTaskStore, PostgresTaskStore, SqliteTaskStore
 
 
 class FakeClock:
@@ -26,16 +26,24 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
-async def open_store(kind: str, path: Path, clock: FakeClock | None = None) -> BaseTaskStore:
+STORES = ["memory", "sqlite", "postgres"]
+
+
+async def open_store(
+    request: pytest.FixtureRequest, kind: str, path: Path, clock: FakeClock | None = None
+) -> BaseTaskStore:
+    """A new, empty store of ``kind`` (PostgreSQL: a database of its own)."""
     if kind == "memory":
         return MemoryTaskStore(clock=clock)
+    if kind == "postgres":
+        return await PostgresTaskStore.open(request.getfixturevalue("postgres_url"), clock=clock)
     return await SqliteTaskStore.open(path / "tasks.sqlite", clock=clock)
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=STORES)
 async def store(
     request: pytest.FixtureRequest, tmp_path: Path, clock: FakeClock
 ) -> AsyncIterator[BaseTaskStore]:
-    opened = await open_store(request.param, tmp_path, clock)
+    opened = await open_store(request, request.param, tmp_path, clock)
     yield opened
     await opened.aclose()

@@ -36,7 +36,7 @@ from graphwire.tasks import (
     TaskStore,
 )
 from graphwire.testing import ScriptedChatModel
-from tests.tasks.conftest import FakeClock
+from tests.tasks.conftest import STORES, FakeClock, open_store
 from tests.tasks.graphs import Flaky, Slow, chat_graph, kinds, logged_runs, review_graph
 
 RunnerFactory = Callable[..., Any]
@@ -44,17 +44,13 @@ ROW = TypeAdapter(Task)
 """A task as its store's row holds it."""
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=STORES)
 def make_runner(request: pytest.FixtureRequest, tmp_path: Path) -> RunnerFactory:
     @asynccontextmanager
     async def make(
         agents: Mapping[str, Pregel[Any, Any]], **options: Any
     ) -> AsyncIterator[TaskRunner]:
-        store: TaskStore = (
-            MemoryTaskStore()
-            if request.param == "memory"
-            else await SqliteTaskStore.open(tmp_path / "tasks.sqlite")
-        )
+        store: TaskStore = await open_store(request, request.param, tmp_path)
         try:
             async with TaskRunner(store, agents, RunnerOptions(**options)) as runner:
                 yield runner

@@ -20,6 +20,7 @@ from graphwire.tasks._tools import (
 from graphwire.tasks.stores import (
     BaseTaskStore,
     MemoryTaskStore,
+    PostgresTaskStore,
     SqliteCheckpointer,
     SqliteFile,
     SqliteTaskStore,
@@ -52,6 +53,7 @@ __all__ = [
     "Lease",
     "LeaseLostError",
     "MemoryTaskStore",
+    "PostgresTaskStore",
     "RunOutcome",
     "RunnerOptions",
     "SqliteCheckpointer",

@@ -1,16 +1,19 @@
-"""TaskStore implementations: memory (tests, throwaway) and SQLite (embedded default,
-sharing its file and thread with the LangGraph checkpointer)."""
+"""TaskStore implementations: memory (tests, throwaway), SQLite (embedded default,
+sharing its file and thread with the LangGraph checkpointer) and PostgreSQL
+(many processes on many hosts)."""
 
 from __future__ import annotations
 
 from graphwire.tasks.stores._base import BaseTaskStore, TaskStore
 from graphwire.tasks.stores._sqlite_file import SqliteCheckpointer, SqliteFile
 from graphwire.tasks.stores.memory import MemoryTaskStore
+from graphwire.tasks.stores.postgres import PostgresTaskStore
 from graphwire.tasks.stores.sqlite import SqliteTaskStore
 
 __all__ = [
     "BaseTaskStore",
     "MemoryTaskStore",
+    "PostgresTaskStore",
     "SqliteCheckpointer",
     "SqliteFile",
     "SqliteTaskStore",

@@ -146,6 +146,10 @@ class Signals:
                 del self._waiters[key]
         future.cancel()
 
+    def fire_all(self) -> None:
+        """Wake every waiter (a store that may have missed changes)."""
+        self.fire(*list(self._waiters))
+
     def fire(self, *keys: str) -> None:
         for key in keys:
             for future in self._waiters.pop(key, ()):

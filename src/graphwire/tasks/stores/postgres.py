@@ -1,0 +1,450 @@
+"""PostgresTaskStore: tasks and their event logs in PostgreSQL, shared by any
+number of graphwire processes on any number of hosts.
+
+- psycopg 3 with an async connection pool; every domain operation is one
+  transaction.
+- Claims take ``SELECT ... FOR UPDATE SKIP LOCKED``: two processes never get
+  the same task, and neither waits for the other's lock. Writes by a worker are
+  fenced by its lease (owner and attempt), as in every store.
+- A change that someone may wait for sends ``NOTIFY graphwire, '<key>'`` in its
+  own transaction (delivered at commit, carrying an id only); each store
+  LISTENs and wakes its local waiters, who read the rows themselves. Its own
+  changes it wakes at once, as every store does (their echo is ignored). A
+  lost listening connection is opened again, and every waiter woken to look.
+- The schema is versioned (``graphwire_migrations``) and migrated on open under
+  an advisory lock, so processes starting at once apply each step once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable, Collection, Sequence
+from typing import Any
+
+import psycopg
+from psycopg import AsyncConnection, AsyncCursor
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
+from pydantic import TypeAdapter
+
+import graphwire.tasks.stores._model as m
+from graphwire.protocol import StoreUnavailableError
+from graphwire.tasks.stores._base import (
+    WORK,
+    BaseTaskStore,
+    closing_frames,
+    decode_cursor,
+    encode_cursor,
+    events_key,
+)
+from graphwire.tasks.stores._model import Lease, Task, TaskEvent, TaskPage, TaskQuery
+
+logger = logging.getLogger("graphwire.tasks")
+
+_TASK = TypeAdapter(Task)
+CHANNEL = "graphwire"
+"""The NOTIFY channel: payloads are signal keys (task ids, ``WORK`` ...)."""
+MIGRATION_LOCK = 0x67776972  # "gwir": the advisory lock migrations are applied under
+LISTEN_RETRY_SECONDS = 1.0
+
+MIGRATIONS: tuple[tuple[int, str], ...] = (
+    (
+        1,
+        """
+        CREATE TABLE graphwire_tasks (
+            id text PRIMARY KEY,
+            agent text NOT NULL,
+            state text NOT NULL,
+            parent_run_id text,
+            parent_task_id text,
+            parent_thread_id text,
+            principal text,
+            created_at double precision NOT NULL,
+            ready_at double precision,
+            lease_owner text,
+            lease_expires_at double precision,
+            attempt integer NOT NULL,
+            body text NOT NULL
+        );
+        CREATE INDEX graphwire_tasks_ready ON graphwire_tasks (ready_at, id)
+            WHERE ready_at IS NOT NULL AND lease_owner IS NULL;
+        CREATE INDEX graphwire_tasks_leased ON graphwire_tasks (lease_expires_at)
+            WHERE lease_owner IS NOT NULL;
+        CREATE INDEX graphwire_tasks_board ON graphwire_tasks (created_at DESC, id DESC);
+        CREATE INDEX graphwire_tasks_parent ON graphwire_tasks (parent_task_id)
+            WHERE parent_task_id IS NOT NULL;
+        CREATE INDEX graphwire_tasks_parent_thread ON graphwire_tasks (parent_thread_id)
+            WHERE parent_thread_id IS NOT NULL;
+        CREATE TABLE graphwire_task_events (
+            task_id text NOT NULL,
+            seq integer NOT NULL,
+            run_id text NOT NULL,
+            frame text NOT NULL,
+            PRIMARY KEY (task_id, seq)
+        );
+        CREATE TABLE graphwire_probe (id integer PRIMARY KEY, at double precision NOT NULL);
+        """,
+    ),
+)
+"""The schema, one step per version; applied in order, each once."""
+
+_COLUMNS = (
+    "id, agent, state, parent_run_id, parent_task_id, parent_thread_id, principal, "
+    "created_at, ready_at, lease_owner, lease_expires_at, attempt, body"
+)
+_INSERT = f"INSERT INTO graphwire_tasks ({_COLUMNS}) VALUES ({', '.join(['%s'] * 13)})"
+_UPDATE = (
+    "UPDATE graphwire_tasks SET state = %s, ready_at = %s, lease_owner = %s, "
+    "lease_expires_at = %s, attempt = %s, body = %s WHERE id = %s"
+)
+_FILTERS = ("agent", "parent_task_id", "parent_run_id", "parent_thread_id")
+_UNAVAILABLE = (psycopg.OperationalError, PoolTimeout)
+"""What a database that cannot be used now raises (down, unreachable, read-only ...)."""
+
+
+async def migrate(conn: AsyncConnection[Any]) -> None:
+    """Bring the schema to the newest version (idempotent; safe when several
+    processes run it at once: the advisory lock orders them)."""
+    async with conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
+        await conn.execute(
+            "CREATE TABLE IF NOT EXISTS graphwire_migrations ("
+            "version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
+        )
+        cursor = await conn.execute("SELECT version FROM graphwire_migrations")
+        applied = {version for (version,) in await cursor.fetchall()}
+        for version, sql in MIGRATIONS:
+            if version not in applied:
+                await conn.execute(sql)
+                await conn.execute(
+                    "INSERT INTO graphwire_migrations (version) VALUES (%s)", (version,)
+                )
+
+
+class PostgresTaskStore(BaseTaskStore):
+    """A TaskStore in PostgreSQL: ``await PostgresTaskStore.open(url)``."""
+
+    def __init__(
+        self, pool: AsyncConnectionPool[Any], url: str, clock: Callable[[], float] | None = None
+    ) -> None:
+        super().__init__(*(() if clock is None else (clock,)))
+        self._pool = pool
+        self._url = url
+        self._listener: asyncio.Task[None] | None = None
+        self._listening = asyncio.Event()
+        self._backends: set[int] = set()
+        """This store's own connections (their NOTIFYs were fired here already)."""
+
+    @classmethod
+    async def open(
+        cls, url: str, *, clock: Callable[[], float] | None = None, pool_size: int = 10
+    ) -> PostgresTaskStore:
+        """Connect, migrate the schema and start listening (``aclose`` undoes it)."""
+        pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
+            url, min_size=1, max_size=pool_size, open=False, kwargs={"autocommit": True}
+        )
+        with _translated():
+            await pool.open(wait=True)
+        store, opened = cls(pool, url, clock), False
+        try:
+            with _translated():
+                async with pool.connection() as conn:
+                    await migrate(conn)
+            store._listener = asyncio.create_task(store._listen(), name="graphwire-pg-listen")
+            await store._listening.wait()
+            opened = True
+        finally:
+            if not opened:
+                await store.aclose()
+        return store
+
+    async def aclose(self) -> None:
+        if self._listener is not None:
+            self._listener.cancel()
+            await asyncio.wait({self._listener})
+            self._listener = None
+        await self._pool.close()
+
+    # -- wake-ups across processes ---------------------------------------------------
+
+    async def _listen(self) -> None:
+        """Wake local waiters on every key another process (or this one) NOTIFYs;
+        after a lost connection, wake them all: they may have missed a change."""
+        while True:
+            try:
+                conn = await AsyncConnection.connect(self._url, autocommit=True)
+                async with conn:
+                    await conn.execute(f"LISTEN {CHANNEL}")
+                    if self._listening.is_set():
+                        self._signals.fire_all()
+                    self._listening.set()
+                    async for notice in conn.notifies():
+                        if notice.pid not in self._backends:
+                            self._fire(notice.payload)
+            except _UNAVAILABLE as exc:
+                # Meanwhile only this process's own changes wake its waiters.
+                logger.warning("listening for task changes failed (again in 1 s): %s", exc)
+                self._listening.set()
+                await asyncio.sleep(LISTEN_RETRY_SECONDS)
+
+    # -- transactions ----------------------------------------------------------------
+
+    @contextlib.asynccontextmanager
+    async def _tx(self) -> AsyncIterator[AsyncCursor[Any]]:
+        """One transaction; a database that cannot be used is StoreUnavailableError."""
+        with _translated():
+            async with (
+                self._pool.connection() as conn,
+                conn.transaction(),
+                conn.cursor() as cur,
+            ):
+                self._backends.add(conn.info.backend_pid)
+                yield cur
+
+    async def probe(self) -> None:
+        async with self._tx() as cur:
+            await cur.execute(
+                "INSERT INTO graphwire_probe (id, at) VALUES (1, %s) "
+                "ON CONFLICT (id) DO UPDATE SET at = EXCLUDED.at",
+                (self._clock(),),
+            )
+
+    # -- tasks --------------------------------------------------------------------------
+
+    async def _insert(self, task: Task) -> None:
+        async with self._tx() as cur:
+            await cur.execute(_INSERT, _row(task))
+            await _notify(cur, task.id, WORK)
+
+    async def _apply(
+        self, task_id: str, change: Callable[[Task], Task], frames: Sequence[str] = ()
+    ) -> Task:
+        async with self._tx() as cur:
+            task = change(await _load(cur, task_id, lock=True))
+            await _save(cur, task)
+            keys = [task_id]
+            if frames:
+                await _extend(cur, task_id, task.run_ids[-1], frames)
+                keys.append(events_key(task_id))
+            if task.runnable:
+                keys.append(WORK)
+            await _notify(cur, *keys)
+        return task
+
+    async def get(self, task_id: str) -> Task:
+        async with self._tx() as cur:
+            return await _load(cur, task_id)
+
+    async def list_tasks(self, query: TaskQuery) -> TaskPage:
+        where, args = _where(query)
+        sql = f"SELECT body FROM graphwire_tasks {where} ORDER BY created_at DESC, id DESC LIMIT %s"
+        async with self._tx() as cur:
+            await cur.execute(sql, (*args, query.limit + 1))
+            rows = await cur.fetchall()
+        tasks = tuple(_TASK.validate_json(body) for (body,) in rows)
+        page = tasks[: query.limit]
+        more = len(tasks) > query.limit
+        return TaskPage(page, encode_cursor(page[-1]) if more and page else None)
+
+    # -- claims and leases --------------------------------------------------------------
+
+    async def claim_next(
+        self, owner: str, run_id: str, lease_seconds: float, agents: Collection[str] | None
+    ) -> Task | None:
+        if agents is not None and not agents:
+            return None
+        agent_filter = "" if agents is None else "AND agent = ANY(%s)"
+        sql = (
+            "SELECT body FROM graphwire_tasks WHERE ready_at IS NOT NULL AND lease_owner IS NULL "
+            f"{agent_filter} ORDER BY ready_at, id LIMIT 1 FOR UPDATE SKIP LOCKED"
+        )
+        async with self._tx() as cur:
+            await cur.execute(sql, () if agents is None else (list(agents),))
+            row = await cur.fetchone()
+            if row is None:
+                return None
+            task = _TASK.validate_json(row[0])
+            lease = Lease(owner, task.attempt + 1, lease_seconds)
+            claimed = m.claim(task, lease, run_id, self._clock())
+            await _save(cur, claimed)
+            await _notify(cur, claimed.id)
+        self._fire(claimed.id)
+        return claimed
+
+    async def requeue_expired(self) -> list[Task]:
+        async with self._tx() as cur:
+            now = self._clock()
+            await cur.execute(
+                "SELECT body FROM graphwire_tasks WHERE lease_owner IS NOT NULL "
+                "AND lease_expires_at < %s FOR UPDATE SKIP LOCKED",
+                (now,),
+            )
+            requeued = []
+            for (body,) in await cur.fetchall():
+                task = _TASK.validate_json(body)
+                await _close_cut_run(cur, task)
+                requeued.append(m.expire(task, now))
+                await _save(cur, requeued[-1])
+            keys = [key for t in requeued for key in (t.id, events_key(t.id))]
+            if requeued:
+                await _notify(cur, *keys, WORK)
+        if requeued:
+            self._fire(*keys, WORK)
+        return requeued
+
+    # -- event logs ---------------------------------------------------------------------
+
+    async def append_events(
+        self, task_id: str, lease: Lease, run_id: str, frames: Sequence[str]
+    ) -> int:
+        async with self._tx() as cur:
+            # The row lock orders appends to one log (seq) and fences the writer.
+            await cur.execute(
+                "SELECT lease_owner, attempt FROM graphwire_tasks WHERE id = %s FOR UPDATE",
+                (task_id,),
+            )
+            row = await cur.fetchone()
+            if row is None:
+                raise m.TaskNotFoundError(f"no task {task_id!r}")
+            if tuple(row) != (lease.owner, lease.attempt):
+                raise m.LeaseLostError(f"lease on task {task_id} attempt {lease.attempt} is lost")
+            last = await _extend(cur, task_id, run_id, frames)
+            await _notify(cur, events_key(task_id))
+        self._fire(events_key(task_id))
+        return last
+
+    async def last_seq(self, task_id: str) -> int:
+        async with self._tx() as cur:
+            await _exists(cur, task_id)
+            return await _last(cur, task_id)
+
+    async def read_events(
+        self, task_id: str, after_seq: int = 0, limit: int | None = None
+    ) -> list[TaskEvent]:
+        async with self._tx() as cur:
+            await _exists(cur, task_id)
+            await cur.execute(
+                "SELECT seq, run_id, frame FROM graphwire_task_events "
+                "WHERE task_id = %s AND seq > %s ORDER BY seq LIMIT %s",
+                (task_id, after_seq, limit),
+            )
+            rows = await cur.fetchall()
+        return [TaskEvent(int(seq), str(run), str(frame)) for seq, run, frame in rows]
+
+
+@contextlib.contextmanager
+def _translated() -> Any:
+    try:
+        yield
+    except _UNAVAILABLE as exc:
+        raise StoreUnavailableError(f"the database cannot be used now: {exc}") from exc
+
+
+# -- rows ------------------------------------------------------------------------------
+
+
+def _row(task: Task) -> tuple[Any, ...]:
+    return (
+        task.id,
+        task.agent,
+        task.state.value,
+        task.parent_run_id,
+        task.parent_task_id,
+        task.parent_thread_id,
+        task.principal,
+        task.created_at,
+        task.ready_at,
+        task.lease_owner,
+        task.lease_expires_at,
+        task.attempt,
+        _TASK.dump_json(task).decode(),
+    )
+
+
+async def _save(cur: AsyncCursor[Any], task: Task) -> None:
+    """Write a changed task back (only the columns a change can touch)."""
+    await cur.execute(
+        _UPDATE,
+        (
+            task.state.value,
+            task.ready_at,
+            task.lease_owner,
+            task.lease_expires_at,
+            task.attempt,
+            _TASK.dump_json(task).decode(),
+            task.id,
+        ),
+    )
+
+
+async def _load(cur: AsyncCursor[Any], task_id: str, *, lock: bool = False) -> Task:
+    sql = "SELECT body FROM graphwire_tasks WHERE id = %s" + (" FOR UPDATE" if lock else "")
+    await cur.execute(sql, (task_id,))
+    row = await cur.fetchone()
+    if row is None:
+        raise m.TaskNotFoundError(f"no task {task_id!r}")
+    return _TASK.validate_json(row[0])
+
+
+async def _exists(cur: AsyncCursor[Any], task_id: str) -> None:
+    await cur.execute("SELECT 1 FROM graphwire_tasks WHERE id = %s", (task_id,))
+    if await cur.fetchone() is None:
+        raise m.TaskNotFoundError(f"no task {task_id!r}")
+
+
+async def _last(cur: AsyncCursor[Any], task_id: str) -> int:
+    await cur.execute(
+        "SELECT COALESCE(MAX(seq), 0) FROM graphwire_task_events WHERE task_id = %s", (task_id,)
+    )
+    row = await cur.fetchone()
+    return int(row[0]) if row is not None else 0
+
+
+async def _close_cut_run(cur: AsyncCursor[Any], task: Task) -> None:
+    run_id = task.run_ids[-1] if task.run_ids else ""
+    await cur.execute(
+        "SELECT frame FROM graphwire_task_events WHERE task_id = %s AND run_id = %s ORDER BY seq",
+        (task.id, run_id),
+    )
+    frames = [frame for (frame,) in await cur.fetchall()]
+    await _extend(cur, task.id, run_id, closing_frames(frames))
+
+
+async def _extend(cur: AsyncCursor[Any], task_id: str, run_id: str, frames: Sequence[str]) -> int:
+    """Append to the log of a task whose row this transaction has locked."""
+    last = await _last(cur, task_id)
+    if frames:
+        await cur.executemany(
+            "INSERT INTO graphwire_task_events (task_id, seq, run_id, frame) "
+            "VALUES (%s, %s, %s, %s)",
+            [(task_id, last + i, run_id, f) for i, f in enumerate(frames, 1)],
+        )
+    return last + len(frames)
+
+
+async def _notify(cur: AsyncCursor[Any], *keys: str) -> None:
+    """Wake the waiters on ``keys`` in every process, when this transaction commits."""
+    for key in dict.fromkeys(keys):
+        await cur.execute("SELECT pg_notify(%s, %s)", (CHANNEL, key))
+
+
+def _where(query: TaskQuery) -> tuple[str, tuple[Any, ...]]:
+    clauses: list[str] = []
+    args: list[Any] = []
+    if query.states is not None:
+        clauses.append("state = ANY(%s)")
+        args.append(sorted(s.value for s in query.states))
+    for attr in _FILTERS:
+        value = getattr(query, attr)
+        if value is not None:
+            clauses.append(f"{attr} = %s")
+            args.append(value)
+    if query.scoped:
+        clauses.append("principal IS NOT DISTINCT FROM %s")
+        args.append(query.principal)
+    if query.cursor is not None:
+        created, task_id = decode_cursor(query.cursor)
+        clauses.append("(created_at < %s OR (created_at = %s AND id < %s))")
+        args.extend((created, created, task_id))
+    return ("WHERE " + " AND ".join(clauses)) if clauses else "", tuple(args)
