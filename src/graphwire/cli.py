@@ -7,6 +7,7 @@ import gc
 import json
 import math
 import os
+import re
 import resource
 import sys
 from collections.abc import Sequence
@@ -50,7 +51,12 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int)
     serve.add_argument("--reload", action="store_const", const=True)
     serve.add_argument("--log-level", dest="log_level")
-    serve.add_argument("--store", choices=["sqlite", "memory"])
+    serve.add_argument(
+        "--store",
+        type=_store,
+        metavar="sqlite|memory|postgresql://...",
+        help="where checkpoints, tasks and run logs live",
+    )
     serve.add_argument(
         "--interrupt-channel",
         dest="interrupt_channel",
@@ -80,6 +86,15 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _store(text: str) -> dict[str, str]:
+    """``--store``: a kind, or a PostgreSQL URL (store = postgres at that URL)."""
+    if text.startswith(("postgresql://", "postgres://")):
+        return {"store": "postgres", "store_url": text}
+    if text in ("sqlite", "memory"):
+        return {"store": text}
+    raise argparse.ArgumentTypeError(f"{text!r}: sqlite, memory or a postgresql:// URL")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
@@ -98,9 +113,18 @@ def _print_config(config_file: str | None) -> int:
     values = settings.model_dump(mode="json", exclude_none=False)
     for key, field in Settings.model_fields.items():
         value = values[key]
-        shown = "***" if key == "api_key" and value else json.dumps(value)
+        shown = _shown(key, value)
         print(f"{key} = {shown}  # {settings.sources[key]}: {field.description}")
     return 0
+
+
+def _shown(key: str, value: Any) -> str:
+    """A setting as ``config`` prints it: no secret (the key, a URL's password)."""
+    if key == "api_key" and value:
+        return "***"
+    if key == "store_url" and value:
+        value = re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", value)
+    return json.dumps(value)
 
 
 def settle_heap() -> None:
@@ -134,8 +158,8 @@ def concurrency_limit(configured: int | None) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    flags = ("host", "port", "reload", "log_level", "store", "interrupt_channel")
-    cli = {k: getattr(args, k) for k in flags}
+    flags = ("host", "port", "reload", "log_level", "interrupt_channel")
+    cli = {k: getattr(args, k) for k in flags} | (args.store or {})
     settings = load_settings(cli=cli, config_file=args.config)
     served = build(settings, args.specs)
     base = f"http://{settings.host}:{settings.port}"

@@ -11,7 +11,15 @@ from pathlib import Path
 
 from ag_ui.core import RunErrorEvent, RunFinishedEvent
 
-from graphwire.tasks import SqliteTaskStore, Task, TaskEvent, TaskQuery, TaskSpec, TaskState
+from graphwire.tasks import (
+    SqliteTaskStore,
+    Task,
+    TaskEvent,
+    TaskQuery,
+    TaskSpec,
+    TaskState,
+    TaskStore,
+)
 from tests.processes import serve, wait_healthy
 from tests.tasks.graphs import logged_runs
 
@@ -83,7 +91,7 @@ async def test_sigkill_mid_run_then_restart(tmp_path: Path) -> None:
         await store.aclose()
 
 
-async def check_task(store: SqliteTaskStore, task: Task, before: list[TaskEvent]) -> None:
+async def check_task(store: TaskStore, task: Task, before: list[TaskEvent]) -> None:
     after = await store.read_events(task.id)
     assert after[: len(before)] == before  # nothing logged before the kill changed
     runs = await logged_runs(store, task.id)  # contiguous seqs; every run valid and ended

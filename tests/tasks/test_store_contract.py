@@ -350,16 +350,16 @@ async def test_requeue_expired_leaves_ended_runs_and_cancelled_tasks(
     assert lease.attempt == 1
 
 
-@pytest.mark.parametrize("kind", ["sqlite"])
-async def test_sqlite_keeps_everything_across_reopen(
-    kind: str, tmp_path: Path, clock: FakeClock
+@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
+async def test_a_durable_store_keeps_everything_across_reopen(
+    request: pytest.FixtureRequest, kind: str, tmp_path: Path, clock: FakeClock
 ) -> None:
-    first = await open_store(kind, tmp_path, clock)
+    first = await open_store(request, kind, tmp_path, clock)
     task_id, lease = await claimed(first)
     task = await first.get(task_id)
     await first.append_events(task.id, lease, "r1", [started(), "{}"])
     await first.aclose()
-    again = await open_store(kind, tmp_path, clock)
+    again = await open_store(request, kind, tmp_path, clock)
     try:
         assert await again.get(task.id) == task
         assert [e.seq for e in await again.read_events(task.id)] == [1, 2]

@@ -76,8 +76,15 @@ class Settings(BaseModel):
     reload: bool = Field(False, description="restart on code changes (development)")
     log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="log level")
     data_dir: str = Field(".graphwire", description="where the SQLite file lives")
-    store: Literal["sqlite", "memory"] = Field(
-        "sqlite", description="checkpoints and tasks: a SQLite file, or memory (lost on exit)"
+    store: Literal["sqlite", "memory", "postgres"] = Field(
+        "sqlite",
+        description="checkpoints, tasks and run logs: a SQLite file, memory (lost on exit), "
+        "or PostgreSQL at store_url (many processes)",
+    )
+    store_url: Annotated[str | None, BeforeValidator(_unset)] = Field(
+        None,
+        pattern=r"^postgres(ql)?://",
+        description="the PostgreSQL database of store = 'postgres' (postgresql://...)",
     )
     checkpoint_turns: int = Field(
         10, ge=0, description="earlier turns a thread can still edit (0: keep every checkpoint)"
@@ -125,7 +132,9 @@ class Settings(BaseModel):
     agents: dict[str, Annotated[AgentEntry, BeforeValidator(_agent_entry)]] = Field(
         {}, description="agents to serve: name = spec, or name = {spec, interrupt_channel}"
     )
-    task_workers: int = Field(4, gt=0, description="background task workers")
+    task_workers: int = Field(
+        4, ge=0, description="background task workers (0: this process runs none, API only)"
+    )
     task_lease_seconds: Positive = Field(30.0, description="a task claim's lease (crash recovery)")
     task_timeout_seconds: Annotated[float | None, BeforeValidator(_unset)] = Field(
         None, gt=0, description="longest run of one task (default: no limit)"
@@ -170,7 +179,22 @@ def load_settings(
     _apply(values, sources, {k: v for k, v in (cli or {}).items() if v is not None}, "cli")
     settings = Settings.model_validate(values)
     settings._sources.update(sources)
+    _check_store(settings)
     return settings
+
+
+def _check_store(settings: Settings) -> None:
+    """``store`` and ``store_url`` go together (set in any layers)."""
+    sources = settings.sources
+    if settings.store == "postgres" and not settings.store_url:
+        raise ConfigError(
+            f"store 'postgres' (from {sources['store']}) needs a store_url (postgresql://...)"
+        )
+    if settings.store_url and settings.store != "postgres":
+        raise ConfigError(
+            f"store_url is set (from {sources['store_url']}) but store is {settings.store!r} "
+            f"(from {sources['store']}): set store = 'postgres'"
+        )
 
 
 def find_config(start: Path) -> Path | None:

@@ -33,7 +33,15 @@ from graphwire.server._app import (
     create_app,
 )
 from graphwire.server._hosts import LOOPBACK_NAMES
-from graphwire.tasks import MemoryTaskStore, RunnerOptions, SqliteFile, SqliteTaskStore, TaskStore
+from graphwire.tasks import (
+    MemoryTaskStore,
+    PostgresTaskStore,
+    RunnerOptions,
+    SqliteFile,
+    SqliteTaskStore,
+    TaskStore,
+    postgres_checkpointer,
+)
 
 DEMO_SPEC = "graphwire.demo:graph"
 RELOAD_ENV = "_GRAPHWIRE_RELOAD_ARGS"
@@ -89,6 +97,9 @@ def build(settings: Settings, cli_specs: Sequence[str]) -> Served:
     )
     if settings.store == "memory":
         app = create_app(agents, options, _memory_saver, _memory_tasks)
+    elif settings.store == "postgres" and settings.store_url:
+        url = settings.store_url
+        app = create_app(agents, options, lambda: postgres_checkpointer(url), _postgres_tasks(url))
     else:
         path = Path(settings.data_dir) / SQLITE_FILE
         file = SqliteFile(
@@ -108,6 +119,18 @@ async def _memory_saver() -> AsyncIterator[BaseCheckpointSaver[Any]]:
 @contextlib.asynccontextmanager
 async def _memory_tasks() -> AsyncIterator[TaskStore]:
     yield MemoryTaskStore()
+
+
+def _postgres_tasks(url: str) -> TaskStoreFactory:
+    @contextlib.asynccontextmanager
+    async def open_store() -> AsyncIterator[TaskStore]:
+        store = await PostgresTaskStore.open(url)
+        try:
+            yield store
+        finally:
+            await store.aclose()
+
+    return open_store
 
 
 def _sqlite_saver(file: SqliteFile) -> CheckpointerFactory:

@@ -25,6 +25,7 @@ from graphwire.tasks.stores import (
     SqliteFile,
     SqliteTaskStore,
     TaskStore,
+    postgres_checkpointer,
 )
 from graphwire.tasks.stores._model import (
     SETTLED,
@@ -75,6 +76,7 @@ __all__ = [
     "cancel_async_task",
     "check_async_task",
     "list_async_tasks",
+    "postgres_checkpointer",
     "start_async_task",
     "task_tools",
     "update_async_task",

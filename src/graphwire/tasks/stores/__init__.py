@@ -7,7 +7,7 @@ from __future__ import annotations
 from graphwire.tasks.stores._base import BaseTaskStore, TaskStore
 from graphwire.tasks.stores._sqlite_file import SqliteCheckpointer, SqliteFile
 from graphwire.tasks.stores.memory import MemoryTaskStore
-from graphwire.tasks.stores.postgres import PostgresTaskStore
+from graphwire.tasks.stores.postgres import PostgresTaskStore, postgres_checkpointer
 from graphwire.tasks.stores.sqlite import SqliteTaskStore
 
 __all__ = [
@@ -18,4 +18,5 @@ __all__ = [
     "SqliteFile",
     "SqliteTaskStore",
     "TaskStore",
+    "postgres_checkpointer",
 ]

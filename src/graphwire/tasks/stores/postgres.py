@@ -24,7 +24,9 @@ from collections.abc import AsyncIterator, Callable, Collection, Sequence
 from typing import Any
 
 import psycopg
+from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from psycopg import AsyncConnection, AsyncCursor
+from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from pydantic import TypeAdapter
 
@@ -46,6 +48,8 @@ _TASK = TypeAdapter(Task)
 CHANNEL = "graphwire"
 """The NOTIFY channel: payloads are signal keys (task ids, ``WORK`` ...)."""
 MIGRATION_LOCK = 0x67776972  # "gwir": the advisory lock migrations are applied under
+CHECKPOINT_SETUP_LOCK = 0x67776370  # "gwcp": LangGraph's checkpoint tables, set up once
+SETUP_POLL_SECONDS = 0.05
 LISTEN_RETRY_SECONDS = 1.0
 
 MIGRATIONS: tuple[tuple[int, str], ...] = (
@@ -120,6 +124,46 @@ async def migrate(conn: AsyncConnection[Any]) -> None:
                 await conn.execute(
                     "INSERT INTO graphwire_migrations (version) VALUES (%s)", (version,)
                 )
+
+
+@contextlib.asynccontextmanager
+async def postgres_checkpointer(url: str, pool_size: int = 10) -> AsyncIterator[AsyncPostgresSaver]:
+    """LangGraph's PostgreSQL checkpointer on a pool of its own, in the same
+    database as the tasks; its tables set up once however many processes start."""
+    pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
+        url,
+        min_size=1,
+        max_size=pool_size,
+        open=False,
+        # What AsyncPostgresSaver's queries expect of a connection.
+        kwargs={"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row},
+    )
+    with _translated():
+        await pool.open(wait=True)
+    try:
+        saver = AsyncPostgresSaver(pool)
+        with _translated():
+            async with pool.connection() as conn:
+                await _setup_alone(conn, saver)
+        yield saver
+    finally:
+        await pool.close()
+
+
+async def _setup_alone(conn: AsyncConnection[Any], saver: AsyncPostgresSaver) -> None:
+    """``saver.setup()`` in one process at a time. Its migrations build an index
+    CONCURRENTLY, which waits for every open transaction, a waiting lock
+    statement's too: the lock is a session lock taken by polling, never waited on."""
+    while True:
+        cursor = await conn.execute("SELECT pg_try_advisory_lock(%s)", (CHECKPOINT_SETUP_LOCK,))
+        row = await cursor.fetchone()
+        if row is not None and row["pg_try_advisory_lock"]:
+            break
+        await asyncio.sleep(SETUP_POLL_SECONDS)
+    try:
+        await saver.setup()
+    finally:
+        await conn.execute("SELECT pg_advisory_unlock(%s)", (CHECKPOINT_SETUP_LOCK,))
 
 
 class PostgresTaskStore(BaseTaskStore):

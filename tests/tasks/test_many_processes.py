@@ -1,0 +1,144 @@
+"""Several real ``graphwire serve`` processes on one PostgreSQL database: a
+task enqueued on one runs on another, a process killed mid-task leaves its
+tasks to the others (each finished exactly once), and many tasks across four
+processes each run exactly once."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import subprocess
+from collections.abc import AsyncIterator, Iterator
+from contextlib import ExitStack, asynccontextmanager, contextmanager
+from pathlib import Path
+
+import httpx
+from ag_ui.core import RunErrorEvent, RunFinishedEvent
+
+from graphwire.tasks import PostgresTaskStore, TaskQuery, TaskSpec, TaskState
+from tests.processes import serve, wait_healthy
+from tests.tasks.graphs import logged_runs
+from tests.tasks.test_crash import AGENT as SLOW_AGENT
+from tests.tasks.test_crash import check_task, until
+
+QUICK_AGENT = Path(__file__).with_name("quick_agent.py")
+
+
+@contextmanager
+def servers(
+    url: str, cwd: Path, spec: str, settings: list[dict[str, str]]
+) -> Iterator[list[tuple[subprocess.Popen[str], str]]]:
+    """One ``graphwire serve --store URL`` per settings, on ports of their own."""
+    started = []
+    with ExitStack() as logs:
+        try:
+            for n, extra in enumerate(settings):
+                log = logs.enter_context((cwd / f"server-{n}.log").open("w"))
+                started.append(serve(["--store", url, spec], cwd, extra, log=log))
+            yield started
+        finally:
+            for process, _ in started:
+                if process.poll() is None:
+                    process.terminate()
+                process.communicate(timeout=30)
+
+
+@asynccontextmanager
+async def opened(url: str) -> AsyncIterator[PostgresTaskStore]:
+    store = await PostgresTaskStore.open(url)
+    try:
+        yield store
+    finally:
+        await store.aclose()
+
+
+async def test_a_task_enqueued_on_one_process_runs_on_another(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    api_only = {"GRAPHWIRE_TASK_WORKERS": "0"}
+    with servers(postgres_url, tmp_path, f"quick={QUICK_AGENT}:graph", [api_only, {}]) as procs:
+        (_, a), (_, b) = procs
+        await wait_healthy(a)
+        await wait_healthy(b)
+        async with httpx.AsyncClient(timeout=30) as http:
+            created = (await http.post(f"{a}/agents/quick/tasks", json={"prompt": "hi"})).json()
+
+            async def done_on_a() -> bool:
+                task = (await http.get(f"{a}/tasks/{created['taskId']}")).json()
+                return bool(task["state"] == "done")
+
+            await until(30, done_on_a)  # A runs no task: B did
+            task = (await http.get(f"{a}/tasks/{created['taskId']}")).json()
+            on_a = (await http.get(f"{a}/tasks/{created['taskId']}/events")).text
+            on_b = (await http.get(f"{b}/tasks/{created['taskId']}/events")).text
+    assert task["result"] == "done: hi" and len(task["runIds"]) == 1
+    assert on_a == on_b and "RUN_FINISHED" in on_a  # one log, served by either
+
+
+async def test_a_process_killed_mid_task_leaves_it_to_another_which_finishes_it_once(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    settings = {"GRAPHWIRE_TASK_LEASE_SECONDS": "1", "GRAPHWIRE_TASK_WORKERS": "3"}
+    spec = f"slow={SLOW_AGENT}:graph"
+    async with opened(postgres_url) as store:
+        with servers(postgres_url, tmp_path, spec, [settings, settings]) as procs:
+            (killed, a), (_, b) = procs
+            await wait_healthy(a)
+            await wait_healthy(b)
+            tasks = [
+                await store.create(TaskSpec(agent="slow", prompt=f"job {n}")) for n in range(16)
+            ]
+
+            async def some_mid_run() -> bool:
+                states = [(await store.get(t.id)).state for t in tasks]
+                return states.count(TaskState.ONGOING) >= 4
+
+            await until(60, some_mid_run)
+            killed.send_signal(signal.SIGKILL)
+            killed.communicate(timeout=30)
+            before = {t.id: await store.read_events(t.id) for t in tasks}
+
+            async def all_done() -> bool:
+                page = await store.list_tasks(TaskQuery(limit=100))
+                return all(t.state is TaskState.DONE and t.lease_owner is None for t in page.tasks)
+
+            await until(120, all_done)
+        cut = 0
+        for task in tasks:
+            await check_task(store, await store.get(task.id), before[task.id])
+            runs = await logged_runs(store, task.id)
+            if len(runs) == 2:
+                cut += 1
+                assert isinstance(runs[0][-1], RunErrorEvent) and runs[0][-1].code == "WORKER_LOST"
+                assert isinstance(runs[1][-1], RunFinishedEvent)
+        assert cut >= 1  # the kill cut a run that the other process then finished
+
+
+async def test_many_tasks_across_four_processes_each_run_exactly_once(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    count = 1000
+    spec = f"quick={QUICK_AGENT}:graph"
+    async with opened(postgres_url) as store:
+        with servers(postgres_url, tmp_path, spec, [{"GRAPHWIRE_TASK_WORKERS": "4"}] * 4) as procs:
+            for _, url in procs:
+                await wait_healthy(url)
+            created = await asyncio.gather(
+                *(store.create(TaskSpec(agent="quick", prompt=f"job {n}")) for n in range(count))
+            )
+
+            async def all_done() -> bool:
+                page = await store.list_tasks(TaskQuery(limit=count + 1))
+                return sum(t.state is TaskState.DONE for t in page.tasks) == count
+
+            await until(300, all_done)
+        page = await store.list_tasks(TaskQuery(limit=count + 1))
+        assert len(page.tasks) == count
+        for task in page.tasks:
+            assert task.attempt == 1 and len(task.run_ids) == 1  # claimed once, run once
+        results = sorted(t.result for t in page.tasks)
+        assert results == sorted(f"done: job {n}" for n in range(count))
+        sample = created[:: count // 20]
+        for task in sample:
+            [run] = await logged_runs(store, task.id)
+            assert isinstance(run[-1], RunFinishedEvent)
