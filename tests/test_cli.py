@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.processes import GRAPHWIRE, clean_env, serve, wait_healthy
+from tests.processes import GRAPHWIRE, clean_env, free_port, serve, wait_healthy
 from tests.server.conftest import read_events, run_body
 
 
@@ -137,3 +137,23 @@ def test_a_postgresql_store_is_a_url_and_its_password_is_not_printed(tmp_path: P
     assert mismatched.returncode == 2 and "set store = 'postgres'" in mismatched.stderr
     bad = run_cli("serve", "--store", "mysql://x", cwd=tmp_path)
     assert bad.returncode == 2 and "sqlite, memory or a postgresql:// URL" in bad.stderr
+
+
+async def test_a_second_process_on_one_sqlite_data_directory_is_refused(tmp_path: Path) -> None:
+    first, url = serve([], tmp_path)
+    try:
+        await wait_healthy(url)
+        second = run_cli("serve", "--port", str(free_port()), cwd=tmp_path)
+        assert second.returncode != 0
+        assert "another graphwire process (pid " in second.stderr
+        assert "share PostgreSQL" in second.stderr
+        assert (await asyncio.to_thread(httpx.get, f"{url}/readyz")).status_code == 200
+    finally:
+        first.terminate()
+        first.communicate(timeout=30)
+    again, url = serve([], tmp_path)  # the lock went with the first process
+    try:
+        await wait_healthy(url)
+    finally:
+        again.terminate()
+        again.communicate(timeout=30)

@@ -8,9 +8,11 @@ from __future__ import annotations
 import asyncio
 import signal
 import subprocess
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import ExitStack, asynccontextmanager, contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 from ag_ui.core import RunErrorEvent, RunFinishedEvent
@@ -22,6 +24,7 @@ from tests.tasks.test_crash import AGENT as SLOW_AGENT
 from tests.tasks.test_crash import check_task, until
 
 QUICK_AGENT = Path(__file__).with_name("quick_agent.py")
+APPROVE_AGENT = Path(__file__).with_name("approve_agent.py")
 
 
 @contextmanager
@@ -142,3 +145,80 @@ async def test_many_tasks_across_four_processes_each_run_exactly_once(
         for task in sample:
             [run] = await logged_runs(store, task.id)
             assert isinstance(run[-1], RunFinishedEvent)
+
+
+def _body(thread: str, text: str | None, **extra: Any) -> dict[str, Any]:
+    """A RunAgentInput; ``text`` None sends no new message (a resume)."""
+    message = {"id": str(uuid.uuid4()), "role": "user", "content": text}
+    return {
+        "threadId": thread,
+        "runId": str(uuid.uuid4()),
+        "state": {},
+        "tools": [],
+        "context": [],
+        "forwardedProps": {},
+        "messages": [] if text is None else [message],
+        **extra,
+    }
+
+
+async def test_one_thread_driven_through_two_processes_at_once_runs_once(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    env = {"AGENT_ACTIONS_FILE": str(tmp_path / "actions")}
+    spec = f"agent={APPROVE_AGENT}:graph"
+    with servers(postgres_url, tmp_path, spec, [env, env]) as procs:
+        (_, a), (_, b) = procs
+        await wait_healthy(a)
+        await wait_healthy(b)
+        async with httpx.AsyncClient(timeout=30) as http:
+
+            async def drive(thread: str) -> list[int]:
+                both = await asyncio.gather(
+                    http.post(f"{a}/agents/agent", json=_body(thread, f"slow from A {thread}")),
+                    http.post(f"{b}/agents/agent", json=_body(thread, f"slow from B {thread}")),
+                )
+                return sorted(r.status_code for r in both)
+
+            threads = [f"t{n}" for n in range(10)]
+            outcomes = await asyncio.gather(*(drive(t) for t in threads))
+            views = [(await http.get(f"{b}/agents/agent/threads/{t}")).json() for t in threads]
+    assert outcomes == [[200, 409]] * len(threads)  # one ran, one was THREAD_BUSY
+    for view in views:  # the run that ran kept all it wrote
+        texts = [m["content"] for m in view["messages"]]
+        assert len(texts) == 2 and texts[1] == f"slowly: {texts[0]}"
+
+
+async def test_one_interrupt_resumed_through_two_processes_at_once_acts_once(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    actions = tmp_path / "actions"
+    env = {"AGENT_ACTIONS_FILE": str(actions)}
+    spec = f"agent={APPROVE_AGENT}:graph"
+    with servers(postgres_url, tmp_path, spec, [env, env]) as procs:
+        (_, a), (_, b) = procs
+        await wait_healthy(a)
+        await wait_healthy(b)
+        threads = [f"t{n}" for n in range(10)]
+        async with httpx.AsyncClient(timeout=30) as http:
+            pending = {}
+            for thread in threads:
+                await http.post(f"{a}/agents/agent", json=_body(thread, f"deploy {thread}"))
+                view = (await http.get(f"{a}/agents/agent/threads/{thread}")).json()
+                [waiting] = view["interrupts"]
+                pending[thread] = waiting["id"]
+
+            async def resume_twice(thread: str) -> list[httpx.Response]:
+                answer = [{"interruptId": pending[thread], "status": "resolved", "payload": "yes"}]
+                return list(
+                    await asyncio.gather(
+                        http.post(f"{a}/agents/agent", json=_body(thread, None, resume=answer)),
+                        http.post(f"{b}/agents/agent", json=_body(thread, None, resume=answer)),
+                    )
+                )
+
+            answers = await asyncio.gather(*(resume_twice(t) for t in threads))
+    ran = sorted(line.split()[1] for line in actions.read_text().splitlines())
+    assert ran == sorted(threads)  # the code after interrupt() ran once per thread
+    for pair in answers:
+        assert sorted(r.status_code for r in pair) == [200, 409]

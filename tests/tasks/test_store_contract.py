@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from ag_ui.core import (
@@ -408,3 +410,39 @@ async def test_a_resume_or_followup_can_name_the_next_run(store: BaseTaskStore) 
     assert again.next_run_id is None
     with pytest.raises(TaskNotFoundError):
         await store.last_seq("nope")
+
+
+@pytest.fixture(params=["memory", "postgres"])
+async def claims(
+    request: pytest.FixtureRequest, tmp_path: Path, clock: FakeClock
+) -> AsyncIterator[BaseTaskStore]:
+    """The stores that claim threads for runs (SQLite serves one process)."""
+    opened = await open_store(request, request.param, tmp_path, clock)
+    yield opened
+    await opened.aclose()
+
+
+async def test_a_thread_is_claimed_by_one_owner_until_released_or_lapsed(
+    claims: Any, clock: FakeClock
+) -> None:
+    assert await claims.claim_thread("t", "r1", "a", 10)
+    assert not await claims.claim_thread("t", "r2", "b", 10)  # a holds it
+    assert await claims.claim_thread("t", "r2", "a", 10)  # its own owner may take it over
+    await claims.release_thread("t", "r1", "a")  # not r1's any more: no effect
+    assert not await claims.claim_thread("t", "r3", "b", 10)
+    await claims.release_thread("t", "r2", "a")
+    assert await claims.claim_thread("t", "r3", "b", 10)
+    clock.advance(11)  # b's lease lapses (its process died)
+    assert await claims.claim_thread("t", "r4", "a", 10)
+
+
+async def test_renewal_keeps_held_claims_and_names_lost_ones(claims: Any, clock: FakeClock) -> None:
+    assert await claims.claim_thread("t1", "r1", "a", 10)
+    assert await claims.claim_thread("t2", "r2", "a", 10)
+    clock.advance(8)
+    assert await claims.renew_threads("a", {"t1": "r1", "t2": "r2"}, 10) == set()
+    clock.advance(8)  # 16 s after the claim: alive only thanks to the renewal
+    assert not await claims.claim_thread("t1", "x", "b", 10)
+    clock.advance(3)  # t2 lapses; b takes it
+    assert await claims.claim_thread("t2", "rb", "b", 10)
+    assert await claims.renew_threads("a", {"t1": "r1", "t2": "r2"}, 10) == {"t2"}

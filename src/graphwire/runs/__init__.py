@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from graphwire.runs._checks import check_input
+from graphwire.runs._claims import ClaimKeeper, ThreadClaims
 from graphwire.runs._dispatch import FORWARD_DISPATCHED_EVENTS
 from graphwire.runs._driver import GraphRun, RunOptions, breakpoint_of, read_thread
 from graphwire.runs._encode import encode_event
@@ -21,6 +22,7 @@ from graphwire.runs._registry import (
 
 __all__ = [
     "FORWARD_DISPATCHED_EVENTS",
+    "ClaimKeeper",
     "EventSink",
     "Frames",
     "GraphRun",
@@ -34,6 +36,7 @@ __all__ = [
     "RunRecord",
     "RunRegistry",
     "ThreadBusyError",
+    "ThreadClaims",
     "breakpoint_of",
     "check_input",
     "encode_event",

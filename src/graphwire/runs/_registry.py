@@ -13,6 +13,7 @@ from ag_ui.core import RunAgentInput
 from langgraph.pregel import Pregel
 
 from graphwire.protocol import GraphwireError, is_resume
+from graphwire.runs._claims import ClaimKeeper, ThreadClaims
 from graphwire.runs._driver import GraphRun, RunOptions
 from graphwire.runs._log import RunLog
 
@@ -95,6 +96,40 @@ class RunRegistry:
         """thread key -> the id of the thread's latest run, while it is kept."""
         self._retention = retention
         self._retention_bytes = retention_bytes
+        self._keeper: ClaimKeeper | None = None
+        self._claiming: set[str] = set()
+
+    def share_threads(self, claims: ThreadClaims, lease_seconds: float) -> None:
+        """Claim each run's thread in ``claims`` too (a store other processes
+        share): one run per thread across all of them (``start_claimed``)."""
+        self._keeper = ClaimKeeper(claims, lease_seconds, self._claim_lost)
+
+    async def start_claimed(
+        self, graph: Pregel[Any, Any], run: RunAgentInput, **kwargs: Any
+    ) -> RunRecord:
+        """``start``, once the thread is claimed in the shared store (if any):
+        ``ThreadBusyError`` while another process runs it."""
+        thread_key = kwargs["thread_key"]
+        if self._keeper is None:
+            return self.start(graph, run, **kwargs)
+        if thread_key in self._threads or thread_key in self._claiming:
+            raise ThreadBusyError(f"thread {run.thread_id!r} already has an active run")
+        self._claiming.add(thread_key)  # one claim at a time per thread in this process
+        try:
+            if not await self._keeper.claim(thread_key, run.run_id):
+                raise ThreadBusyError(f"thread {run.thread_id!r} has an active run elsewhere")
+        finally:
+            self._claiming.discard(thread_key)
+        try:
+            return self.start(graph, run, **kwargs)
+        except GraphwireError:
+            self._keeper.release(thread_key, run.run_id)
+            raise
+
+    def _claim_lost(self, thread_key: str, run_id: str) -> None:
+        for record in self._active.values():
+            if record.thread_key == thread_key and record.run_id == run_id and record.task:
+                record.task.cancel()
 
     def start(
         self,
@@ -182,6 +217,8 @@ class RunRegistry:
         self._active.pop(record.key, None)
         if self._threads.get(record.thread_key) == record.run_id:
             del self._threads[record.thread_key]
+            if self._keeper is not None:
+                self._keeper.release(record.thread_key, record.run_id)
         # Still waiting when this run waits again, or when its resume was refused
         # before the graph ran (a wrong interrupt id): the client may try again.
         record.interrupted = graph_run.interrupted or (record.interrupted and graph_run.refused)
@@ -231,8 +268,11 @@ class RunRegistry:
                 record.task.cancel()
 
     async def aclose(self) -> None:
-        """Cancel every active run and wait for each to close its log."""
+        """Cancel every active run, wait for each to close its log, release the
+        threads' claims."""
         tasks = [r.task for r in self._active.values() if r.task is not None]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        if self._keeper is not None:
+            await self._keeper.aclose()

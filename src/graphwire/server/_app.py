@@ -135,6 +135,9 @@ def create_app(
             runner = None
             if tasks is not None:
                 store = await stack.enter_async_context(tasks())
+                claims = store.thread_claims()
+                if claims is not None:  # other processes share it: one run per thread
+                    registry.share_threads(claims, options.tasks.lease_seconds)
                 graphs = {name: a.graph for name, a in served.items()}
                 runner = TaskRunner(store, graphs, options.tasks)
                 await runner.start()
@@ -323,7 +326,7 @@ class _Api:
                 on_started=activity.started,
             )
         try:
-            record = self.registry.start(
+            record = await self.registry.start_claimed(
                 agent.graph,
                 run,
                 agent=agent.name,

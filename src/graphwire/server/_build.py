@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import importlib
 import json
 import os
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.memory import InMemorySaver
@@ -33,6 +34,7 @@ from graphwire.server._app import (
     create_app,
 )
 from graphwire.server._hosts import LOOPBACK_NAMES
+from graphwire.server._uvicorn import ServeError
 from graphwire.tasks import (
     MemoryTaskStore,
     PostgresTaskStore,
@@ -46,6 +48,7 @@ from graphwire.tasks import (
 DEMO_SPEC = "graphwire.demo:graph"
 RELOAD_ENV = "_GRAPHWIRE_RELOAD_ARGS"
 SQLITE_FILE = "graphwire.sqlite"
+LOCK_FILE = "graphwire.lock"
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,7 +110,8 @@ def build(settings: Settings, cli_specs: Sequence[str]) -> Served:
             busy_timeout=settings.store_busy_timeout_seconds,
             checkpoint_turns=settings.checkpoint_turns or None,
         )
-        app = create_app(agents, options, _sqlite_saver(file), _sqlite_tasks(file))
+        only = OneProcess(Path(settings.data_dir))
+        app = create_app(agents, options, _sqlite_saver(file, only), _sqlite_tasks(file, only))
     return Served(app, [a.name for a in agents])
 
 
@@ -133,36 +137,78 @@ def _postgres_tasks(url: str) -> TaskStoreFactory:
     return open_store
 
 
-def _sqlite_saver(file: SqliteFile) -> CheckpointerFactory:
+def _sqlite_saver(file: SqliteFile, only: OneProcess) -> CheckpointerFactory:
     """One SQLite file in the data directory holds the checkpoints ..."""
 
     @contextlib.asynccontextmanager
     async def open_saver() -> AsyncIterator[BaseCheckpointSaver[Any]]:
-        async with _acquired(file):
+        async with _acquired(file, only):
             yield file.checkpointer()
 
     return open_saver
 
 
-def _sqlite_tasks(file: SqliteFile) -> TaskStoreFactory:
+def _sqlite_tasks(file: SqliteFile, only: OneProcess) -> TaskStoreFactory:
     """... and the tasks with their event logs (one database thread for both)."""
 
     @contextlib.asynccontextmanager
     async def open_store() -> AsyncIterator[TaskStore]:
-        async with _acquired(file):
+        async with _acquired(file, only):
             yield await SqliteTaskStore.on(file)
 
     return open_store
 
 
 @contextlib.asynccontextmanager
-async def _acquired(file: SqliteFile) -> AsyncIterator[SqliteFile]:
+async def _acquired(file: SqliteFile, only: OneProcess) -> AsyncIterator[SqliteFile]:
     Path(file.path).parent.mkdir(parents=True, exist_ok=True)
-    await file.acquire()
-    try:
-        yield file
-    finally:
-        await file.release()
+    with only:
+        await file.acquire()
+        try:
+            yield file
+        finally:
+            await file.release()
+
+
+class OneProcess:
+    """One serving process per data directory (docs/adr/0011): an exclusive
+    ``flock`` on its ``graphwire.lock`` while the app serves, shared by the
+    checkpointer and the task store. A second process is refused with
+    ``ServeError``; a dead one's lock goes with it."""
+
+    def __init__(self, folder: Path) -> None:
+        self._path = folder / LOCK_FILE
+        self._file: IO[str] | None = None
+        self._users = 0
+
+    def __enter__(self) -> None:
+        if self._users == 0:
+            self._file = self._locked()
+        self._users += 1
+
+    def __exit__(self, *exc: object) -> None:
+        self._users -= 1
+        if self._users == 0 and self._file is not None:
+            self._file.close()  # unlocks
+            self._file = None
+
+    def _locked(self) -> IO[str]:
+        file = self._path.open("a+")
+        try:
+            fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            file.seek(0)
+            holder = file.read().strip() or "?"
+            file.close()
+            raise ServeError(
+                f"another graphwire process (pid {holder}) serves {self._path.parent}: one "
+                "process per SQLite file; for several, share PostgreSQL (store = 'postgres')"
+            ) from None
+        file.seek(0)
+        file.truncate()
+        file.write(str(os.getpid()))
+        file.flush()
+        return file
 
 
 def _hosts(bound: str, extra: list[str]) -> list[str] | None:

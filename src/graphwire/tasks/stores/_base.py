@@ -20,7 +20,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import graphwire.tasks.stores._model as m
 from graphwire.protocol import ErrorCode, closing_events
-from graphwire.runs import encode_event
+from graphwire.runs import ThreadClaims, encode_event
 from graphwire.tasks.stores._model import (
     Lease,
     RunOutcome,
@@ -119,6 +119,11 @@ class TaskStore(Protocol):
     async def probe(self) -> None:
         """Return when the store can be written now, else raise ``StoreUnavailableError``."""
 
+    def thread_claims(self) -> ThreadClaims | None:
+        """Where runs claim their threads when other processes share this store
+        (one run per thread across all of them); None for a store one process
+        owns."""
+
     async def aclose(self) -> None:
         """Release the store's resources."""
 
@@ -208,6 +213,9 @@ class BaseTaskStore(TaskStore, abc.ABC):
 
     @abc.abstractmethod
     async def probe(self) -> None: ...
+
+    def thread_claims(self) -> ThreadClaims | None:
+        return None
 
     # -- domain methods --------------------------------------------------------------
 

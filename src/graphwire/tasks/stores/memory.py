@@ -6,7 +6,7 @@ one event loop it is atomic.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 
 import graphwire.tasks.stores._model as m
 from graphwire.tasks.stores._base import (
@@ -27,6 +27,8 @@ class MemoryTaskStore(BaseTaskStore):
         super().__init__(*(() if clock is None else (clock,)))
         self._tasks: dict[str, Task] = {}
         self._events: dict[str, list[TaskEvent]] = {}
+        self._claims: dict[str, tuple[str, str, float]] = {}
+        """thread key -> (run id, owner, lease end)."""
 
     async def aclose(self) -> None:
         """Nothing to release."""
@@ -102,6 +104,34 @@ class MemoryTaskStore(BaseTaskStore):
         run_id = task.run_ids[-1] if task.run_ids else ""
         frames = closing_frames([e.frame for e in log if e.run_id == run_id])
         self._extend(task.id, run_id, frames)
+
+    async def claim_thread(
+        self, thread_key: str, run_id: str, owner: str, lease_seconds: float
+    ) -> bool:
+        """See ``runs.ThreadClaims``."""
+        now = self._clock()
+        held = self._claims.get(thread_key)
+        if held is not None and held[1] != owner and held[2] >= now:
+            return False
+        self._claims[thread_key] = (run_id, owner, now + lease_seconds)
+        return True
+
+    async def renew_threads(
+        self, owner: str, claims: Mapping[str, str], lease_seconds: float
+    ) -> set[str]:
+        """See ``runs.ThreadClaims``."""
+        lost = set()
+        for thread_key, run_id in claims.items():
+            if self._claims.get(thread_key, ("", "", 0.0))[:2] == (run_id, owner):
+                self._claims[thread_key] = (run_id, owner, self._clock() + lease_seconds)
+            else:
+                lost.add(thread_key)
+        return lost
+
+    async def release_thread(self, thread_key: str, run_id: str, owner: str) -> None:
+        """See ``runs.ThreadClaims``."""
+        if self._claims.get(thread_key, ("", "", 0.0))[:2] == (run_id, owner):
+            del self._claims[thread_key]
 
     async def append_events(
         self, task_id: str, lease: Lease, run_id: str, frames: Sequence[str]

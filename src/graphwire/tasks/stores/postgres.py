@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable, Collection, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Mapping, Sequence
 from typing import Any
 
 import psycopg
@@ -32,6 +32,7 @@ from pydantic import TypeAdapter
 
 import graphwire.tasks.stores._model as m
 from graphwire.protocol import StoreUnavailableError
+from graphwire.runs import ThreadClaims
 from graphwire.tasks.stores._base import (
     WORK,
     BaseTaskStore,
@@ -88,6 +89,17 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
             PRIMARY KEY (task_id, seq)
         );
         CREATE TABLE graphwire_probe (id integer PRIMARY KEY, at double precision NOT NULL);
+        """,
+    ),
+    (
+        2,
+        """
+        CREATE TABLE graphwire_thread_claims (
+            thread_key text PRIMARY KEY,
+            run_id text NOT NULL,
+            owner text NOT NULL,
+            expires_at double precision NOT NULL
+        );
         """,
     ),
 )
@@ -336,6 +348,53 @@ class PostgresTaskStore(BaseTaskStore):
         if requeued:
             self._fire(*keys, WORK)
         return requeued
+
+    # -- thread claims (runs.ThreadClaims) ------------------------------------------------
+
+    def thread_claims(self) -> ThreadClaims:
+        """Every process on this database claims its runs' threads here."""
+        return self
+
+    async def claim_thread(
+        self, thread_key: str, run_id: str, owner: str, lease_seconds: float
+    ) -> bool:
+        """See ``runs.ThreadClaims``: one upsert, taken over only from its own
+        owner or a lapsed lease."""
+        now = self._clock()
+        async with self._tx() as cur:
+            await cur.execute(
+                "INSERT INTO graphwire_thread_claims AS c (thread_key, run_id, owner, expires_at) "
+                "VALUES (%s, %s, %s, %s) ON CONFLICT (thread_key) DO UPDATE SET "
+                "run_id = EXCLUDED.run_id, owner = EXCLUDED.owner, "
+                "expires_at = EXCLUDED.expires_at "
+                "WHERE c.owner = EXCLUDED.owner OR c.expires_at < %s RETURNING 1",
+                (thread_key, run_id, owner, now + lease_seconds, now),
+            )
+            return await cur.fetchone() is not None
+
+    async def renew_threads(
+        self, owner: str, claims: Mapping[str, str], lease_seconds: float
+    ) -> set[str]:
+        """See ``runs.ThreadClaims``: one UPDATE, fenced by owner and run."""
+        keys, runs = list(claims), list(claims.values())
+        async with self._tx() as cur:
+            await cur.execute(
+                "UPDATE graphwire_thread_claims SET expires_at = %s WHERE owner = %s "
+                "AND (thread_key, run_id) IN (SELECT * FROM unnest(%s::text[], %s::text[])) "
+                "RETURNING thread_key",
+                (self._clock() + lease_seconds, owner, keys, runs),
+            )
+            renewed = {key for (key,) in await cur.fetchall()}
+        return set(keys) - renewed
+
+    async def release_thread(self, thread_key: str, run_id: str, owner: str) -> None:
+        """See ``runs.ThreadClaims``."""
+        async with self._tx() as cur:
+            await cur.execute(
+                "DELETE FROM graphwire_thread_claims "
+                "WHERE thread_key = %s AND run_id = %s AND owner = %s",
+                (thread_key, run_id, owner),
+            )
 
     # -- event logs ---------------------------------------------------------------------
 
