@@ -25,6 +25,7 @@ from tests.tasks.test_crash import check_task, until
 
 QUICK_AGENT = Path(__file__).with_name("quick_agent.py")
 APPROVE_AGENT = Path(__file__).with_name("approve_agent.py")
+CHAT_AGENT = Path(__file__).parents[1] / "chat" / "agent.py"
 
 
 @contextmanager
@@ -153,6 +154,7 @@ def _body(thread: str, text: str | None, **extra: Any) -> dict[str, Any]:
     return {
         "threadId": thread,
         "runId": str(uuid.uuid4()),
+        "protocolVersion": "1.0",
         "state": {},
         "tools": [],
         "context": [],
@@ -222,3 +224,34 @@ async def test_one_interrupt_resumed_through_two_processes_at_once_acts_once(
     assert ran == sorted(threads)  # the code after interrupt() ran once per thread
     for pair in answers:
         assert sorted(r.status_code for r in pair) == [200, 409]
+
+
+async def test_a_cancel_sent_to_another_process_stops_the_run(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    spec = f"chat={CHAT_AGENT}:graph"  # "slow" streams a word every 0.3 s for a minute
+    with servers(postgres_url, tmp_path, spec, [{}, {}]) as procs:
+        (_, a), (_, b) = procs
+        await wait_healthy(a)
+        await wait_healthy(b)
+        body = _body("t1", "slow")
+        async with httpx.AsyncClient(timeout=30) as http:
+            missing = await http.post(f"{b}/runs/no-such-run/cancel")
+            async with http.stream("POST", f"{a}/agents/chat", json=body) as streamed:
+                lines = streamed.aiter_lines()
+                async for line in lines:
+                    if "TEXT_MESSAGE_CONTENT" in line:  # it is running, on A
+                        break
+                cancelled = await http.post(f"{b}/runs/{body['runId']}/cancel")
+                rest = [line async for line in lines]
+
+            async def forgotten() -> bool:  # A's claim is released as the run ends
+                again = await http.post(f"{b}/runs/{body['runId']}/cancel")
+                return again.status_code == 404
+
+            await until(10, forgotten)
+    assert missing.status_code == 404
+    assert cancelled.status_code == 202
+    finished = [line for line in rest if '"RUN_FINISHED"' in line]
+    assert len(finished) == 1 and '"cancelled"' in finished[0]
+    assert not any("word 200" in line for line in rest)  # stopped, not run to its end

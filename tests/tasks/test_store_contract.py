@@ -446,3 +446,18 @@ async def test_renewal_keeps_held_claims_and_names_lost_ones(claims: Any, clock:
     clock.advance(3)  # t2 lapses; b takes it
     assert await claims.claim_thread("t2", "rb", "b", 10)
     assert await claims.renew_threads("a", {"t1": "r1", "t2": "r2"}, 10) == {"t2"}
+
+
+async def test_a_cancel_request_reaches_the_holder_of_a_live_claim(
+    claims: Any, clock: FakeClock
+) -> None:
+    asked: asyncio.Queue[str] = asyncio.Queue()
+    claims.on_cancel_request(asked.put_nowait)
+    assert await claims.claim_thread("t", "k1", "a", 10)
+    assert await claims.request_cancel("k1")
+    async with asyncio.timeout(5):  # PostgreSQL: by NOTIFY
+        assert await asked.get() == "k1"
+    assert not await claims.request_cancel("nobody")
+    clock.advance(11)  # the holder died: nobody to ask
+    assert not await claims.request_cancel("k1")
+    assert asked.empty()

@@ -102,7 +102,7 @@ class RunRegistry:
     def share_threads(self, claims: ThreadClaims, lease_seconds: float) -> None:
         """Claim each run's thread in ``claims`` too (a store other processes
         share): one run per thread across all of them (``start_claimed``)."""
-        self._keeper = ClaimKeeper(claims, lease_seconds, self._claim_lost)
+        self._keeper = ClaimKeeper(claims, lease_seconds, self._claim_lost, self._stop)
 
     async def start_claimed(
         self, graph: Pregel[Any, Any], run: RunAgentInput, **kwargs: Any
@@ -115,21 +115,37 @@ class RunRegistry:
         if thread_key in self._threads or thread_key in self._claiming:
             raise ThreadBusyError(f"thread {run.thread_id!r} already has an active run")
         self._claiming.add(thread_key)  # one claim at a time per thread in this process
+        key = run_key(kwargs.get("principal"), run.run_id)
         try:
-            if not await self._keeper.claim(thread_key, run.run_id):
+            if not await self._keeper.claim(thread_key, key):
                 raise ThreadBusyError(f"thread {run.thread_id!r} has an active run elsewhere")
         finally:
             self._claiming.discard(thread_key)
         try:
             return self.start(graph, run, **kwargs)
         except GraphwireError:
-            self._keeper.release(thread_key, run.run_id)
+            self._keeper.release(thread_key, key)
             raise
 
-    def _claim_lost(self, thread_key: str, run_id: str) -> None:
-        for record in self._active.values():
-            if record.thread_key == thread_key and record.run_id == run_id and record.task:
-                record.task.cancel()
+    def _claim_lost(self, thread_key: str, key: str) -> None:
+        self._stop(key)
+
+    def _stop(self, key: str) -> None:
+        """Cancel the active run with this run key, if this process runs it."""
+        record = self._active.get(key)
+        if record is not None and record.task is not None:
+            record.task.cancel()
+
+    async def cancel_anywhere(self, run_id: str, principal: str | None = None) -> None:
+        """``cancel``; a run this process does not know is stopped by the process
+        holding its thread's claim, when the registry shares threads."""
+        try:
+            self.cancel(run_id, principal)
+        except RunNotFoundError:
+            if self._keeper is None or not await self._keeper.request_cancel(
+                run_key(principal, run_id)
+            ):
+                raise
 
     def start(
         self,
@@ -218,7 +234,7 @@ class RunRegistry:
         if self._threads.get(record.thread_key) == record.run_id:
             del self._threads[record.thread_key]
             if self._keeper is not None:
-                self._keeper.release(record.thread_key, record.run_id)
+                self._keeper.release(record.thread_key, record.key)
         # Still waiting when this run waits again, or when its resume was refused
         # before the graph ran (a wrong interrupt id): the client may try again.
         record.interrupted = graph_run.interrupted or (record.interrupted and graph_run.refused)

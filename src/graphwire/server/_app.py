@@ -409,7 +409,7 @@ class _Api:
     async def _cancel(self, request: Request) -> Response:
         run_id = checked_id(request.path_params["run_id"], "runId")
         try:
-            self.registry.cancel(run_id, request.state.principal)
+            await self.registry.cancel_anywhere(run_id, request.state.principal)
         except RunNotFoundError as exc:
             raise _unknown_run(exc) from exc
         except RunEndedError as exc:

@@ -28,7 +28,8 @@ class MemoryTaskStore(BaseTaskStore):
         self._tasks: dict[str, Task] = {}
         self._events: dict[str, list[TaskEvent]] = {}
         self._claims: dict[str, tuple[str, str, float]] = {}
-        """thread key -> (run id, owner, lease end)."""
+        """thread key -> (run key, owner, lease end)."""
+        self._cancel_requested: list[Callable[[str], None]] = []
 
     async def aclose(self) -> None:
         """Nothing to release."""
@@ -106,14 +107,14 @@ class MemoryTaskStore(BaseTaskStore):
         self._extend(task.id, run_id, frames)
 
     async def claim_thread(
-        self, thread_key: str, run_id: str, owner: str, lease_seconds: float
+        self, thread_key: str, run_key: str, owner: str, lease_seconds: float
     ) -> bool:
         """See ``runs.ThreadClaims``."""
         now = self._clock()
         held = self._claims.get(thread_key)
         if held is not None and held[1] != owner and held[2] >= now:
             return False
-        self._claims[thread_key] = (run_id, owner, now + lease_seconds)
+        self._claims[thread_key] = (run_key, owner, now + lease_seconds)
         return True
 
     async def renew_threads(
@@ -121,17 +122,30 @@ class MemoryTaskStore(BaseTaskStore):
     ) -> set[str]:
         """See ``runs.ThreadClaims``."""
         lost = set()
-        for thread_key, run_id in claims.items():
-            if self._claims.get(thread_key, ("", "", 0.0))[:2] == (run_id, owner):
-                self._claims[thread_key] = (run_id, owner, self._clock() + lease_seconds)
+        for thread_key, run_key in claims.items():
+            if self._claims.get(thread_key, ("", "", 0.0))[:2] == (run_key, owner):
+                self._claims[thread_key] = (run_key, owner, self._clock() + lease_seconds)
             else:
                 lost.add(thread_key)
         return lost
 
-    async def release_thread(self, thread_key: str, run_id: str, owner: str) -> None:
+    async def release_thread(self, thread_key: str, run_key: str, owner: str) -> None:
         """See ``runs.ThreadClaims``."""
-        if self._claims.get(thread_key, ("", "", 0.0))[:2] == (run_id, owner):
+        if self._claims.get(thread_key, ("", "", 0.0))[:2] == (run_key, owner):
             del self._claims[thread_key]
+
+    async def request_cancel(self, run_key: str) -> bool:
+        """See ``runs.ThreadClaims`` (one process: its own runs)."""
+        now = self._clock()
+        if not any(c[0] == run_key and c[2] >= now for c in self._claims.values()):
+            return False
+        for stop in self._cancel_requested:
+            stop(run_key)
+        return True
+
+    def on_cancel_request(self, stop: Callable[[str], None]) -> None:
+        """See ``runs.ThreadClaims``."""
+        self._cancel_requested.append(stop)
 
     async def append_events(
         self, task_id: str, lease: Lease, run_id: str, frames: Sequence[str]

@@ -47,7 +47,9 @@ logger = logging.getLogger("graphwire.tasks")
 
 _TASK = TypeAdapter(Task)
 CHANNEL = "graphwire"
-"""The NOTIFY channel: payloads are signal keys (task ids, ``WORK`` ...)."""
+"""The NOTIFY channel: payloads are signal keys (task ids, ``WORK`` ...), or a
+cancel request for a run (``cancel:<run key>``)."""
+CANCEL_PREFIX = "cancel:"
 MIGRATION_LOCK = 0x67776972  # "gwir": the advisory lock migrations are applied under
 CHECKPOINT_SETUP_LOCK = 0x67776370  # "gwcp": LangGraph's checkpoint tables, set up once
 SETUP_POLL_SECONDS = 0.05
@@ -96,10 +98,11 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         """
         CREATE TABLE graphwire_thread_claims (
             thread_key text PRIMARY KEY,
-            run_id text NOT NULL,
+            run_key text NOT NULL,
             owner text NOT NULL,
             expires_at double precision NOT NULL
         );
+        CREATE INDEX graphwire_thread_claims_run ON graphwire_thread_claims (run_key);
         """,
     ),
 )
@@ -189,6 +192,7 @@ class PostgresTaskStore(BaseTaskStore):
         self._url = url
         self._listener: asyncio.Task[None] | None = None
         self._listening = asyncio.Event()
+        self._cancel_requested: list[Callable[[str], None]] = []
         self._backends: set[int] = set()
         """This store's own connections (their NOTIFYs were fired here already)."""
 
@@ -236,13 +240,19 @@ class PostgresTaskStore(BaseTaskStore):
                         self._signals.fire_all()
                     self._listening.set()
                     async for notice in conn.notifies():
-                        if notice.pid not in self._backends:
-                            self._fire(notice.payload)
+                        self._heard(notice.payload, notice.pid)
             except _UNAVAILABLE as exc:
                 # Meanwhile only this process's own changes wake its waiters.
                 logger.warning("listening for task changes failed (again in 1 s): %s", exc)
                 self._listening.set()
                 await asyncio.sleep(LISTEN_RETRY_SECONDS)
+
+    def _heard(self, payload: str, pid: int) -> None:
+        if payload.startswith(CANCEL_PREFIX):  # even our own: the run may be ours
+            for stop in self._cancel_requested:
+                stop(payload[len(CANCEL_PREFIX) :])
+        elif pid not in self._backends:
+            self._fire(payload)
 
     # -- transactions ----------------------------------------------------------------
 
@@ -356,19 +366,19 @@ class PostgresTaskStore(BaseTaskStore):
         return self
 
     async def claim_thread(
-        self, thread_key: str, run_id: str, owner: str, lease_seconds: float
+        self, thread_key: str, run_key: str, owner: str, lease_seconds: float
     ) -> bool:
         """See ``runs.ThreadClaims``: one upsert, taken over only from its own
         owner or a lapsed lease."""
         now = self._clock()
         async with self._tx() as cur:
             await cur.execute(
-                "INSERT INTO graphwire_thread_claims AS c (thread_key, run_id, owner, expires_at) "
+                "INSERT INTO graphwire_thread_claims AS c (thread_key, run_key, owner, expires_at) "
                 "VALUES (%s, %s, %s, %s) ON CONFLICT (thread_key) DO UPDATE SET "
-                "run_id = EXCLUDED.run_id, owner = EXCLUDED.owner, "
+                "run_key = EXCLUDED.run_key, owner = EXCLUDED.owner, "
                 "expires_at = EXCLUDED.expires_at "
                 "WHERE c.owner = EXCLUDED.owner OR c.expires_at < %s RETURNING 1",
-                (thread_key, run_id, owner, now + lease_seconds, now),
+                (thread_key, run_key, owner, now + lease_seconds, now),
             )
             return await cur.fetchone() is not None
 
@@ -380,21 +390,38 @@ class PostgresTaskStore(BaseTaskStore):
         async with self._tx() as cur:
             await cur.execute(
                 "UPDATE graphwire_thread_claims SET expires_at = %s WHERE owner = %s "
-                "AND (thread_key, run_id) IN (SELECT * FROM unnest(%s::text[], %s::text[])) "
+                "AND (thread_key, run_key) IN (SELECT * FROM unnest(%s::text[], %s::text[])) "
                 "RETURNING thread_key",
                 (self._clock() + lease_seconds, owner, keys, runs),
             )
             renewed = {key for (key,) in await cur.fetchall()}
         return set(keys) - renewed
 
-    async def release_thread(self, thread_key: str, run_id: str, owner: str) -> None:
+    async def release_thread(self, thread_key: str, run_key: str, owner: str) -> None:
         """See ``runs.ThreadClaims``."""
         async with self._tx() as cur:
             await cur.execute(
                 "DELETE FROM graphwire_thread_claims "
-                "WHERE thread_key = %s AND run_id = %s AND owner = %s",
-                (thread_key, run_id, owner),
+                "WHERE thread_key = %s AND run_key = %s AND owner = %s",
+                (thread_key, run_key, owner),
             )
+
+    async def request_cancel(self, run_key: str) -> bool:
+        """See ``runs.ThreadClaims``: a NOTIFY ``cancel:<run key>`` if a live
+        claim names the run (its process stops it)."""
+        async with self._tx() as cur:
+            await cur.execute(
+                "SELECT 1 FROM graphwire_thread_claims WHERE run_key = %s AND expires_at >= %s",
+                (run_key, self._clock()),
+            )
+            if await cur.fetchone() is None:
+                return False
+            await _notify(cur, CANCEL_PREFIX + run_key)
+        return True
+
+    def on_cancel_request(self, stop: Callable[[str], None]) -> None:
+        """See ``runs.ThreadClaims``."""
+        self._cancel_requested.append(stop)
 
     # -- event logs ---------------------------------------------------------------------
 
