@@ -103,13 +103,15 @@ def test_settings_read_are_typed_for_mypy(tmp_path: Path) -> None:
 
 def test_a_postgres_store_and_its_url_go_together(tmp_path: Path) -> None:
     url = "postgresql://app@db/graphwire"
-    both = load_settings(
-        env={"GRAPHWIRE_STORE": "postgres", "GRAPHWIRE_STORE_URL": url}, cwd=tmp_path
-    )
+    env = {"GRAPHWIRE_STORE": "postgres", "GRAPHWIRE_STORE_URL": url}
+    both = load_settings(env=env, cwd=tmp_path)
     assert (both.store, both.store_url) == ("postgres", url)
     with pytest.raises(ConfigError, match="needs a store_url"):
         load_settings(env={"GRAPHWIRE_STORE": "postgres"}, cwd=tmp_path)
     with pytest.raises(ConfigError, match=r"store_url is set \(from env\).*set store = 'postgres'"):
         load_settings(env={"GRAPHWIRE_STORE_URL": url}, cwd=tmp_path)
+    # A store chosen in a higher layer wins (graphwire chat, serve --store sqlite).
+    chosen = load_settings(cli={"store": "memory"}, env=env, cwd=tmp_path)
+    assert chosen.store == "memory"
     with pytest.raises(ConfigError, match="GRAPHWIRE_STORE_URL"):
         load_settings(env={"GRAPHWIRE_STORE_URL": "mysql://db"}, cwd=tmp_path)

@@ -425,27 +425,30 @@ async def claims(
 async def test_a_thread_is_claimed_by_one_owner_until_released_or_lapsed(
     claims: Any, clock: FakeClock
 ) -> None:
-    assert await claims.claim_thread("t", "r1", "a", 10)
-    assert not await claims.claim_thread("t", "r2", "b", 10)  # a holds it
-    assert await claims.claim_thread("t", "r2", "a", 10)  # its own owner may take it over
-    await claims.release_thread("t", "r1", "a")  # not r1's any more: no effect
-    assert not await claims.claim_thread("t", "r3", "b", 10)
-    await claims.release_thread("t", "r2", "a")
-    assert await claims.claim_thread("t", "r3", "b", 10)
+    assert await claims.claim_thread("t", "k1", "c1", "a", 10)
+    assert not await claims.claim_thread("t", "k2", "c2", "b", 10)  # a holds it
+    assert await claims.claim_thread("t", "k1", "c3", "a", 10)  # its own owner takes it anew
+    await claims.release_thread("t", "c1")  # the earlier claim's release: no effect
+    assert not await claims.claim_thread("t", "k2", "c2", "b", 10)
+    await claims.release_thread("t", "c3")
+    assert await claims.claim_thread("t", "k2", "c2", "b", 10)
     clock.advance(11)  # b's lease lapses (its process died)
-    assert await claims.claim_thread("t", "r4", "a", 10)
+    assert await claims.claim_thread("t", "k4", "c4", "a", 10)
 
 
-async def test_renewal_keeps_held_claims_and_names_lost_ones(claims: Any, clock: FakeClock) -> None:
-    assert await claims.claim_thread("t1", "r1", "a", 10)
-    assert await claims.claim_thread("t2", "r2", "a", 10)
+async def test_renewal_keeps_live_claims_and_names_lost_or_lapsed_ones(
+    claims: Any, clock: FakeClock
+) -> None:
+    assert await claims.claim_thread("t1", "k1", "c1", "a", 10)
+    assert await claims.claim_thread("t2", "k2", "c2", "a", 10)
     clock.advance(8)
-    assert await claims.renew_threads("a", {"t1": "r1", "t2": "r2"}, 10) == set()
+    assert await claims.renew_threads("a", {"t1": "c1", "t2": "c2"}, 10) == set()
     clock.advance(8)  # 16 s after the claim: alive only thanks to the renewal
-    assert not await claims.claim_thread("t1", "x", "b", 10)
-    clock.advance(3)  # t2 lapses; b takes it
-    assert await claims.claim_thread("t2", "rb", "b", 10)
-    assert await claims.renew_threads("a", {"t1": "r1", "t2": "r2"}, 10) == {"t2"}
+    assert not await claims.claim_thread("t1", "x", "cx", "b", 10)
+    assert await claims.renew_threads("a", {"t1": "c1"}, 10) == set()
+    clock.advance(3)  # t2 lapsed (b may have run it meanwhile): lost, not revived
+    assert await claims.renew_threads("a", {"t1": "c1", "t2": "c2"}, 10) == {"t2"}
+    assert await claims.claim_thread("t2", "kb", "cb", "b", 10)
 
 
 async def test_a_cancel_request_reaches_the_holder_of_a_live_claim(
@@ -453,11 +456,29 @@ async def test_a_cancel_request_reaches_the_holder_of_a_live_claim(
 ) -> None:
     asked: asyncio.Queue[str] = asyncio.Queue()
     claims.on_cancel_request(asked.put_nowait)
-    assert await claims.claim_thread("t", "k1", "a", 10)
+    assert await claims.claim_thread("t", "k1", "c1", "a", 10)
     assert await claims.request_cancel("k1")
     async with asyncio.timeout(5):  # PostgreSQL: by NOTIFY
         assert await asked.get() == "k1"
     assert not await claims.request_cancel("nobody")
     clock.advance(11)  # the holder died: nobody to ask
     assert not await claims.request_cancel("k1")
+    await asyncio.sleep(0.2)  # a stray request would have arrived by now
     assert asked.empty()
+
+
+async def test_a_change_in_one_postgres_store_wakes_a_waiter_of_another(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    """Two processes' stores on one database: a waiter of one is woken by the
+    other's change (NOTIFY), not by a sweep."""
+    first = await open_store(request, "postgres", tmp_path)
+    second = await open_store(request, "postgres", tmp_path)
+    try:
+        with second.watch_work() as work:
+            await first.create(TaskSpec(agent="a", prompt="p"))
+            async with asyncio.timeout(5):
+                await work
+    finally:
+        await first.aclose()
+        await second.aclose()

@@ -184,13 +184,16 @@ def load_settings(
 
 
 def _check_store(settings: Settings) -> None:
-    """``store`` and ``store_url`` go together (set in any layers)."""
+    """``store = 'postgres'`` needs a ``store_url``; a ``store_url`` needs a store
+    chosen (it is unused by a store other than postgres)."""
     sources = settings.sources
     if settings.store == "postgres" and not settings.store_url:
         raise ConfigError(
             f"store 'postgres' (from {sources['store']}) needs a store_url (postgresql://...)"
         )
-    if settings.store_url and settings.store != "postgres":
+    if settings.store_url and sources["store"] == "default":
+        # A store_url alone is a store = 'postgres' forgotten; a store chosen
+        # in any layer (graphwire chat's memory, serve --store sqlite) wins.
         raise ConfigError(
             f"store_url is set (from {sources['store_url']}) but store is {settings.store!r} "
             f"(from {sources['store']}): set store = 'postgres'"

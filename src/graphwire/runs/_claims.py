@@ -17,6 +17,7 @@ import contextlib
 import logging
 import uuid
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Protocol
 
 from graphwire.protocol import StoreUnavailableError
@@ -26,25 +27,27 @@ logger = logging.getLogger("graphwire.runs")
 
 class ThreadClaims(Protocol):
     """Where threads are claimed (the store all processes share). A claim names
-    its run by run key (``runs.run_key``: the run id within its principal's)."""
+    its run by run key (``runs.run_key``: the run id within its principal's) and
+    is fenced by a token of its own: a run resumed under the same id claims
+    anew, and the release of its earlier claim leaves the new one alone."""
 
     async def claim_thread(
-        self, thread_key: str, run_key: str, owner: str, lease_seconds: float
+        self, thread_key: str, run_key: str, token: str, owner: str, lease_seconds: float
     ) -> bool:
-        """Claim the thread for ``run_key``: True if it was free, its claim had
-        lapsed, or ``owner`` held it already (its own registry knows the thread
-        is idle); False while another owner holds it."""
+        """Claim the thread for ``run_key`` as ``token``: True if it was free, its
+        claim had lapsed, or ``owner`` held it already (its own registry knows
+        the thread is idle); False while another owner holds it."""
         ...
 
     async def renew_threads(
-        self, owner: str, claims: Mapping[str, str], lease_seconds: float
+        self, owner: str, tokens: Mapping[str, str], lease_seconds: float
     ) -> set[str]:
-        """Extend ``owner``'s claims (thread key -> run key); the keys it no
-        longer holds."""
+        """Extend ``owner``'s live claims (thread key -> token); the keys whose
+        claim is gone or had lapsed."""
         ...
 
-    async def release_thread(self, thread_key: str, run_key: str, owner: str) -> None:
-        """Drop the claim, if ``owner`` still holds it for ``run_key``."""
+    async def release_thread(self, thread_key: str, token: str) -> None:
+        """Drop the claim, if it is still ``token``'s."""
         ...
 
     async def request_cancel(self, run_key: str) -> bool:
@@ -56,6 +59,12 @@ class ThreadClaims(Protocol):
         """``stop(run_key)`` for each cancel requested (by any process) of a run
         this process may hold."""
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class _Claim:
+    run_key: str
+    token: str
 
 
 class ClaimKeeper:
@@ -75,8 +84,9 @@ class ClaimKeeper:
         self._claims = claims
         self._lease = lease_seconds
         self._on_lost = on_lost
-        self._held: dict[str, str] = {}
+        self._held: dict[str, _Claim] = {}
         self._releases: dict[str, str] = {}
+        """token -> thread key: claims whose run ended, to drop."""
         self._wake = asyncio.Event()
         self._keeper: asyncio.Task[None] | None = None
         claims.on_cancel_request(on_cancel)
@@ -87,9 +97,13 @@ class ClaimKeeper:
 
     async def claim(self, thread_key: str, run_key: str) -> bool:
         """Claim the thread for a run about to start (False: another process's)."""
-        if not await self._claims.claim_thread(thread_key, run_key, self.owner, self._lease):
+        claim = _Claim(run_key, uuid.uuid4().hex)
+        taken = await self._claims.claim_thread(
+            thread_key, run_key, claim.token, self.owner, self._lease
+        )
+        if not taken:
             return False
-        self._held[thread_key] = run_key
+        self._held[thread_key] = claim
         if self._keeper is None or self._keeper.done():
             self._keeper = asyncio.create_task(self._keep(), name="graphwire-thread-claims")
             self._keeper.add_done_callback(_crashed)
@@ -97,13 +111,16 @@ class ClaimKeeper:
 
     def release(self, thread_key: str, run_key: str) -> None:
         """The run ended: drop its claim (soon, from the keeper's task)."""
-        if self._held.get(thread_key) == run_key:
+        claim = self._held.get(thread_key)
+        if claim is not None and claim.run_key == run_key:
             del self._held[thread_key]
-            self._releases[thread_key] = run_key
+            self._releases[claim.token] = thread_key
             self._wake.set()
 
     async def _keep(self) -> None:
-        """Release what ended at once; renew what runs every third of the lease."""
+        """Release what ended at once; renew what runs every third of the lease.
+        A failure is logged and tried again: while the keeper lives, the leases
+        say what holds."""
         while True:
             with contextlib.suppress(TimeoutError):  # else the renewal is due
                 async with asyncio.timeout(self._lease / 3):
@@ -112,25 +129,26 @@ class ClaimKeeper:
             try:
                 await self._release_ended()
                 await self._renew()
-            except StoreUnavailableError as exc:  # tried again next time; leases bound it
+            except StoreUnavailableError as exc:
                 logger.warning("thread claims could not be kept: %s", exc)
+            except Exception:
+                logger.exception("keeping thread claims failed; trying again")
 
     async def _release_ended(self) -> None:
-        while self._releases:
-            thread_key, run_key = next(iter(self._releases.items()))
-            await self._claims.release_thread(thread_key, run_key, self.owner)
-            if self._releases.get(thread_key) == run_key:
-                del self._releases[thread_key]
+        for token, thread_key in list(self._releases.items()):
+            await self._claims.release_thread(thread_key, token)
+            del self._releases[token]
 
     async def _renew(self) -> None:
         if not self._held:
             return
         held = dict(self._held)
-        for thread_key in await self._claims.renew_threads(self.owner, held, self._lease):
+        tokens = {key: claim.token for key, claim in held.items()}
+        for thread_key in await self._claims.renew_threads(self.owner, tokens, self._lease):
             if self._held.get(thread_key) == held[thread_key]:
                 del self._held[thread_key]
                 logger.error("thread %s: claim lost while its run went on; stopping it", thread_key)
-                self._on_lost(thread_key, held[thread_key])
+                self._on_lost(thread_key, held[thread_key].run_key)
 
     async def aclose(self) -> None:
         """Stop keeping; release what ended (a crash leaves claims to lapse)."""
@@ -138,12 +156,13 @@ class ClaimKeeper:
             self._keeper.cancel()
             await asyncio.wait({self._keeper})
             self._keeper = None
-        for thread_key, run_key in {**self._held, **self._releases}.items():
+        drop = {claim.token: key for key, claim in self._held.items()} | self._releases
+        for token, thread_key in drop.items():
             try:
-                await self._claims.release_thread(thread_key, run_key, self.owner)
+                await self._claims.release_thread(thread_key, token)
             except StoreUnavailableError as exc:
                 logger.warning(
-                    "thread %s keeps its claim until the lease ends: %s", thread_key, exc
+                    "thread %s keeps its claim until its lease ends: %s", thread_key, exc
                 )
         self._held.clear()
         self._releases.clear()

@@ -123,7 +123,7 @@ class RunRegistry:
             self._claiming.discard(thread_key)
         try:
             return self.start(graph, run, **kwargs)
-        except GraphwireError:
+        except Exception:  # not started: the claim goes
             self._keeper.release(thread_key, key)
             raise
 
@@ -141,7 +141,8 @@ class RunRegistry:
         holding its thread's claim, when the registry shares threads."""
         try:
             self.cancel(run_id, principal)
-        except RunNotFoundError:
+        except (RunNotFoundError, RunEndedError):
+            # Not running here (resumed under its id elsewhere, perhaps).
             if self._keeper is None or not await self._keeper.request_cancel(
                 run_key(principal, run_id)
             ):

@@ -7,6 +7,7 @@ one event loop it is atomic.
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass, replace
 
 import graphwire.tasks.stores._model as m
 from graphwire.tasks.stores._base import (
@@ -20,6 +21,14 @@ from graphwire.tasks.stores._base import (
 from graphwire.tasks.stores._model import Lease, Task, TaskEvent, TaskPage, TaskQuery
 
 
+@dataclass(frozen=True, slots=True)
+class _ThreadClaim:
+    run_key: str
+    token: str
+    owner: str
+    expires_at: float
+
+
 class MemoryTaskStore(BaseTaskStore):
     """A TaskStore that forgets everything when the process ends."""
 
@@ -27,8 +36,7 @@ class MemoryTaskStore(BaseTaskStore):
         super().__init__(*(() if clock is None else (clock,)))
         self._tasks: dict[str, Task] = {}
         self._events: dict[str, list[TaskEvent]] = {}
-        self._claims: dict[str, tuple[str, str, float]] = {}
-        """thread key -> (run key, owner, lease end)."""
+        self._claims: dict[str, _ThreadClaim] = {}
         self._cancel_requested: list[Callable[[str], None]] = []
 
     async def aclose(self) -> None:
@@ -107,37 +115,39 @@ class MemoryTaskStore(BaseTaskStore):
         self._extend(task.id, run_id, frames)
 
     async def claim_thread(
-        self, thread_key: str, run_key: str, owner: str, lease_seconds: float
+        self, thread_key: str, run_key: str, token: str, owner: str, lease_seconds: float
     ) -> bool:
         """See ``runs.ThreadClaims``."""
         now = self._clock()
         held = self._claims.get(thread_key)
-        if held is not None and held[1] != owner and held[2] >= now:
+        if held is not None and held.owner != owner and held.expires_at >= now:
             return False
-        self._claims[thread_key] = (run_key, owner, now + lease_seconds)
+        self._claims[thread_key] = _ThreadClaim(run_key, token, owner, now + lease_seconds)
         return True
 
     async def renew_threads(
-        self, owner: str, claims: Mapping[str, str], lease_seconds: float
+        self, owner: str, tokens: Mapping[str, str], lease_seconds: float
     ) -> set[str]:
         """See ``runs.ThreadClaims``."""
-        lost = set()
-        for thread_key, run_key in claims.items():
-            if self._claims.get(thread_key, ("", "", 0.0))[:2] == (run_key, owner):
-                self._claims[thread_key] = (run_key, owner, self._clock() + lease_seconds)
-            else:
+        now, lost = self._clock(), set()
+        for thread_key, token in tokens.items():
+            held = self._claims.get(thread_key)
+            if held is None or held.token != token or held.expires_at < now:
                 lost.add(thread_key)
+            else:
+                self._claims[thread_key] = replace(held, expires_at=now + lease_seconds)
         return lost
 
-    async def release_thread(self, thread_key: str, run_key: str, owner: str) -> None:
+    async def release_thread(self, thread_key: str, token: str) -> None:
         """See ``runs.ThreadClaims``."""
-        if self._claims.get(thread_key, ("", "", 0.0))[:2] == (run_key, owner):
+        held = self._claims.get(thread_key)
+        if held is not None and held.token == token:
             del self._claims[thread_key]
 
     async def request_cancel(self, run_key: str) -> bool:
         """See ``runs.ThreadClaims`` (one process: its own runs)."""
         now = self._clock()
-        if not any(c[0] == run_key and c[2] >= now for c in self._claims.values()):
+        if not any(c.run_key == run_key and c.expires_at >= now for c in self._claims.values()):
             return False
         for stop in self._cancel_requested:
             stop(run_key)

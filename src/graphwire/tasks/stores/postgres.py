@@ -9,8 +9,10 @@ number of graphwire processes on any number of hosts.
 - A change that someone may wait for sends ``NOTIFY graphwire, '<key>'`` in its
   own transaction (delivered at commit, carrying an id only); each store
   LISTENs and wakes its local waiters, who read the rows themselves. Its own
-  changes it wakes at once, as every store does (their echo is ignored). A
-  lost listening connection is opened again, and every waiter woken to look.
+  changes it wakes at once, as every store does (their echo, known by the
+  store id the payload carries, is ignored). A lost listening connection is
+  opened again, and every waiter woken to look. Pooled connections are
+  checked before use, so none is handed out dead after a restart.
 - The schema is versioned (``graphwire_migrations``) and migrated on open under
   an advisory lock, so processes starting at once apply each step once.
 """
@@ -20,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import uuid
 from collections.abc import AsyncIterator, Callable, Collection, Mapping, Sequence
 from typing import Any
 
@@ -99,6 +102,7 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         CREATE TABLE graphwire_thread_claims (
             thread_key text PRIMARY KEY,
             run_key text NOT NULL,
+            token text NOT NULL,
             owner text NOT NULL,
             expires_at double precision NOT NULL
         );
@@ -118,8 +122,9 @@ _UPDATE = (
     "lease_expires_at = %s, attempt = %s, body = %s WHERE id = %s"
 )
 _FILTERS = ("agent", "parent_task_id", "parent_run_id", "parent_thread_id")
-_UNAVAILABLE = (psycopg.OperationalError, PoolTimeout)
-"""What a database that cannot be used now raises (down, unreachable, read-only ...)."""
+_UNAVAILABLE = (psycopg.OperationalError, psycopg.errors.ReadOnlySqlTransaction, PoolTimeout)
+"""What a database that cannot be used now raises (down, unreachable, shutting
+down, out of resources, a standby that takes no writes, no free connection)."""
 
 
 async def migrate(conn: AsyncConnection[Any]) -> None:
@@ -152,6 +157,7 @@ async def postgres_checkpointer(url: str, pool_size: int = 10) -> AsyncIterator[
         open=False,
         # What AsyncPostgresSaver's queries expect of a connection.
         kwargs={"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row},
+        check=AsyncConnectionPool.check_connection,
     )
     with _translated():
         await pool.open(wait=True)
@@ -193,8 +199,8 @@ class PostgresTaskStore(BaseTaskStore):
         self._listener: asyncio.Task[None] | None = None
         self._listening = asyncio.Event()
         self._cancel_requested: list[Callable[[str], None]] = []
-        self._backends: set[int] = set()
-        """This store's own connections (their NOTIFYs were fired here already)."""
+        self._id = uuid.uuid4().hex
+        """Said with each NOTIFY: this store's own are not fired twice."""
 
     @classmethod
     async def open(
@@ -202,7 +208,12 @@ class PostgresTaskStore(BaseTaskStore):
     ) -> PostgresTaskStore:
         """Connect, migrate the schema and start listening (``aclose`` undoes it)."""
         pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
-            url, min_size=1, max_size=pool_size, open=False, kwargs={"autocommit": True}
+            url,
+            min_size=1,
+            max_size=pool_size,
+            open=False,
+            kwargs={"autocommit": True},
+            check=AsyncConnectionPool.check_connection,  # none dead after a restart
         )
         with _translated():
             await pool.open(wait=True)
@@ -212,6 +223,7 @@ class PostgresTaskStore(BaseTaskStore):
                 async with pool.connection() as conn:
                     await migrate(conn)
             store._listener = asyncio.create_task(store._listen(), name="graphwire-pg-listen")
+            store._listener.add_done_callback(_listener_ended)
             await store._listening.wait()
             opened = True
         finally:
@@ -240,19 +252,20 @@ class PostgresTaskStore(BaseTaskStore):
                         self._signals.fire_all()
                     self._listening.set()
                     async for notice in conn.notifies():
-                        self._heard(notice.payload, notice.pid)
-            except _UNAVAILABLE as exc:
+                        self._heard(notice.payload)
+            except psycopg.Error as exc:  # down, restarting, a standby: again in a second
                 # Meanwhile only this process's own changes wake its waiters.
                 logger.warning("listening for task changes failed (again in 1 s): %s", exc)
                 self._listening.set()
                 await asyncio.sleep(LISTEN_RETRY_SECONDS)
 
-    def _heard(self, payload: str, pid: int) -> None:
-        if payload.startswith(CANCEL_PREFIX):  # even our own: the run may be ours
+    def _heard(self, payload: str) -> None:
+        sender, _, key = payload.partition(" ")
+        if key.startswith(CANCEL_PREFIX):  # even our own: the run may be ours
             for stop in self._cancel_requested:
-                stop(payload[len(CANCEL_PREFIX) :])
-        elif pid not in self._backends:
-            self._fire(payload)
+                stop(key[len(CANCEL_PREFIX) :])
+        elif sender != self._id:  # our own changes woke their waiters already
+            self._fire(key)
 
     # -- transactions ----------------------------------------------------------------
 
@@ -265,7 +278,6 @@ class PostgresTaskStore(BaseTaskStore):
                 conn.transaction(),
                 conn.cursor() as cur,
             ):
-                self._backends.add(conn.info.backend_pid)
                 yield cur
 
     async def probe(self) -> None:
@@ -281,7 +293,7 @@ class PostgresTaskStore(BaseTaskStore):
     async def _insert(self, task: Task) -> None:
         async with self._tx() as cur:
             await cur.execute(_INSERT, _row(task))
-            await _notify(cur, task.id, WORK)
+            await _notify(cur, self._id, task.id, WORK)
 
     async def _apply(
         self, task_id: str, change: Callable[[Task], Task], frames: Sequence[str] = ()
@@ -295,7 +307,7 @@ class PostgresTaskStore(BaseTaskStore):
                 keys.append(events_key(task_id))
             if task.runnable:
                 keys.append(WORK)
-            await _notify(cur, *keys)
+            await _notify(cur, self._id, *keys)
         return task
 
     async def get(self, task_id: str) -> Task:
@@ -334,7 +346,7 @@ class PostgresTaskStore(BaseTaskStore):
             lease = Lease(owner, task.attempt + 1, lease_seconds)
             claimed = m.claim(task, lease, run_id, self._clock())
             await _save(cur, claimed)
-            await _notify(cur, claimed.id)
+            await _notify(cur, self._id, claimed.id)
         self._fire(claimed.id)
         return claimed
 
@@ -354,7 +366,7 @@ class PostgresTaskStore(BaseTaskStore):
                 await _save(cur, requeued[-1])
             keys = [key for t in requeued for key in (t.id, events_key(t.id))]
             if requeued:
-                await _notify(cur, *keys, WORK)
+                await _notify(cur, self._id, *keys, WORK)
         if requeued:
             self._fire(*keys, WORK)
         return requeued
@@ -366,44 +378,43 @@ class PostgresTaskStore(BaseTaskStore):
         return self
 
     async def claim_thread(
-        self, thread_key: str, run_key: str, owner: str, lease_seconds: float
+        self, thread_key: str, run_key: str, token: str, owner: str, lease_seconds: float
     ) -> bool:
         """See ``runs.ThreadClaims``: one upsert, taken over only from its own
         owner or a lapsed lease."""
-        now = self._clock()
         async with self._tx() as cur:
+            now = self._clock()  # once the connection is ours: the lease starts now
             await cur.execute(
-                "INSERT INTO graphwire_thread_claims AS c (thread_key, run_key, owner, expires_at) "
-                "VALUES (%s, %s, %s, %s) ON CONFLICT (thread_key) DO UPDATE SET "
-                "run_key = EXCLUDED.run_key, owner = EXCLUDED.owner, "
-                "expires_at = EXCLUDED.expires_at "
+                "INSERT INTO graphwire_thread_claims AS c "
+                "(thread_key, run_key, token, owner, expires_at) VALUES (%s, %s, %s, %s, %s) "
+                "ON CONFLICT (thread_key) DO UPDATE SET run_key = EXCLUDED.run_key, "
+                "token = EXCLUDED.token, owner = EXCLUDED.owner, expires_at = EXCLUDED.expires_at "
                 "WHERE c.owner = EXCLUDED.owner OR c.expires_at < %s RETURNING 1",
-                (thread_key, run_key, owner, now + lease_seconds, now),
+                (thread_key, run_key, token, owner, now + lease_seconds, now),
             )
             return await cur.fetchone() is not None
 
     async def renew_threads(
-        self, owner: str, claims: Mapping[str, str], lease_seconds: float
+        self, owner: str, tokens: Mapping[str, str], lease_seconds: float
     ) -> set[str]:
-        """See ``runs.ThreadClaims``: one UPDATE, fenced by owner and run."""
-        keys, runs = list(claims), list(claims.values())
+        """See ``runs.ThreadClaims``: one UPDATE of the live claims, by token."""
+        keys = list(tokens)
         async with self._tx() as cur:
+            now = self._clock()
             await cur.execute(
-                "UPDATE graphwire_thread_claims SET expires_at = %s WHERE owner = %s "
-                "AND (thread_key, run_key) IN (SELECT * FROM unnest(%s::text[], %s::text[])) "
-                "RETURNING thread_key",
-                (self._clock() + lease_seconds, owner, keys, runs),
+                "UPDATE graphwire_thread_claims SET expires_at = %s "
+                "WHERE owner = %s AND token = ANY(%s) AND expires_at >= %s RETURNING thread_key",
+                (now + lease_seconds, owner, list(tokens.values()), now),
             )
             renewed = {key for (key,) in await cur.fetchall()}
         return set(keys) - renewed
 
-    async def release_thread(self, thread_key: str, run_key: str, owner: str) -> None:
+    async def release_thread(self, thread_key: str, token: str) -> None:
         """See ``runs.ThreadClaims``."""
         async with self._tx() as cur:
             await cur.execute(
-                "DELETE FROM graphwire_thread_claims "
-                "WHERE thread_key = %s AND run_key = %s AND owner = %s",
-                (thread_key, run_key, owner),
+                "DELETE FROM graphwire_thread_claims WHERE thread_key = %s AND token = %s",
+                (thread_key, token),
             )
 
     async def request_cancel(self, run_key: str) -> bool:
@@ -416,7 +427,7 @@ class PostgresTaskStore(BaseTaskStore):
             )
             if await cur.fetchone() is None:
                 return False
-            await _notify(cur, CANCEL_PREFIX + run_key)
+            await _notify(cur, self._id, CANCEL_PREFIX + run_key)
         return True
 
     def on_cancel_request(self, stop: Callable[[str], None]) -> None:
@@ -440,7 +451,7 @@ class PostgresTaskStore(BaseTaskStore):
             if tuple(row) != (lease.owner, lease.attempt):
                 raise m.LeaseLostError(f"lease on task {task_id} attempt {lease.attempt} is lost")
             last = await _extend(cur, task_id, run_id, frames)
-            await _notify(cur, events_key(task_id))
+            await _notify(cur, self._id, events_key(task_id))
         self._fire(events_key(task_id))
         return last
 
@@ -461,6 +472,11 @@ class PostgresTaskStore(BaseTaskStore):
             )
             rows = await cur.fetchall()
         return [TaskEvent(int(seq), str(run), str(frame)) for seq, run, frame in rows]
+
+
+def _listener_ended(listener: asyncio.Task[None]) -> None:
+    if not listener.cancelled() and listener.exception() is not None:
+        logger.error("listening for task changes stopped", exc_info=listener.exception())
 
 
 @contextlib.contextmanager
@@ -553,10 +569,11 @@ async def _extend(cur: AsyncCursor[Any], task_id: str, run_id: str, frames: Sequ
     return last + len(frames)
 
 
-async def _notify(cur: AsyncCursor[Any], *keys: str) -> None:
-    """Wake the waiters on ``keys`` in every process, when this transaction commits."""
+async def _notify(cur: AsyncCursor[Any], sender: str, *keys: str) -> None:
+    """Wake the waiters on ``keys`` in every process, when this transaction commits
+    (payload: the sending store's id and the key)."""
     for key in dict.fromkeys(keys):
-        await cur.execute("SELECT pg_notify(%s, %s)", (CHANNEL, key))
+        await cur.execute("SELECT pg_notify(%s, %s)", (CHANNEL, f"{sender} {key}"))
 
 
 def _where(query: TaskQuery) -> tuple[str, tuple[Any, ...]]:

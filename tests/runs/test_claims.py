@@ -1,0 +1,48 @@
+"""The ClaimKeeper on a store's thread claims (memory here; the claims
+themselves are contract-tested on every store that has them)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from graphwire.runs import ClaimKeeper
+from graphwire.tasks import MemoryTaskStore
+
+
+async def test_a_run_claimed_again_under_its_key_keeps_the_new_claim() -> None:
+    """CopilotKit resumes an interrupted run under its own id: the release of
+    the run's first claim, still queued, must not drop the second."""
+    store = MemoryTaskStore()
+    lost: list[str] = []
+    keeper = ClaimKeeper(store, 0.3, lambda _thread, key: lost.append(key), lambda _key: None)
+    assert await keeper.claim("t", "k1")
+    keeper.release("t", "k1")  # the run ended interrupted ...
+    assert await keeper.claim("t", "k1")  # ... and resumes under its id at once
+    await asyncio.sleep(0.25)  # the keeper has released the first claim and renewed
+    assert lost == []
+    assert not await store.claim_thread("t", "x", "cx", "another process", 10)
+    await keeper.aclose()
+    assert await store.claim_thread("t", "x", "cx", "another process", 10)  # released
+
+
+class _Clock:
+    now = 1_800_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_a_claim_another_process_took_stops_its_run() -> None:
+    clock = _Clock()
+    store = MemoryTaskStore(clock=clock)
+    lost: list[str] = []
+    keeper = ClaimKeeper(store, 0.3, lambda _thread, key: lost.append(key), lambda _key: None)
+    assert await keeper.claim("t", "k1")
+    clock.now += 1  # the lease ran out unseen (a paused process) ...
+    assert await store.claim_thread("t", "k9", "c9", "another process", 30)  # ... and was taken
+    async with asyncio.timeout(2):
+        while not lost:
+            await asyncio.sleep(0.02)
+    assert lost == ["k1"]  # the registry stops that run
+    await keeper.aclose()
+    assert not await store.claim_thread("t", "k2", "c2", "a third process", 30)  # not dropped
