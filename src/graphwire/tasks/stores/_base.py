@@ -14,9 +14,11 @@ import asyncio
 import contextlib
 import json
 import time
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Protocol, runtime_checkable
+
+from pydantic import TypeAdapter
 
 import graphwire.tasks.stores._model as m
 from graphwire.protocol import ErrorCode, closing_events
@@ -168,6 +170,15 @@ class BaseTaskStore(TaskStore, abc.ABC):
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self._clock = clock
         self._signals = Signals()
+        self._cancel_requested: list[Callable[[str], None]] = []
+
+    def on_cancel_request(self, stop: Callable[[str], None]) -> None:
+        """See ``runs.ThreadClaims`` (for the stores that claim threads)."""
+        self._cancel_requested.append(stop)
+
+    def _cancel_asked(self, run_key: str) -> None:
+        for stop in self._cancel_requested:
+            stop(run_key)
 
     # -- primitives each store provides --------------------------------------------
 
@@ -320,6 +331,82 @@ class BaseTaskStore(TaskStore, abc.ABC):
 
     def _fire(self, *keys: str) -> None:
         self._signals.fire(*keys)
+
+
+TASK_COLUMNS = (
+    "id, agent, state, parent_run_id, parent_task_id, parent_thread_id, principal, "
+    "created_at, ready_at, lease_owner, lease_expires_at, attempt, body"
+)
+"""A SQL store's task row: the columns queries filter on, and the whole Task
+as JSON (the source of truth)."""
+_TASK_JSON: TypeAdapter[Task] = TypeAdapter(Task)
+
+
+def task_row(task: Task) -> tuple[Any, ...]:
+    """The values of ``TASK_COLUMNS`` for ``task``."""
+    return (
+        task.id,
+        task.agent,
+        task.state.value,
+        task.parent_run_id,
+        task.parent_task_id,
+        task.parent_thread_id,
+        task.principal,
+        task.created_at,
+        task.ready_at,
+        task.lease_owner,
+        task.lease_expires_at,
+        task.attempt,
+        _TASK_JSON.dump_json(task).decode(),
+    )
+
+
+def changed_row(task: Task) -> tuple[Any, ...]:
+    """What a change can touch — state, ready_at, lease_owner, lease_expires_at,
+    attempt, body — then the id (an UPDATE's parameters)."""
+    return (
+        task.state.value,
+        task.ready_at,
+        task.lease_owner,
+        task.lease_expires_at,
+        task.attempt,
+        _TASK_JSON.dump_json(task).decode(),
+        task.id,
+    )
+
+
+BOARD_FILTERS = ("agent", "parent_task_id", "parent_run_id", "parent_thread_id")
+
+
+def board_where(query: TaskQuery, mark: str, same: str) -> tuple[str, tuple[Any, ...]]:
+    """A SQL store's WHERE clause for a board page and its parameters, ``mark``
+    being the driver's placeholder and ``same`` its null-safe equality."""
+    clauses: list[str] = []
+    args: list[Any] = []
+    if query.states is not None:
+        clauses.append(f"state IN ({', '.join([mark] * len(query.states))})")
+        args.extend(sorted(s.value for s in query.states))
+    for column in BOARD_FILTERS:
+        value = getattr(query, column)
+        if value is not None:
+            clauses.append(f"{column} = {mark}")
+            args.append(value)
+    if query.scoped:
+        clauses.append(f"principal {same} {mark}")
+        args.append(query.principal)
+    if query.cursor is not None:
+        created, task_id = decode_cursor(query.cursor)
+        clauses.append(f"(created_at < {mark} OR (created_at = {mark} AND id < {mark}))")
+        args.extend((created, created, task_id))
+    return ("WHERE " + " AND ".join(clauses)) if clauses else "", tuple(args)
+
+
+def board_page(bodies: Iterable[str], limit: int) -> TaskPage:
+    """A page from up to ``limit + 1`` task rows' bodies (one more: a next page)."""
+    tasks = tuple(_TASK_JSON.validate_json(body) for body in bodies)
+    page = tasks[:limit]
+    more = len(tasks) > limit
+    return TaskPage(page, encode_cursor(page[-1]) if more and page else None)
 
 
 def closing_frames(frames: Sequence[str]) -> list[str]:

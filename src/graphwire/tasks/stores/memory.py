@@ -37,7 +37,6 @@ class MemoryTaskStore(BaseTaskStore):
         self._tasks: dict[str, Task] = {}
         self._events: dict[str, list[TaskEvent]] = {}
         self._claims: dict[str, _ThreadClaim] = {}
-        self._cancel_requested: list[Callable[[str], None]] = []
 
     async def aclose(self) -> None:
         """Nothing to release."""
@@ -149,13 +148,8 @@ class MemoryTaskStore(BaseTaskStore):
         now = self._clock()
         if not any(c.run_key == run_key and c.expires_at >= now for c in self._claims.values()):
             return False
-        for stop in self._cancel_requested:
-            stop(run_key)
+        self._cancel_asked(run_key)
         return True
-
-    def on_cancel_request(self, stop: Callable[[str], None]) -> None:
-        """See ``runs.ThreadClaims``."""
-        self._cancel_requested.append(stop)
 
     async def append_events(
         self, task_id: str, lease: Lease, run_id: str, frames: Sequence[str]

@@ -37,12 +37,15 @@ import graphwire.tasks.stores._model as m
 from graphwire.protocol import StoreUnavailableError
 from graphwire.runs import ThreadClaims
 from graphwire.tasks.stores._base import (
+    TASK_COLUMNS,
     WORK,
     BaseTaskStore,
+    board_page,
+    board_where,
+    changed_row,
     closing_frames,
-    decode_cursor,
-    encode_cursor,
     events_key,
+    task_row,
 )
 from graphwire.tasks.stores._model import Lease, Task, TaskEvent, TaskPage, TaskQuery
 
@@ -112,16 +115,11 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
 )
 """The schema, one step per version; applied in order, each once."""
 
-_COLUMNS = (
-    "id, agent, state, parent_run_id, parent_task_id, parent_thread_id, principal, "
-    "created_at, ready_at, lease_owner, lease_expires_at, attempt, body"
-)
-_INSERT = f"INSERT INTO graphwire_tasks ({_COLUMNS}) VALUES ({', '.join(['%s'] * 13)})"
+_INSERT = f"INSERT INTO graphwire_tasks ({TASK_COLUMNS}) VALUES ({', '.join(['%s'] * 13)})"
 _UPDATE = (
     "UPDATE graphwire_tasks SET state = %s, ready_at = %s, lease_owner = %s, "
     "lease_expires_at = %s, attempt = %s, body = %s WHERE id = %s"
 )
-_FILTERS = ("agent", "parent_task_id", "parent_run_id", "parent_thread_id")
 _UNAVAILABLE = (psycopg.OperationalError, psycopg.errors.ReadOnlySqlTransaction, PoolTimeout)
 """What a database that cannot be used now raises (down, unreachable, shutting
 down, out of resources, a standby that takes no writes, no free connection)."""
@@ -198,7 +196,6 @@ class PostgresTaskStore(BaseTaskStore):
         self._url = url
         self._listener: asyncio.Task[None] | None = None
         self._listening = asyncio.Event()
-        self._cancel_requested: list[Callable[[str], None]] = []
         self._id = uuid.uuid4().hex
         """Said with each NOTIFY: this store's own are not fired twice."""
 
@@ -262,8 +259,7 @@ class PostgresTaskStore(BaseTaskStore):
     def _heard(self, payload: str) -> None:
         sender, _, key = payload.partition(" ")
         if key.startswith(CANCEL_PREFIX):  # even our own: the run may be ours
-            for stop in self._cancel_requested:
-                stop(key[len(CANCEL_PREFIX) :])
+            self._cancel_asked(key[len(CANCEL_PREFIX) :])
         elif sender != self._id:  # our own changes woke their waiters already
             self._fire(key)
 
@@ -292,7 +288,7 @@ class PostgresTaskStore(BaseTaskStore):
 
     async def _insert(self, task: Task) -> None:
         async with self._tx() as cur:
-            await cur.execute(_INSERT, _row(task))
+            await cur.execute(_INSERT, task_row(task))
             await _notify(cur, self._id, task.id, WORK)
 
     async def _apply(
@@ -315,15 +311,12 @@ class PostgresTaskStore(BaseTaskStore):
             return await _load(cur, task_id)
 
     async def list_tasks(self, query: TaskQuery) -> TaskPage:
-        where, args = _where(query)
+        where, args = board_where(query, "%s", "IS NOT DISTINCT FROM")
         sql = f"SELECT body FROM graphwire_tasks {where} ORDER BY created_at DESC, id DESC LIMIT %s"
         async with self._tx() as cur:
             await cur.execute(sql, (*args, query.limit + 1))
             rows = await cur.fetchall()
-        tasks = tuple(_TASK.validate_json(body) for (body,) in rows)
-        page = tasks[: query.limit]
-        more = len(tasks) > query.limit
-        return TaskPage(page, encode_cursor(page[-1]) if more and page else None)
+        return board_page((body for (body,) in rows), query.limit)
 
     # -- claims and leases --------------------------------------------------------------
 
@@ -430,10 +423,6 @@ class PostgresTaskStore(BaseTaskStore):
             await _notify(cur, self._id, CANCEL_PREFIX + run_key)
         return True
 
-    def on_cancel_request(self, stop: Callable[[str], None]) -> None:
-        """See ``runs.ThreadClaims``."""
-        self._cancel_requested.append(stop)
-
     # -- event logs ---------------------------------------------------------------------
 
     async def append_events(
@@ -490,37 +479,11 @@ def _translated() -> Any:
 # -- rows ------------------------------------------------------------------------------
 
 
-def _row(task: Task) -> tuple[Any, ...]:
-    return (
-        task.id,
-        task.agent,
-        task.state.value,
-        task.parent_run_id,
-        task.parent_task_id,
-        task.parent_thread_id,
-        task.principal,
-        task.created_at,
-        task.ready_at,
-        task.lease_owner,
-        task.lease_expires_at,
-        task.attempt,
-        _TASK.dump_json(task).decode(),
-    )
-
-
 async def _save(cur: AsyncCursor[Any], task: Task) -> None:
     """Write a changed task back (only the columns a change can touch)."""
     await cur.execute(
         _UPDATE,
-        (
-            task.state.value,
-            task.ready_at,
-            task.lease_owner,
-            task.lease_expires_at,
-            task.attempt,
-            _TASK.dump_json(task).decode(),
-            task.id,
-        ),
+        changed_row(task),
     )
 
 
@@ -574,24 +537,3 @@ async def _notify(cur: AsyncCursor[Any], sender: str, *keys: str) -> None:
     (payload: the sending store's id and the key)."""
     for key in dict.fromkeys(keys):
         await cur.execute("SELECT pg_notify(%s, %s)", (CHANNEL, f"{sender} {key}"))
-
-
-def _where(query: TaskQuery) -> tuple[str, tuple[Any, ...]]:
-    clauses: list[str] = []
-    args: list[Any] = []
-    if query.states is not None:
-        clauses.append("state = ANY(%s)")
-        args.append(sorted(s.value for s in query.states))
-    for attr in _FILTERS:
-        value = getattr(query, attr)
-        if value is not None:
-            clauses.append(f"{attr} = %s")
-            args.append(value)
-    if query.scoped:
-        clauses.append("principal IS NOT DISTINCT FROM %s")
-        args.append(query.principal)
-    if query.cursor is not None:
-        created, task_id = decode_cursor(query.cursor)
-        clauses.append("(created_at < %s OR (created_at = %s AND id < %s))")
-        args.extend((created, created, task_id))
-    return ("WHERE " + " AND ".join(clauses)) if clauses else "", tuple(args)

@@ -25,12 +25,15 @@ from pydantic import TypeAdapter
 
 import graphwire.tasks.stores._model as m
 from graphwire.tasks.stores._base import (
+    TASK_COLUMNS,
     WORK,
     BaseTaskStore,
+    board_page,
+    board_where,
+    changed_row,
     closing_frames,
-    decode_cursor,
-    encode_cursor,
     events_key,
+    task_row,
 )
 from graphwire.tasks.stores._model import Lease, Task, TaskEvent, TaskPage, TaskQuery
 from graphwire.tasks.stores._sqlite_file import SqliteFile
@@ -70,11 +73,7 @@ CREATE TABLE IF NOT EXISTS graphwire_task_events (
     PRIMARY KEY (task_id, seq)
 ) WITHOUT ROWID;
 """
-_COLUMNS = (
-    "id, agent, state, parent_run_id, parent_task_id, parent_thread_id, principal, "
-    "created_at, ready_at, lease_owner, lease_expires_at, attempt, body"
-)
-_INSERT = f"INSERT INTO graphwire_tasks ({_COLUMNS}) VALUES ({', '.join('?' * 13)})"
+_INSERT = f"INSERT INTO graphwire_tasks ({TASK_COLUMNS}) VALUES ({', '.join('?' * 13)})"
 _UPDATE = (
     "UPDATE graphwire_tasks SET state = ?, ready_at = ?, lease_owner = ?, "
     "lease_expires_at = ?, attempt = ?, body = ? WHERE id = ?"
@@ -83,12 +82,6 @@ _FENCE = (
     "SELECT lease_owner, attempt, "
     "(SELECT COALESCE(MAX(seq), 0) FROM graphwire_task_events WHERE task_id = ?) "
     "FROM graphwire_tasks WHERE id = ?"
-)
-_FILTERS = (
-    ("agent", "agent"),
-    ("parent_task_id", "parent_task_id"),
-    ("parent_run_id", "parent_run_id"),
-    ("parent_thread_id", "parent_thread_id"),
 )
 
 
@@ -140,7 +133,7 @@ class SqliteTaskStore(BaseTaskStore):
     # -- tasks --------------------------------------------------------------------------
 
     async def _insert(self, task: Task) -> None:
-        await self._write(lambda conn: conn.execute(_INSERT, _row(task)))
+        await self._write(lambda conn: conn.execute(_INSERT, task_row(task)))
 
     async def _apply(
         self, task_id: str, change: Callable[[Task], Task], frames: Sequence[str] = ()
@@ -158,16 +151,13 @@ class SqliteTaskStore(BaseTaskStore):
         return await self._read(lambda conn: _load(conn, task_id))
 
     async def list_tasks(self, query: TaskQuery) -> TaskPage:
-        where, args = _where(query)
+        where, args = board_where(query, "?", "IS")
         sql = f"SELECT body FROM graphwire_tasks {where} ORDER BY created_at DESC, id DESC LIMIT ?"
 
         def read(conn: sqlite3.Connection) -> list[Any]:
             return conn.execute(sql, (*args, query.limit + 1)).fetchall()
 
-        tasks = tuple(_TASK.validate_json(body) for (body,) in await self._read(read))
-        page = tasks[: query.limit]
-        more = len(tasks) > query.limit
-        return TaskPage(page, encode_cursor(page[-1]) if more and page else None)
+        return board_page((body for (body,) in await self._read(read)), query.limit)
 
     # -- claims and leases --------------------------------------------------------------
 
@@ -267,37 +257,11 @@ class SqliteTaskStore(BaseTaskStore):
 # -- rows (run on the database thread) ------------------------------------------------
 
 
-def _row(task: Task) -> tuple[Any, ...]:
-    return (
-        task.id,
-        task.agent,
-        task.state.value,
-        task.parent_run_id,
-        task.parent_task_id,
-        task.parent_thread_id,
-        task.principal,
-        task.created_at,
-        task.ready_at,
-        task.lease_owner,
-        task.lease_expires_at,
-        task.attempt,
-        _TASK.dump_json(task).decode(),
-    )
-
-
 def _save(conn: sqlite3.Connection, task: Task) -> None:
     """Write a changed task back (only the columns a change can touch)."""
     conn.execute(
         _UPDATE,
-        (
-            task.state.value,
-            task.ready_at,
-            task.lease_owner,
-            task.lease_expires_at,
-            task.attempt,
-            _TASK.dump_json(task).decode(),
-            task.id,
-        ),
+        changed_row(task),
     )
 
 
@@ -333,24 +297,3 @@ def _insert_events(
             [(task_id, last + i, run_id, f) for i, f in enumerate(frames, 1)],
         )
     return last + len(frames)
-
-
-def _where(query: TaskQuery) -> tuple[str, tuple[Any, ...]]:
-    clauses: list[str] = []
-    args: list[Any] = []
-    if query.states is not None:
-        clauses.append(f"state IN ({', '.join('?' * len(query.states))})")
-        args.extend(sorted(s.value for s in query.states))
-    for attr, column in _FILTERS:
-        value = getattr(query, attr)
-        if value is not None:
-            clauses.append(f"{column} = ?")
-            args.append(value)
-    if query.scoped:
-        clauses.append("principal IS ?")
-        args.append(query.principal)
-    if query.cursor is not None:
-        created, task_id = decode_cursor(query.cursor)
-        clauses.append("(created_at < ? OR (created_at = ? AND id < ?))")
-        args.extend((created, created, task_id))
-    return ("WHERE " + " AND ".join(clauses)) if clauses else "", tuple(args)
