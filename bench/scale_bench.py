@@ -32,7 +32,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tests.postgres import fresh_database, postgres_server  # noqa: E402
-from tests.processes import serve, wait_healthy  # noqa: E402
+from tests.processes import serve_many, wait_healthy  # noqa: E402
+from tests.server.conftest import run_body  # noqa: E402
 
 from graphwire.tasks import PostgresTaskStore, TaskQuery, TaskSpec, TaskState  # noqa: E402
 
@@ -42,18 +43,9 @@ WORKERS = "4"
 
 @contextlib.contextmanager
 def processes(url: str, count: int, cwd: Path) -> Iterator[list[str]]:
-    started = []
-    with contextlib.ExitStack() as logs:
-        try:
-            for n in range(count):
-                log = logs.enter_context((cwd / f"server-{n}.log").open("w"))
-                env = {"GRAPHWIRE_TASK_WORKERS": WORKERS, "GRAPHWIRE_LOG_LEVEL": "warning"}
-                started.append(serve(["--store", url, f"quick={AGENT}:graph"], cwd, env, log))
-            yield [base for _, base in started]
-        finally:
-            for process, _ in started:
-                process.terminate()
-                process.communicate(timeout=30)
+    env = {"GRAPHWIRE_TASK_WORKERS": WORKERS, "GRAPHWIRE_LOG_LEVEL": "warning"}
+    with serve_many(["--store", url, f"quick={AGENT}:graph"], cwd, [env] * count) as started:
+        yield [base for _, base in started]
 
 
 async def tasks_per_second(store: PostgresTaskStore, count: int) -> float:
@@ -88,16 +80,8 @@ async def runs_per_second(bases: list[str], count: int) -> float:
     gate = asyncio.Semaphore(16)
 
     async def one(http: httpx.AsyncClient, n: int) -> None:
-        body = {
-            "threadId": str(uuid.uuid4()),
-            "runId": str(uuid.uuid4()),
-            "protocolVersion": "1.0",
-            "state": {},
-            "tools": [],
-            "context": [],
-            "forwardedProps": {},
-            "messages": [{"id": str(uuid.uuid4()), "role": "user", "content": f"chat {n}"}],
-        }
+        thread, run = str(uuid.uuid4()), str(uuid.uuid4())
+        body = run_body(thread, run, f"chat {n}", protocolVersion="1.0")
         async with (
             gate,
             http.stream("POST", f"{bases[n % len(bases)]}/agents/quick", json=body) as r,

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
@@ -46,6 +48,27 @@ def serve(
         text=True,
     )
     return process, f"http://127.0.0.1:{port}"
+
+
+@contextlib.contextmanager
+def serve_many(
+    args: list[str], cwd: Path, settings: list[dict[str, str]]
+) -> Iterator[list[tuple[subprocess.Popen[str], str]]]:
+    """One ``graphwire serve ARGS`` per entry of ``settings`` (its environment),
+    each on a port of its own and logging to ``cwd/server-N.log``; all stopped
+    on exit."""
+    started = []
+    with contextlib.ExitStack() as logs:
+        try:
+            for n, extra in enumerate(settings):
+                log = logs.enter_context((cwd / f"server-{n}.log").open("w"))
+                started.append(serve(args, cwd, extra, log=log))
+            yield started
+        finally:
+            for process, _ in started:
+                if process.poll() is None:
+                    process.terminate()
+                process.communicate(timeout=30)
 
 
 async def wait_healthy(url: str, seconds: float = 30) -> None:

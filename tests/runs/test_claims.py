@@ -14,7 +14,7 @@ async def test_a_run_claimed_again_under_its_key_keeps_the_new_claim() -> None:
     the run's first claim, still queued, must not drop the second."""
     store = MemoryTaskStore()
     lost: list[str] = []
-    keeper = ClaimKeeper(store, 0.3, lambda _thread, key: lost.append(key), lambda _key: None)
+    keeper = ClaimKeeper(store, 0.3, lost.append)
     assert await keeper.claim("t", "k1")
     keeper.release("t", "k1")  # the run ended interrupted ...
     assert await keeper.claim("t", "k1")  # ... and resumes under its id at once
@@ -36,7 +36,7 @@ async def test_a_claim_another_process_took_stops_its_run() -> None:
     clock = _Clock()
     store = MemoryTaskStore(clock=clock)
     lost: list[str] = []
-    keeper = ClaimKeeper(store, 0.3, lambda _thread, key: lost.append(key), lambda _key: None)
+    keeper = ClaimKeeper(store, 0.3, lost.append)
     assert await keeper.claim("t", "k1")
     clock.now += 1  # the lease ran out unseen (a paused process) ...
     assert await store.claim_thread("t", "k9", "c9", "another process", 30)  # ... and was taken

@@ -6,11 +6,12 @@ processes each run exactly once."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 import subprocess
 import uuid
-from collections.abc import AsyncIterator, Iterator
-from contextlib import ExitStack, asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,8 @@ import httpx
 from ag_ui.core import RunErrorEvent, RunFinishedEvent
 
 from graphwire.tasks import PostgresTaskStore, TaskQuery, TaskSpec, TaskState
-from tests.processes import serve, wait_healthy
+from tests.processes import serve_many, wait_healthy
+from tests.server.conftest import run_body
 from tests.tasks.graphs import logged_runs
 from tests.tasks.test_crash import AGENT as SLOW_AGENT
 from tests.tasks.test_crash import check_task, until
@@ -28,23 +30,11 @@ APPROVE_AGENT = Path(__file__).with_name("approve_agent.py")
 CHAT_AGENT = Path(__file__).parents[1] / "chat" / "agent.py"
 
 
-@contextmanager
 def servers(
     url: str, cwd: Path, spec: str, settings: list[dict[str, str]]
-) -> Iterator[list[tuple[subprocess.Popen[str], str]]]:
-    """One ``graphwire serve --store URL`` per settings, on ports of their own."""
-    started = []
-    with ExitStack() as logs:
-        try:
-            for n, extra in enumerate(settings):
-                log = logs.enter_context((cwd / f"server-{n}.log").open("w"))
-                started.append(serve(["--store", url, spec], cwd, extra, log=log))
-            yield started
-        finally:
-            for process, _ in started:
-                if process.poll() is None:
-                    process.terminate()
-                process.communicate(timeout=30)
+) -> contextlib.AbstractContextManager[list[tuple[subprocess.Popen[str], str]]]:
+    """One ``graphwire serve --store URL SPEC`` per settings."""
+    return serve_many(["--store", url, spec], cwd, settings)
 
 
 @asynccontextmanager
@@ -154,19 +144,12 @@ async def test_many_tasks_across_four_processes_each_run_exactly_once(
 
 
 def _body(thread: str, text: str | None, **extra: Any) -> dict[str, Any]:
-    """A RunAgentInput; ``text`` None sends no new message (a resume)."""
-    message = {"id": str(uuid.uuid4()), "role": "user", "content": text}
-    return {
-        "threadId": thread,
-        "runId": str(uuid.uuid4()),
-        "protocolVersion": "1.0",
-        "state": {},
-        "tools": [],
-        "context": [],
-        "forwardedProps": {},
-        "messages": [] if text is None else [message],
-        **extra,
-    }
+    """A 1.0 RunAgentInput with a new run id; ``text`` None sends no new message
+    (a resume)."""
+    body = run_body(thread, str(uuid.uuid4()), text or "", protocolVersion="1.0", **extra)
+    if text is None:
+        body["messages"] = []
+    return body
 
 
 async def test_one_thread_driven_through_two_processes_at_once_runs_once(

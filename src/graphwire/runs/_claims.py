@@ -74,22 +74,20 @@ class ClaimKeeper:
         self,
         claims: ThreadClaims,
         lease_seconds: float,
-        on_lost: Callable[[str, str], None],
-        on_cancel: Callable[[str], None],
+        stop: Callable[[str], None],
     ) -> None:
-        """``on_lost(thread_key, run_key)`` is told of a claim lost while its run
-        goes on (the run must stop: another process may run the thread);
-        ``on_cancel(run_key)`` of a cancel another process asked for."""
+        """``stop(run_key)``: that run must stop — its claim was lost while it
+        went on (another process may run the thread), or a cancel was asked for."""
         self.owner = f"runs-{uuid.uuid4().hex[:12]}"
         self._claims = claims
         self._lease = lease_seconds
-        self._on_lost = on_lost
+        self._stop = stop
         self._held: dict[str, _Claim] = {}
         self._releases: dict[str, str] = {}
         """token -> thread key: claims whose run ended, to drop."""
         self._wake = asyncio.Event()
         self._keeper: asyncio.Task[None] | None = None
-        claims.on_cancel_request(on_cancel)
+        claims.on_cancel_request(stop)
 
     async def request_cancel(self, run_key: str) -> bool:
         """Stop a run another process holds (False: no process holds it)."""
@@ -148,7 +146,7 @@ class ClaimKeeper:
             if self._held.get(thread_key) == held[thread_key]:
                 del self._held[thread_key]
                 logger.error("thread %s: claim lost while its run went on; stopping it", thread_key)
-                self._on_lost(thread_key, held[thread_key].run_key)
+                self._stop(held[thread_key].run_key)
 
     async def aclose(self) -> None:
         """Stop keeping; release what ended (a crash leaves claims to lapse)."""

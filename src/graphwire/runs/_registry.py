@@ -102,20 +102,26 @@ class RunRegistry:
     def share_threads(self, claims: ThreadClaims, lease_seconds: float) -> None:
         """Claim each run's thread in ``claims`` too (a store other processes
         share): one run per thread across all of them (``start_claimed``)."""
-        self._keeper = ClaimKeeper(claims, lease_seconds, self._claim_lost, self._stop)
+        self._keeper = ClaimKeeper(claims, lease_seconds, self._stop)
 
     async def start_claimed(
-        self, graph: Pregel[Any, Any], run: RunAgentInput, **kwargs: Any
+        self,
+        graph: Pregel[Any, Any],
+        run: RunAgentInput,
+        *,
+        thread_key: str,
+        principal: str | None = None,
+        **options: Any,
     ) -> RunRecord:
         """``start``, once the thread is claimed in the shared store (if any):
         ``ThreadBusyError`` while another process runs it."""
-        thread_key = kwargs["thread_key"]
+        kwargs = {"thread_key": thread_key, "principal": principal, **options}
         if self._keeper is None:
             return self.start(graph, run, **kwargs)
         if thread_key in self._threads or thread_key in self._claiming:
             raise ThreadBusyError(f"thread {run.thread_id!r} already has an active run")
         self._claiming.add(thread_key)  # one claim at a time per thread in this process
-        key = run_key(kwargs.get("principal"), run.run_id)
+        key = run_key(principal, run.run_id)
         try:
             if not await self._keeper.claim(thread_key, key):
                 raise ThreadBusyError(f"thread {run.thread_id!r} has an active run elsewhere")
@@ -126,9 +132,6 @@ class RunRegistry:
         except Exception:  # not started: the claim goes
             self._keeper.release(thread_key, key)
             raise
-
-    def _claim_lost(self, thread_key: str, key: str) -> None:
-        self._stop(key)
 
     def _stop(self, key: str) -> None:
         """Cancel the active run with this run key, if this process runs it."""

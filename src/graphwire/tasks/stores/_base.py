@@ -339,7 +339,8 @@ TASK_COLUMNS = (
 )
 """A SQL store's task row: the columns queries filter on, and the whole Task
 as JSON (the source of truth)."""
-_TASK_JSON: TypeAdapter[Task] = TypeAdapter(Task)
+TASK_JSON: TypeAdapter[Task] = TypeAdapter(Task)
+"""A task as its row's body holds it."""
 
 
 def task_row(task: Task) -> tuple[Any, ...]:
@@ -357,7 +358,7 @@ def task_row(task: Task) -> tuple[Any, ...]:
         task.lease_owner,
         task.lease_expires_at,
         task.attempt,
-        _TASK_JSON.dump_json(task).decode(),
+        TASK_JSON.dump_json(task).decode(),
     )
 
 
@@ -370,7 +371,7 @@ def changed_row(task: Task) -> tuple[Any, ...]:
         task.lease_owner,
         task.lease_expires_at,
         task.attempt,
-        _TASK_JSON.dump_json(task).decode(),
+        TASK_JSON.dump_json(task).decode(),
         task.id,
     )
 
@@ -403,7 +404,7 @@ def board_where(query: TaskQuery, mark: str, same: str) -> tuple[str, tuple[Any,
 
 def board_page(bodies: Iterable[str], limit: int) -> TaskPage:
     """A page from up to ``limit + 1`` task rows' bodies (one more: a next page)."""
-    tasks = tuple(_TASK_JSON.validate_json(body) for body in bodies)
+    tasks = tuple(TASK_JSON.validate_json(body) for body in bodies)
     page = tasks[:limit]
     more = len(tasks) > limit
     return TaskPage(page, encode_cursor(page[-1]) if more and page else None)

@@ -31,13 +31,13 @@ from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from psycopg import AsyncConnection, AsyncCursor
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
-from pydantic import TypeAdapter
 
 import graphwire.tasks.stores._model as m
 from graphwire.protocol import StoreUnavailableError
 from graphwire.runs import ThreadClaims
 from graphwire.tasks.stores._base import (
     TASK_COLUMNS,
+    TASK_JSON,
     WORK,
     BaseTaskStore,
     board_page,
@@ -51,7 +51,6 @@ from graphwire.tasks.stores._model import Lease, Task, TaskEvent, TaskPage, Task
 
 logger = logging.getLogger("graphwire.tasks")
 
-_TASK = TypeAdapter(Task)
 CHANNEL = "graphwire"
 """The NOTIFY channel: payloads are signal keys (task ids, ``WORK`` ...), or a
 cancel request for a run (``cancel:<run key>``)."""
@@ -335,7 +334,7 @@ class PostgresTaskStore(BaseTaskStore):
             row = await cur.fetchone()
             if row is None:
                 return None
-            task = _TASK.validate_json(row[0])
+            task = TASK_JSON.validate_json(row[0])
             lease = Lease(owner, task.attempt + 1, lease_seconds)
             claimed = m.claim(task, lease, run_id, self._clock())
             await _save(cur, claimed)
@@ -353,7 +352,7 @@ class PostgresTaskStore(BaseTaskStore):
             )
             requeued = []
             for (body,) in await cur.fetchall():
-                task = _TASK.validate_json(body)
+                task = TASK_JSON.validate_json(body)
                 await _close_cut_run(cur, task)
                 requeued.append(m.expire(task, now))
                 await _save(cur, requeued[-1])
@@ -493,7 +492,7 @@ async def _load(cur: AsyncCursor[Any], task_id: str, *, lock: bool = False) -> T
     row = await cur.fetchone()
     if row is None:
         raise m.TaskNotFoundError(f"no task {task_id!r}")
-    return _TASK.validate_json(row[0])
+    return TASK_JSON.validate_json(row[0])
 
 
 async def _exists(cur: AsyncCursor[Any], task_id: str) -> None:

@@ -21,11 +21,10 @@ from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-from pydantic import TypeAdapter
-
 import graphwire.tasks.stores._model as m
 from graphwire.tasks.stores._base import (
     TASK_COLUMNS,
+    TASK_JSON,
     WORK,
     BaseTaskStore,
     board_page,
@@ -38,7 +37,6 @@ from graphwire.tasks.stores._base import (
 from graphwire.tasks.stores._model import Lease, Task, TaskEvent, TaskPage, TaskQuery
 from graphwire.tasks.stores._sqlite_file import SqliteFile
 
-_TASK = TypeAdapter(Task)
 _T = TypeVar("_T")
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS graphwire_tasks (
@@ -176,7 +174,7 @@ class SqliteTaskStore(BaseTaskStore):
             row = conn.execute(sql, tuple(agents or ())).fetchone()
             if row is None:
                 return None
-            task = _TASK.validate_json(row[0])
+            task = TASK_JSON.validate_json(row[0])
             lease = Lease(owner, task.attempt + 1, lease_seconds)
             claimed = m.claim(task, lease, run_id, self._clock())
             _save(conn, claimed)
@@ -197,7 +195,7 @@ class SqliteTaskStore(BaseTaskStore):
             ).fetchall()
             requeued = []
             for (body,) in rows:
-                task = _TASK.validate_json(body)
+                task = TASK_JSON.validate_json(body)
                 _close_cut_run(conn, task)
                 requeued.append(m.expire(task, now))
                 _save(conn, requeued[-1])
@@ -269,7 +267,7 @@ def _load(conn: sqlite3.Connection, task_id: str) -> Task:
     row = conn.execute("SELECT body FROM graphwire_tasks WHERE id = ?", (task_id,)).fetchone()
     if row is None:
         raise m.TaskNotFoundError(f"no task {task_id!r}")
-    return _TASK.validate_json(row[0])
+    return TASK_JSON.validate_json(row[0])
 
 
 def _close_cut_run(conn: sqlite3.Connection, task: Task) -> None:
