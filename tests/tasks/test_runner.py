@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
@@ -35,6 +36,7 @@ from graphwire.tasks import (
     TaskStateError,
     TaskStore,
 )
+from graphwire.tasks._execution import GROUP_COMMIT_SECONDS, EventWriter
 from graphwire.testing import ScriptedChatModel
 from tests.tasks.conftest import STORES, FakeClock, open_store
 from tests.tasks.graphs import Flaky, Slow, chat_graph, kinds, logged_runs, review_graph
@@ -370,6 +372,24 @@ async def test_a_live_tail_sees_every_event_once(make_runner: RunnerFactory) -> 
         seqs = await asyncio.wait_for(watcher, 10)
         assert seqs == [e.seq for e in await runner.store.read_events(task.id)]
         assert seqs == list(range(1, len(seqs) + 1))
+
+
+async def test_a_terminal_event_is_logged_only_with_its_outcome() -> None:
+    """A batch written before the outcome must not hold the terminal event: a
+    crash between the two would leave a finished run on a task that runs again
+    (seen as two RUN_FINISHED in the SIGKILL test)."""
+    store = MemoryTaskStore()
+    created = await store.create(TaskSpec(agent="echo", prompt="hi"))
+    task = await store.claim_next("here", "run-1", 30, None)
+    assert task is not None
+    lease = Lease("here", task.attempt, 30)
+    writer = EventWriter(store, task.id, lease, "run-1")
+    writer.put(RunStartedEvent(thread_id=task.thread_id, run_id="run-1"))
+    writer.put(RunFinishedEvent(thread_id=task.thread_id, run_id="run-1"))
+    await asyncio.sleep(GROUP_COMMIT_SECONDS * 5)  # a batch timer, had one been left, fired
+    assert await store.read_events(created.id) == []
+    rest = await writer.close()
+    assert [json.loads(frame)["type"] for frame in rest] == ["RUN_STARTED", "RUN_FINISHED"]
 
 
 async def test_leases_are_renewed_while_a_task_runs(make_runner: RunnerFactory) -> None:

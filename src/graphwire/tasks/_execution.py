@@ -61,9 +61,11 @@ class EventWriter:
     """Appends a run's events to the task's log in batches (group commit).
 
     The first event of a batch starts a short timer; when it fires the batch is
-    written in one transaction. Whatever is still unwritten when the run closes
-    — the terminal event at least — is written by ``settle`` in the same
-    transaction as the outcome, so a short run costs no separate log write.
+    written in one transaction. The terminal event is never written in a batch:
+    it and whatever is still unwritten when it comes are written by ``settle``
+    in the same transaction as the outcome — a crash between the two would
+    leave a finished log on a task that runs again — and a short run costs no
+    separate log write.
     """
 
     def __init__(self, store: TaskStore, task_id: str, lease: Lease, run_id: str) -> None:
@@ -72,7 +74,7 @@ class EventWriter:
         self._lease = lease
         self._run_id = run_id
         self._pending = Frames()
-        self._closing = False
+        self._held = False
         self._timer: asyncio.TimerHandle | None = None
         self._flush: asyncio.Task[int] | None = None
         self.error: BaseException | None = None
@@ -84,6 +86,7 @@ class EventWriter:
     def put(self, event: BaseEvent) -> None:
         if isinstance(event, RunFinishedEvent | RunErrorEvent):
             self.terminal = event
+            self._hold()  # written by settle with the outcome: never logged without it
         elif isinstance(event, MessagesSnapshotEvent):
             self.snapshot = event
         self._pending.put(event)
@@ -93,8 +96,15 @@ class EventWriter:
         self._pending.put_delta(event, delta)
         self._schedule()
 
+    def _hold(self) -> None:
+        """Write no more batches: what is pending now goes with the outcome."""
+        self._held = True
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
     def _schedule(self) -> None:
-        if self._timer is None and self._flush is None and not self._closing:
+        if self._timer is None and self._flush is None and not self._held:
             loop = asyncio.get_running_loop()
             self._timer = loop.call_later(GROUP_COMMIT_SECONDS, self._start_flush)
 
@@ -117,10 +127,7 @@ class EventWriter:
 
     async def close(self) -> list[str]:
         """No more events: wait for a write in flight; return the rest for the outcome."""
-        self._closing = True
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        self._hold()
         if self._flush is not None:
             await asyncio.wait({self._flush})
         return self._pending.take()
