@@ -7,7 +7,11 @@ For each process count, on a fresh database:
   latency of each (its start less its creation) when tasks arrive one at a
   time, 20 ms apart (p50 / p99);
 - foreground runs/s: M chats of the same graph, 16 at a time, spread round
-  robin over the processes, each read to its end.
+  robin over the processes, each read to its end;
+- cancel latency across processes (2 or more): a streaming chat
+  (tests/chat/agent.py, "slow") on the first process is cancelled through the
+  second; the time from the cancel's POST to the stream's terminal event
+  (p50 / max of 20).
 
 Run: .venv/bin/python bench/scale_bench.py [--tasks 400] [--runs 400] [--processes 1,2,4]
 """
@@ -38,13 +42,15 @@ from tests.server.conftest import run_body  # noqa: E402
 from graphwire.tasks import PostgresTaskStore, TaskQuery, TaskSpec, TaskState  # noqa: E402
 
 AGENT = ROOT / "tests" / "tasks" / "quick_agent.py"
+CHAT_AGENT = ROOT / "tests" / "chat" / "agent.py"
 WORKERS = "4"
 
 
 @contextlib.contextmanager
 def processes(url: str, count: int, cwd: Path) -> Iterator[list[str]]:
     env = {"GRAPHWIRE_TASK_WORKERS": WORKERS, "GRAPHWIRE_LOG_LEVEL": "warning"}
-    with serve_many(["--store", url, f"quick={AGENT}:graph"], cwd, [env] * count) as started:
+    specs = ["--store", url, f"quick={AGENT}:graph", f"chat={CHAT_AGENT}:graph"]
+    with serve_many(specs, cwd, [env] * count) as started:
         yield [base for _, base in started]
 
 
@@ -96,6 +102,25 @@ async def runs_per_second(bases: list[str], count: int) -> float:
         return count / (time.perf_counter() - began)
 
 
+async def cancel_latency(owner: str, other: str, count: int) -> tuple[float, float]:
+    waits = []
+    async with httpx.AsyncClient(timeout=60) as http:
+        for _ in range(count):
+            body = run_body(str(uuid.uuid4()), str(uuid.uuid4()), "slow", protocolVersion="1.0")
+            async with http.stream("POST", f"{owner}/agents/chat", json=body) as streamed:
+                lines = streamed.aiter_lines()
+                async for line in lines:
+                    if "TEXT_MESSAGE_CONTENT" in line:  # running on the owner
+                        break
+                began = time.perf_counter()
+                (await http.post(f"{other}/runs/{body['runId']}/cancel")).raise_for_status()
+                async for line in lines:
+                    if '"RUN_FINISHED"' in line or '"RUN_ERROR"' in line:
+                        waits.append((time.perf_counter() - began) * 1000)
+                        break
+    return statistics.median(waits), max(waits)
+
+
 async def measure(admin: str, count: int, tasks: int, runs: int) -> dict[str, Any]:
     with (
         fresh_database(admin) as url,
@@ -109,6 +134,7 @@ async def measure(admin: str, count: int, tasks: int, runs: int) -> dict[str, An
             rate = await tasks_per_second(store, tasks)
             p50, p99 = await claim_latency(store, 100)
             chats = await runs_per_second(bases, runs)
+            cancel = await cancel_latency(bases[0], bases[1], 20) if count > 1 else None
         finally:
             await store.aclose()
     return {
@@ -117,6 +143,7 @@ async def measure(admin: str, count: int, tasks: int, runs: int) -> dict[str, An
         "claim p50 ms": p50,
         "claim p99 ms": p99,
         "runs/s": chats,
+        "cancel": cancel,
     }
 
 
@@ -132,7 +159,16 @@ async def main() -> None:
             rows.append(await measure(admin, count, args.tasks, args.runs))
             print(rows[-1], flush=True)
     first = rows[0]
-    head = ("processes", "tasks/s", "× 1", "claim p50 ms", "claim p99 ms", "runs/s", "× 1")
+    head = (
+        "processes",
+        "tasks/s",
+        "× 1",
+        "claim p50 ms",
+        "claim p99 ms",
+        "runs/s",
+        "× 1",
+        "cancel via another p50 / max ms",
+    )
     print("\n| " + " | ".join(head) + " |\n|" + "---|" * len(head))
     for row in rows:
         cells = (
@@ -143,6 +179,7 @@ async def main() -> None:
             f"{row['claim p99 ms']:.1f}",
             f"{row['runs/s']:.0f}",
             f"{row['runs/s'] / first['runs/s']:.2f}",
+            "–" if row["cancel"] is None else "{:.0f} / {:.0f}".format(*row["cancel"]),
         )
         print("| " + " | ".join(str(c) for c in cells) + " |")
 
