@@ -118,6 +118,8 @@ async def cancel_latency(owner: str, other: str, count: int) -> tuple[float, flo
                     if '"RUN_FINISHED"' in line or '"RUN_ERROR"' in line:
                         waits.append((time.perf_counter() - began) * 1000)
                         break
+                else:
+                    raise RuntimeError(f"run {body['runId']} ended without a terminal event")
     return statistics.median(waits), max(waits)
 
 
