@@ -14,10 +14,11 @@ async def test_a_run_claimed_again_under_its_key_keeps_the_new_claim() -> None:
     the run's first claim, still queued, must not drop the second."""
     store = MemoryTaskStore()
     lost: list[str] = []
-    keeper = ClaimKeeper(store, 0.3, lost.append)
-    assert await keeper.claim("t", "k1")
-    keeper.release("t", "k1")  # the run ended interrupted ...
-    assert await keeper.claim("t", "k1")  # ... and resumes under its id at once
+    keeper = ClaimKeeper(store, 0.3, lost.append, "this process")
+    first = await keeper.claim("t", "k1")
+    assert first is not None
+    assert await keeper.claim("t", "k1")  # the run ended interrupted, resumed under its id ...
+    keeper.release("t", first)  # ... before the release of its first claim (ADR 0012)
     await asyncio.sleep(0.25)  # the keeper has released the first claim and renewed
     assert lost == []
     assert not await store.claim_thread("t", "x", "cx", "another process", 10)
@@ -36,7 +37,7 @@ async def test_a_claim_another_process_took_stops_its_run() -> None:
     clock = _Clock()
     store = MemoryTaskStore(clock=clock)
     lost: list[str] = []
-    keeper = ClaimKeeper(store, 0.3, lost.append)
+    keeper = ClaimKeeper(store, 0.3, lost.append, "this process")
     assert await keeper.claim("t", "k1")
     clock.now += 1  # the lease ran out unseen (a paused process) ...
     assert await store.claim_thread("t", "k9", "c9", "another process", 30)  # ... and was taken

@@ -233,11 +233,11 @@ async def test_a_cancel_sent_to_another_process_stops_the_run(
                 cancelled = await http.post(f"{b}/runs/{body['runId']}/cancel")
                 rest = [line async for line in lines]
 
-            async def forgotten() -> bool:  # A's claim is released as the run ends
+            async def ended() -> bool:  # A's claim goes once the store has the run's end
                 again = await http.post(f"{b}/runs/{body['runId']}/cancel")
-                return again.status_code == 404
+                return again.status_code == 409 and again.json()["code"] == "RUN_ENDED"
 
-            await until(10, forgotten)
+            await until(10, ended)
     assert missing.status_code == 404
     assert cancelled.status_code == 202
     finished = [line for line in rest if '"RUN_FINISHED"' in line]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -19,7 +20,7 @@ from ag_ui.core import (
     ToolCallStartEvent,
 )
 
-from graphwire.runs import encode_event
+from graphwire.runs import StoredRun, encode_event
 from graphwire.tasks import (
     BaseTaskStore,
     Failure,
@@ -479,6 +480,116 @@ async def test_a_change_in_one_postgres_store_wakes_a_waiter_of_another(
             await first.create(TaskSpec(agent="a", prompt="p"))
             async with asyncio.timeout(5):
                 await work
+    finally:
+        await first.aclose()
+        await second.aclose()
+
+
+# -- foreground runs' logs (runs.RunLogs) ---------------------------------------------
+
+
+def stored(last: int, *, start: int = 0, owner: str = "p1", **changes: Any) -> StoredRun:
+    row = StoredRun("r1", "t", "a", None, owner, start, last, closed=False, interrupted=False)
+    return dataclasses.replace(row, **changes)
+
+
+def text_run(run_id: str = "r1") -> list[str]:
+    """A run's first events: it opened a message and streamed into it."""
+    return [
+        started(run_id),
+        *frames(
+            TextMessageStartEvent(message_id="m1"),
+            TextMessageContentEvent(message_id="m1", delta="hel"),
+        ),
+    ]
+
+
+async def test_a_run_log_is_written_in_batches_fenced_by_its_seq(store: BaseTaskStore) -> None:
+    assert await store.find_run("k1") is None
+    first = text_run()
+    assert await store.write_run("k1", stored(3), first)
+    more = frames(TextMessageContentEvent(message_id="m1", delta="lo"))
+    assert not await store.write_run("k1", stored(3), more)  # not right after seq 3
+    assert not await store.write_run("k1", stored(5), more)
+    assert await store.write_run("k1", stored(4), more)
+    assert await store.read_run("k1", 0) == [*first, *more]
+    assert await store.read_run("k1", 2, 1) == first[2:]
+    assert await store.write_run("k1", stored(4, closed=True, interrupted=True), [])
+    assert await store.find_run("k1") == stored(4, closed=True, interrupted=True)
+    assert await store.read_run("nobody", 0) == []
+
+
+async def test_a_new_run_on_a_thread_ends_the_resumability_of_its_others(
+    store: BaseTaskStore,
+) -> None:
+    await store.write_run("k1", stored(3, closed=True, interrupted=True), text_run())
+    other = dataclasses.replace(stored(1), run_id="r2")
+    assert await store.write_run("k2", other, [started("r2")])
+    found = await store.find_run("k1")
+    assert found is not None and not found.interrupted
+    await store.write_run("k2", dataclasses.replace(other, interrupted=True, closed=True), [])
+    found = await store.find_run("k2")  # its own later writes leave it resumable
+    assert found is not None and found.interrupted
+    # k1 resumed under its own id (a (re)start's first write, after seq 3): k2 is not.
+    assert await store.write_run("k1", stored(4, start=3), frames(StepStartedEvent(step_name="s")))
+    found = await store.find_run("k2")
+    assert found is not None and not found.interrupted
+
+
+async def test_a_run_left_open_by_another_owner_is_closed_as_lost(store: BaseTaskStore) -> None:
+    await store.write_run("k1", stored(3), text_run())
+    await store.close_lost_run("k1", "p1")  # its own owner: still running
+    assert (await store.find_run("k1")) == stored(3)
+    await store.close_lost_run("k1", "p2")
+    ended = await store.find_run("k1")
+    assert ended is not None and ended.closed and ended.last_seq == 5
+    closing = [json.loads(f) for f in await store.read_run("k1", 3)]
+    assert [e["type"] for e in closing] == ["TEXT_MESSAGE_END", "RUN_ERROR"]
+    assert closing[1]["code"] == "WORKER_LOST"
+    assert not await store.write_run("k1", stored(4), ["late"])  # the lost writer is fenced
+    await store.close_lost_run("k1", "p2")  # closed once
+    assert len(await store.read_run("k1", 0)) == 5
+
+
+async def test_a_run_whose_thread_claim_lives_is_not_lost(
+    claims: BaseTaskStore, clock: FakeClock
+) -> None:
+    await claims.write_run("k1", stored(3), text_run())
+    assert await claims.claim_thread("t", "k1", "c1", "p1", 10)
+    await claims.close_lost_run("k1", "p2")  # another process: but p1's claim lives
+    assert await claims.find_run("k1") == stored(3)
+    clock.advance(11)  # p1 died: its claim lapsed
+    await claims.close_lost_run("k1", "p2")
+    ended = await claims.find_run("k1")
+    assert ended is not None and ended.closed
+
+
+async def test_a_reader_waits_for_a_run_logs_next_batch(store: BaseTaskStore) -> None:
+    await store.write_run("k1", stored(1), [started()])
+    assert not await store.wait_run("k1", 1, 0.05)
+
+    async def later() -> None:
+        await asyncio.sleep(0.05)
+        await store.write_run("k1", stored(2), frames(StepStartedEvent(step_name="s")))
+
+    writer = asyncio.create_task(later())
+    async with asyncio.timeout(5):
+        assert await store.wait_run("k1", 1, 5)
+    await writer
+
+
+async def test_a_run_log_written_in_one_postgres_store_wakes_a_reader_of_another(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    first = await open_store(request, "postgres", tmp_path)
+    second = await open_store(request, "postgres", tmp_path)
+    try:
+        await first.write_run("k1", stored(1), [started()])
+        waiting = asyncio.create_task(second.wait_run("k1", 1, 5))
+        await asyncio.sleep(0.05)
+        await first.write_run("k1", stored(2), frames(StepStartedEvent(step_name="s")))
+        async with asyncio.timeout(2):  # by NOTIFY, well before the wait's timeout
+            assert await waiting
     finally:
         await first.aclose()
         await second.aclose()

@@ -6,6 +6,7 @@ from graphwire.runs._checks import check_input
 from graphwire.runs._claims import ClaimKeeper, ThreadClaims
 from graphwire.runs._dispatch import FORWARD_DISPATCHED_EVENTS
 from graphwire.runs._driver import GraphRun, RunOptions, breakpoint_of, read_thread
+from graphwire.runs._durable import RunLogs, StoredLog, StoredRun
 from graphwire.runs._encode import encode_event
 from graphwire.runs._log import EventSink, Frames, RunLog
 from graphwire.runs._registry import (
@@ -31,10 +32,13 @@ __all__ = [
     "RunExistsError",
     "RunExpiredError",
     "RunLog",
+    "RunLogs",
     "RunNotFoundError",
     "RunOptions",
     "RunRecord",
     "RunRegistry",
+    "StoredLog",
+    "StoredRun",
     "ThreadBusyError",
     "ThreadClaims",
     "breakpoint_of",

@@ -75,10 +75,12 @@ class ClaimKeeper:
         claims: ThreadClaims,
         lease_seconds: float,
         stop: Callable[[str], None],
+        owner: str,
     ) -> None:
         """``stop(run_key)``: that run must stop — its claim was lost while it
-        went on (another process may run the thread), or a cancel was asked for."""
-        self.owner = f"runs-{uuid.uuid4().hex[:12]}"
+        went on (another process may run the thread), or a cancel was asked for.
+        ``owner``: this process's id in the claims."""
+        self.owner = owner
         self._claims = claims
         self._lease = lease_seconds
         self._stop = stop
@@ -93,26 +95,28 @@ class ClaimKeeper:
         """Stop a run another process holds (False: no process holds it)."""
         return await self._claims.request_cancel(run_key)
 
-    async def claim(self, thread_key: str, run_key: str) -> bool:
-        """Claim the thread for a run about to start (False: another process's)."""
+    async def claim(self, thread_key: str, run_key: str) -> str | None:
+        """Claim the thread for a run about to start: the claim's token (pass it
+        to ``release``), or None while another process holds the thread."""
         claim = _Claim(run_key, uuid.uuid4().hex)
         taken = await self._claims.claim_thread(
             thread_key, run_key, claim.token, self.owner, self._lease
         )
         if not taken:
-            return False
+            return None
         self._held[thread_key] = claim
         if self._keeper is None or self._keeper.done():
             self._keeper = asyncio.create_task(self._keep(), name="graphwire-thread-claims")
             self._keeper.add_done_callback(_crashed)
-        return True
+        return claim.token
 
-    def release(self, thread_key: str, run_key: str) -> None:
-        """The run ended: drop its claim (soon, from the keeper's task)."""
+    def release(self, thread_key: str, token: str) -> None:
+        """The run that holds claim ``token`` ended: drop it (soon, from the
+        keeper's task); a newer claim on the thread stays."""
         claim = self._held.get(thread_key)
-        if claim is not None and claim.run_key == run_key:
+        if claim is not None and claim.token == token:
             del self._held[thread_key]
-            self._releases[claim.token] = thread_key
+            self._releases[token] = thread_key
             self._wake.set()
 
     async def _keep(self) -> None:

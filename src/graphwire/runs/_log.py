@@ -11,6 +11,7 @@ a gathering reader at once; what follows is gathered.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from typing import Protocol, TypeGuard, runtime_checkable
 
 from ag_ui.core import (
@@ -231,6 +232,14 @@ class RunLog:
         self._changed = _Signal()
         self._begun: set[str] = set()
         """Messages and tool calls whose content has begun."""
+
+    @classmethod
+    def restored(cls, frames: Sequence[str]) -> RunLog:
+        """The closed log of an earlier run, from its stored frames."""
+        log = cls()
+        log._frames = list(frames)
+        log._closed = True
+        return log
 
     @property
     def closed(self) -> bool:

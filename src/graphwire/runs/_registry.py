@@ -1,10 +1,13 @@
 """Active runs: one per thread, each owned by a background task, each with an
-event log a caller can re-attach to."""
+event log a caller can re-attach to — kept in memory and, with a store
+(``keep_logs``), saved there for re-attach after a restart and through any
+process (docs/adr/0012-durable-run-logs.md)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from collections import OrderedDict
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
@@ -15,11 +18,14 @@ from langgraph.pregel import Pregel
 from graphwire.protocol import GraphwireError, is_resume
 from graphwire.runs._claims import ClaimKeeper, ThreadClaims
 from graphwire.runs._driver import GraphRun, RunOptions
+from graphwire.runs._durable import LogSaver, RunLogs, StoredLog, StoredRun
 from graphwire.runs._log import RunLog
 
 logger = logging.getLogger("graphwire.runs")
 
 OnDisconnect = Literal["cancel", "continue"]
+SAVE_GRACE_SECONDS = 5.0
+"""How long shutdown waits for the store to take the runs' last events."""
 
 
 def thread_key(principal: str | None, thread_id: str) -> str:
@@ -76,6 +82,17 @@ class RunRecord:
     """The latest run under this id ended waiting for answers to interrupts."""
     size: int = 0
     """What its log holds once ended (``RunLog.size``)."""
+    claim: str | None = None
+    """The token of the latest run's claim on its thread (a shared store's)."""
+    settled: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set once the latest run has ended and ``interrupted`` says how."""
+    saver: asyncio.Task[None] | None = None
+    """The task saving the log into the store (``RunRegistry.keep_logs``)."""
+
+    @property
+    def saved(self) -> bool:
+        """Nothing of its log is waiting to be saved (or it is not saved at all)."""
+        return self.saver is None or self.saver.done()
 
 
 class RunRegistry:
@@ -98,40 +115,94 @@ class RunRegistry:
         self._retention_bytes = retention_bytes
         self._keeper: ClaimKeeper | None = None
         self._claiming: set[str] = set()
+        self._logs: RunLogs | None = None
+        self.owner = f"runs-{uuid.uuid4().hex[:12]}"
+        """This registry's id in the store (thread claims, run logs)."""
 
     def share_threads(self, claims: ThreadClaims, lease_seconds: float) -> None:
         """Claim each run's thread in ``claims`` too (a store other processes
         share): one run per thread across all of them (``start_claimed``)."""
-        self._keeper = ClaimKeeper(claims, lease_seconds, self._stop)
+        self._keeper = ClaimKeeper(claims, lease_seconds, self._stop, self.owner)
+
+    def keep_logs(self, logs: RunLogs) -> None:
+        """Save every run's log in ``logs`` as it goes (``find`` serves a run
+        known only there); memory then keeps ended runs only as a cache."""
+        self._logs = logs
 
     async def start_claimed(
         self,
         graph: Pregel[Any, Any],
         run: RunAgentInput,
         *,
+        agent: str,
         thread_key: str,
         principal: str | None = None,
         **options: Any,
     ) -> RunRecord:
-        """``start``, once the thread is claimed in the shared store (if any):
-        ``ThreadBusyError`` while another process runs it."""
-        kwargs = {"thread_key": thread_key, "principal": principal, **options}
-        if self._keeper is None:
-            return self.start(graph, run, **kwargs)
+        """``start``, once the thread is claimed in the shared store (if any) and a
+        run id known only to the store is found there: ``ThreadBusyError`` while
+        another process runs the thread, ``RunExistsError`` for a stored run this
+        one does not resume."""
         if thread_key in self._threads or thread_key in self._claiming:
             raise ThreadBusyError(f"thread {run.thread_id!r} already has an active run")
-        self._claiming.add(thread_key)  # one claim at a time per thread in this process
+        self._claiming.add(thread_key)  # one claim (and lookup) at a time per thread here
         key = run_key(principal, run.run_id)
+        token = None
+        started = False
         try:
-            if not await self._keeper.claim(thread_key, key):
-                raise ThreadBusyError(f"thread {run.thread_id!r} has an active run elsewhere")
+            if self._keeper is not None:
+                token = await self._keeper.claim(thread_key, key)
+                if token is None:
+                    raise ThreadBusyError(f"thread {run.thread_id!r} has an active run elsewhere")
+            await self._recall(key, run, agent, thread_key, principal)
+            record = self.start(
+                graph,
+                run,
+                agent=agent,
+                thread_key=thread_key,
+                principal=principal,
+                claim=token,
+                **options,
+            )
+            started = True
         finally:
             self._claiming.discard(thread_key)
-        try:
-            return self.start(graph, run, **kwargs)
-        except Exception:  # not started: the claim goes
-            self._keeper.release(thread_key, key)
-            raise
+            if not started and token is not None and self._keeper is not None:
+                self._keeper.release(thread_key, token)  # not started: the claim goes
+        return record
+
+    async def _recall(
+        self,
+        key: str,
+        run: RunAgentInput,
+        agent: str,
+        thread_key: str,
+        principal: str | None,
+    ) -> None:
+        """Bring a run id known only to the store into memory: the interrupted
+        run this one resumes under its id (its log is continued), else
+        ``RunExistsError``."""
+        if self._logs is None or key in self._active or key in self._ended:
+            return
+        stored = await self._logs.find_run(key)
+        if stored is None:
+            return
+        if not (
+            stored.closed
+            and stored.interrupted
+            and is_resume(run)
+            and (stored.agent, stored.thread_key, stored.principal)
+            == (agent, thread_key, principal)
+        ):
+            raise RunExistsError(f"run {run.run_id!r} already exists")
+        frames = await self._logs.read_run(key, 0)
+        record = RunRecord(
+            stored.run_id, thread_key, stored.agent, principal, "cancel", RunLog.restored(frames)
+        )
+        record.interrupted = True
+        self._ended[key] = record
+        self._latest[thread_key] = run.run_id
+        self._trim()
 
     def _stop(self, key: str) -> None:
         """Cancel the active run with this run key, if this process runs it."""
@@ -146,10 +217,29 @@ class RunRegistry:
             self.cancel(run_id, principal)
         except (RunNotFoundError, RunEndedError):
             # Not running here (resumed under its id elsewhere, perhaps).
-            if self._keeper is None or not await self._keeper.request_cancel(
-                run_key(principal, run_id)
-            ):
+            key = run_key(principal, run_id)
+            if self._keeper is not None and await self._keeper.request_cancel(key):
+                return
+            stored = None if self._logs is None else await self._logs.find_run(key)
+            if stored is not None:
+                raise RunEndedError(f"run {run_id!r} is not running") from None
+            raise
+
+    async def find(self, run_id: str, principal: str | None = None) -> RunLog | StoredLog:
+        """The run's log: in memory while this process has it, else as the store
+        has it (a run of another process, or of one gone: closed then as lost)."""
+        try:
+            return self.get(run_id, principal).log
+        except RunNotFoundError:
+            if self._logs is None:
                 raise
+        key = run_key(principal, run_id)
+        stored = await self._logs.find_run(key)
+        if stored is None:
+            raise RunNotFoundError(f"no run {run_id!r}")
+        if not stored.closed:
+            await self._logs.close_lost_run(key, self.owner)
+        return StoredLog(self._logs, key, self.owner)
 
     def start(
         self,
@@ -161,11 +251,13 @@ class RunRegistry:
         principal: str | None = None,
         on_disconnect: OnDisconnect = "cancel",
         options: RunOptions | None = None,
+        claim: str | None = None,
     ) -> RunRecord:
         """Claim the thread and start the run in the background (atomic: no await).
 
         A run id already known is refused, except by a resume of the thread's
         latest run when that run ended interrupted: it continues that run's record.
+        ``claim``: the token of the thread's claim in a shared store, if taken.
         """
         if thread_key in self._threads:
             raise ThreadBusyError(f"thread {run.thread_id!r} already has an active run")
@@ -175,6 +267,7 @@ class RunRegistry:
         # the run: an ended run keeps just its log, for re-attach.
         graph_run = GraphRun(graph, run, opts)
         record.start_seq = record.log.last_seq
+        record.claim = claim
         graph_run.start(record.log)
         self._active[record.key] = record
         self._threads[thread_key] = run.run_id
@@ -183,7 +276,53 @@ class RunRegistry:
             graph_run.run(record.log), name=f"graphwire-run-{run.run_id}"
         )
         record.task.add_done_callback(lambda _task: self._settle(record, graph_run))
+        if self._logs is not None:
+            self._save(record, self._logs)
         return record
+
+    def _save(self, record: RunRecord, logs: RunLogs) -> None:
+        """Start saving the (re)started run's log; after the saver of its earlier
+        run under this id, if that one is still at work."""
+        row = StoredRun(
+            record.run_id,
+            record.thread_key,
+            record.agent,
+            record.principal,
+            self.owner,
+            record.start_seq,
+            record.start_seq,
+            closed=False,
+            interrupted=False,
+        )
+        settled = record.settled = asyncio.Event()
+
+        async def ended() -> bool:
+            await settled.wait()
+            return record.interrupted
+
+        saver = LogSaver(logs, record.key, row, record.log, ended)
+        record.saver = asyncio.create_task(
+            self._keep_saving(record, saver, record.saver, record.claim),
+            name=f"graphwire-save-{record.run_id}",
+        )
+        record.saver.add_done_callback(_saver_ended)
+
+    async def _keep_saving(
+        self,
+        record: RunRecord,
+        saver: LogSaver,
+        earlier: asyncio.Task[None] | None,
+        claim: str | None,
+    ) -> None:
+        """Save the run's log; then let its thread's claim go (the store has its
+        end first: no process takes the run for lost) and its memory be trimmed."""
+        if earlier is not None:
+            await asyncio.wait({earlier})
+        if not await saver.run():
+            self._stop(record.key)  # another process closed it as lost
+        if claim is not None and self._keeper is not None:
+            self._keeper.release(record.thread_key, claim)
+        self._trim()
 
     def _record_for(
         self,
@@ -237,23 +376,35 @@ class RunRegistry:
         self._active.pop(record.key, None)
         if self._threads.get(record.thread_key) == record.run_id:
             del self._threads[record.thread_key]
-            if self._keeper is not None:
-                self._keeper.release(record.thread_key, record.key)
+        if self._keeper is not None and self._logs is None and record.claim is not None:
+            self._keeper.release(record.thread_key, record.claim)
         # Still waiting when this run waits again, or when its resume was refused
         # before the graph ran (a wrong interrupt id): the client may try again.
         record.interrupted = graph_run.interrupted or (record.interrupted and graph_run.refused)
+        record.settled.set()
         record.size = record.log.size()
         self._ended[record.key] = record
         self._ended_bytes += record.size
+        self._trim()
+
+    def _trim(self) -> None:
+        """Forget the oldest ended runs past the retention limits (saved ones
+        only: a log the store does not have yet stays)."""
         while len(self._ended) > self._retention or (
             self._ended_bytes > self._retention_bytes and len(self._ended) > 1
         ):
-            self._expire(*self._ended.popitem(last=False))
+            key, record = next(iter(self._ended.items()))
+            if not record.saved:
+                return
+            del self._ended[key]
+            self._expire(key, record)
 
     def _expire(self, key: str, record: RunRecord) -> None:
         self._ended_bytes -= record.size
         if self._latest.get(record.thread_key) == record.run_id:
             del self._latest[record.thread_key]
+        if self._logs is not None:
+            return  # the store serves it from now on
         self._expired[key] = None
         if len(self._expired) > 10 * self._retention:
             self._expired.popitem(last=False)
@@ -294,5 +445,25 @@ class RunRegistry:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        await self._saved()
         if self._keeper is not None:
             await self._keeper.aclose()
+
+    async def _saved(self, grace: float = SAVE_GRACE_SECONDS) -> None:
+        """Wait for every log to be saved, ``grace`` seconds at most (a store
+        that stays unavailable): what is still unsaved then is logged as lost."""
+        savers = {r.saver for r in (*self._active.values(), *self._ended.values())}
+        pending = {s for s in savers if s is not None and not s.done()}
+        if not pending:
+            return
+        _, late = await asyncio.wait(pending, timeout=grace)
+        for saver in late:
+            saver.cancel()
+        if late:
+            logger.error("%d runs' last events could not be stored before shutdown", len(late))
+            await asyncio.wait(late)
+
+
+def _saver_ended(saver: asyncio.Task[None]) -> None:
+    if not saver.cancelled() and saver.exception() is not None:
+        logger.error("saving a run's log failed", exc_info=saver.exception())

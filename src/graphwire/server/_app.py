@@ -45,6 +45,7 @@ from graphwire.runs import (
     RunEndedError,
     RunExistsError,
     RunExpiredError,
+    RunLog,
     RunNotFoundError,
     RunOptions,
     RunRegistry,
@@ -135,6 +136,7 @@ def create_app(
             runner = None
             if tasks is not None:
                 store = await stack.enter_async_context(tasks())
+                registry.keep_logs(store)  # every run's log, durable (ADR 0012)
                 claims = store.thread_claims()
                 if claims is not None:  # other processes share it: one run per thread
                     registry.share_threads(claims, options.tasks.lease_seconds)
@@ -418,12 +420,13 @@ class _Api:
 
     async def _events(self, request: Request) -> Reply:
         run_id = checked_id(request.path_params["run_id"], "runId")
+        after = last_event_id(request)
         try:
-            record = self.registry.get(run_id, request.state.principal)
+            log = await self.registry.find(run_id, request.state.principal)
         except RunNotFoundError as exc:
             raise _unknown_run(exc) from exc
-        after = last_event_id(request)
-        return self._stream(RunLogSource(record.log), after, None, run_id)
+        source = RunLogSource(log) if isinstance(log, RunLog) else log
+        return self._stream(source, after, None, run_id)
 
 
 async def _no_route(request: Request, exc: Exception) -> Response:

@@ -12,9 +12,19 @@ from __future__ import annotations
 import abc
 import asyncio
 import contextlib
+import dataclasses
 import json
 import time
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import (
+    Awaitable,
+    Callable,
+    Collection,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+    Sized,
+)
 from contextlib import AbstractContextManager
 from typing import Any, Protocol, runtime_checkable
 
@@ -22,7 +32,7 @@ from pydantic import TypeAdapter
 
 import graphwire.tasks.stores._model as m
 from graphwire.protocol import ErrorCode, closing_events
-from graphwire.runs import ThreadClaims, encode_event
+from graphwire.runs import RunLogs, StoredRun, ThreadClaims, encode_event
 from graphwire.tasks.stores._model import (
     Lease,
     RunOutcome,
@@ -42,11 +52,17 @@ def events_key(task_id: str) -> str:
     return f"{task_id}#events"
 
 
+def run_events_key(run_key: str) -> str:
+    """The signal key of a foreground run's log."""
+    return f"run:{run_key}"
+
+
 @runtime_checkable
-class TaskStore(Protocol):
+class TaskStore(RunLogs, Protocol):
     """Durable tasks and their AG-UI event logs (domain-level, not SQL). Every
     change is one of ``tasks.stores._model``'s transitions, applied atomically;
-    writes by a worker are fenced by its lease (owner and attempt)."""
+    writes by a worker are fenced by its lease (owner and attempt). It keeps
+    the foreground runs' logs too (``runs.RunLogs``)."""
 
     async def create(self, spec: TaskSpec) -> Task:
         """Store a new queued task."""
@@ -228,6 +244,18 @@ class BaseTaskStore(TaskStore, abc.ABC):
     def thread_claims(self) -> ThreadClaims | None:
         return None
 
+    @abc.abstractmethod
+    async def find_run(self, run_key: str) -> StoredRun | None: ...
+
+    @abc.abstractmethod
+    async def write_run(self, run_key: str, run: StoredRun, frames: Sequence[str]) -> bool: ...
+
+    @abc.abstractmethod
+    async def read_run(self, run_key: str, after: int, limit: int | None = None) -> list[str]: ...
+
+    @abc.abstractmethod
+    async def close_lost_run(self, run_key: str, owner: str) -> None: ...
+
     # -- domain methods --------------------------------------------------------------
 
     async def create(self, spec: TaskSpec) -> Task:
@@ -297,10 +325,26 @@ class BaseTaskStore(TaskStore, abc.ABC):
 
     async def wait_events(self, task_id: str, after_seq: int, timeout: float) -> bool:
         """Wait for an event after ``after_seq`` or a change of the task; False on timeout."""
-        keys = (task_id, events_key(task_id))
+        return await self._wait_for(
+            (task_id, events_key(task_id)),
+            lambda: self.read_events(task_id, after_seq, limit=1),
+            timeout,
+        )
+
+    async def wait_run(self, run_key: str, after: int, timeout: float) -> bool:
+        """See ``runs.RunLogs``."""
+        return await self._wait_for(
+            (run_events_key(run_key),), lambda: self.read_run(run_key, after, 1), timeout
+        )
+
+    async def _wait_for(
+        self, keys: Sequence[str], look: Callable[[], Awaitable[Sized]], timeout: float
+    ) -> bool:
+        """True once ``look()`` finds something, or one of ``keys`` fires: armed
+        before the look, so a change meanwhile still wakes; False on timeout."""
         futures = [self._signals.arm(key) for key in keys]
         try:
-            if await self.read_events(task_id, after_seq, limit=1):
+            if len(await look()):
                 return True
             done, _ = await asyncio.wait(futures, timeout=timeout, return_when="FIRST_COMPLETED")
             return bool(done)
@@ -410,16 +454,95 @@ def board_page(bodies: Iterable[str], limit: int) -> TaskPage:
     return TaskPage(page, encode_cursor(page[-1]) if more and page else None)
 
 
-def closing_frames(frames: Sequence[str]) -> list[str]:
+TASK_LOST = "The process running this task stopped; the task runs again from its last checkpoint."
+RUN_LOST = "The process running this run stopped."
+
+
+def closing_frames(frames: Sequence[str], message: str = TASK_LOST) -> list[str]:
     """Frames that end a run cut short by a dead worker (nothing if it ended)."""
     if not frames:
         return []
-    events = closing_events(
-        (json.loads(f) for f in frames),
-        ErrorCode.WORKER_LOST,
-        "The process running this task stopped; the task runs again from its last checkpoint.",
-    )
+    events = closing_events((json.loads(f) for f in frames), ErrorCode.WORKER_LOST, message)
     return [encode_event(e) for e in events]
+
+
+RUN_COLUMNS = (
+    "run_id, thread_key, agent, principal, owner, start_seq, last_seq, closed, interrupted"
+)
+"""A SQL store's row of a foreground run (``runs.StoredRun``), after its key."""
+
+
+class RunSql:
+    """The statements a SQL store's run logs take, in its driver's placeholder."""
+
+    def __init__(self, mark: str) -> None:
+        m = mark
+        self.find = f"SELECT {RUN_COLUMNS} FROM graphwire_runs WHERE run_key = {m}"
+        self.put = (
+            f"INSERT INTO graphwire_runs (run_key, {RUN_COLUMNS}) VALUES ({', '.join([m] * 10)}) "
+            "ON CONFLICT (run_key) DO UPDATE SET owner = excluded.owner, "
+            "start_seq = excluded.start_seq, last_seq = excluded.last_seq, "
+            "closed = excluded.closed, interrupted = excluded.interrupted"
+        )
+        self.append = (
+            f"INSERT INTO graphwire_run_events (run_key, seq, frame) VALUES ({m}, {m}, {m})"
+        )
+        self.read = (
+            f"SELECT frame FROM graphwire_run_events WHERE run_key = {m} AND seq > {m} "
+            f"ORDER BY seq LIMIT {m}"
+        )
+        self.superseded = (
+            f"UPDATE graphwire_runs SET interrupted = {m} "
+            f"WHERE thread_key = {m} AND run_key <> {m} AND interrupted"
+        )
+
+
+def run_values(run_key: str, run: StoredRun) -> tuple[Any, ...]:
+    """The parameters of ``RunSql.put``."""
+    return (
+        run_key,
+        run.run_id,
+        run.thread_key,
+        run.agent,
+        run.principal,
+        run.owner,
+        run.start_seq,
+        run.last_seq,
+        run.closed,
+        run.interrupted,
+    )
+
+
+def stored_run(row: Sequence[Any]) -> StoredRun:
+    """A ``RunSql.find`` row as the run it describes."""
+    run_id, thread, agent, principal, owner, start, last, closed, interrupted = row
+    return StoredRun(
+        run_id,
+        thread,
+        agent,
+        principal,
+        owner,
+        int(start),
+        int(last),
+        bool(closed),
+        bool(interrupted),
+    )
+
+
+def event_rows(run_key: str, run: StoredRun, frames: Sequence[str]) -> list[tuple[Any, ...]]:
+    """The parameters of ``RunSql.append`` for the frames that end at ``run.last_seq``."""
+    first = run.last_seq - len(frames)
+    return [(run_key, first + i, frame) for i, frame in enumerate(frames, 1)]
+
+
+def lost_run(run: StoredRun, frames: Sequence[str]) -> tuple[StoredRun, list[str]]:
+    """The row and the closing frames of a run found lost (``frames``: its
+    latest run's events)."""
+    closing = closing_frames(frames, RUN_LOST)
+    ended = dataclasses.replace(
+        run, last_seq=run.last_seq + len(closing), closed=True, interrupted=False
+    )
+    return ended, closing
 
 
 def encode_cursor(task: Task) -> str:

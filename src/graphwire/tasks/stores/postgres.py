@@ -34,17 +34,23 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 import graphwire.tasks.stores._model as m
 from graphwire.protocol import StoreUnavailableError
-from graphwire.runs import ThreadClaims
+from graphwire.runs import StoredRun, ThreadClaims
 from graphwire.tasks.stores._base import (
     TASK_COLUMNS,
     TASK_JSON,
     WORK,
     BaseTaskStore,
+    RunSql,
     board_page,
     board_where,
     changed_row,
     closing_frames,
+    event_rows,
     events_key,
+    lost_run,
+    run_events_key,
+    run_values,
+    stored_run,
     task_row,
 )
 from graphwire.tasks.stores._model import Lease, Task, TaskEvent, TaskPage, TaskQuery
@@ -111,9 +117,34 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         CREATE INDEX graphwire_thread_claims_run ON graphwire_thread_claims (run_key);
         """,
     ),
+    (
+        3,
+        """
+        CREATE TABLE graphwire_runs (
+            run_key text PRIMARY KEY,
+            run_id text NOT NULL,
+            thread_key text NOT NULL,
+            agent text NOT NULL,
+            principal text,
+            owner text NOT NULL,
+            start_seq integer NOT NULL,
+            last_seq integer NOT NULL,
+            closed boolean NOT NULL,
+            interrupted boolean NOT NULL
+        );
+        CREATE INDEX graphwire_runs_resumable ON graphwire_runs (thread_key) WHERE interrupted;
+        CREATE TABLE graphwire_run_events (
+            run_key text NOT NULL,
+            seq integer NOT NULL,
+            frame text NOT NULL,
+            PRIMARY KEY (run_key, seq)
+        );
+        """,
+    ),
 )
 """The schema, one step per version; applied in order, each once."""
 
+_RUNS = RunSql("%s")
 _INSERT = f"INSERT INTO graphwire_tasks ({TASK_COLUMNS}) VALUES ({', '.join(['%s'] * 13)})"
 _UPDATE = (
     "UPDATE graphwire_tasks SET state = %s, ready_at = %s, lease_owner = %s, "
@@ -413,14 +444,57 @@ class PostgresTaskStore(BaseTaskStore):
         """See ``runs.ThreadClaims``: a NOTIFY ``cancel:<run key>`` if a live
         claim names the run (its process stops it)."""
         async with self._tx() as cur:
-            await cur.execute(
-                "SELECT 1 FROM graphwire_thread_claims WHERE run_key = %s AND expires_at >= %s",
-                (run_key, self._clock()),
-            )
-            if await cur.fetchone() is None:
+            if not await self._claimed(cur, run_key):
                 return False
             await _notify(cur, self._id, CANCEL_PREFIX + run_key)
         return True
+
+    async def _claimed(self, cur: AsyncCursor[Any], run_key: str) -> bool:
+        """A live claim names the run: a process runs it."""
+        await cur.execute(
+            "SELECT 1 FROM graphwire_thread_claims WHERE run_key = %s AND expires_at >= %s",
+            (run_key, self._clock()),
+        )
+        return await cur.fetchone() is not None
+
+    # -- foreground runs' logs (runs.RunLogs) --------------------------------------------
+
+    async def find_run(self, run_key: str) -> StoredRun | None:
+        async with self._tx() as cur:
+            return await _find_run(cur, run_key)
+
+    async def write_run(self, run_key: str, run: StoredRun, frames: Sequence[str]) -> bool:
+        async with self._tx() as cur:
+            # The row lock orders the writes to one log (and fences a lost run's writer).
+            known = await _find_run(cur, run_key, lock=True)
+            if (known.last_seq if known else 0) != run.last_seq - len(frames):
+                return False
+            await cur.executemany(_RUNS.append, event_rows(run_key, run, frames))
+            await cur.execute(_RUNS.put, run_values(run_key, run))
+            if run.last_seq - len(frames) == run.start_seq:  # a (re)start's first write
+                await cur.execute(_RUNS.superseded, (False, run.thread_key, run_key))
+            await _notify(cur, self._id, run_events_key(run_key))
+        self._fire(run_events_key(run_key))
+        return True
+
+    async def read_run(self, run_key: str, after: int, limit: int | None = None) -> list[str]:
+        async with self._tx() as cur:
+            await cur.execute(_RUNS.read, (run_key, after, limit))
+            return [frame for (frame,) in await cur.fetchall()]
+
+    async def close_lost_run(self, run_key: str, owner: str) -> None:
+        async with self._tx() as cur:
+            run = await _find_run(cur, run_key, lock=True)
+            if run is None or run.closed or run.owner == owner:
+                return
+            if await self._claimed(cur, run_key):
+                return
+            await cur.execute(_RUNS.read, (run_key, run.start_seq, None))
+            ended, closing = lost_run(run, [frame for (frame,) in await cur.fetchall()])
+            await cur.executemany(_RUNS.append, event_rows(run_key, ended, closing))
+            await cur.execute(_RUNS.put, run_values(run_key, ended))
+            await _notify(cur, self._id, run_events_key(run_key))
+        self._fire(run_events_key(run_key))
 
     # -- event logs ---------------------------------------------------------------------
 
@@ -493,6 +567,12 @@ async def _load(cur: AsyncCursor[Any], task_id: str, *, lock: bool = False) -> T
     if row is None:
         raise m.TaskNotFoundError(f"no task {task_id!r}")
     return TASK_JSON.validate_json(row[0])
+
+
+async def _find_run(cur: AsyncCursor[Any], run_key: str, *, lock: bool = False) -> StoredRun | None:
+    await cur.execute(_RUNS.find + (" FOR UPDATE" if lock else ""), (run_key,))
+    row = await cur.fetchone()
+    return None if row is None else stored_run(row)
 
 
 async def _exists(cur: AsyncCursor[Any], task_id: str) -> None:

@@ -22,16 +22,23 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import graphwire.tasks.stores._model as m
+from graphwire.runs import StoredRun
 from graphwire.tasks.stores._base import (
     TASK_COLUMNS,
     TASK_JSON,
     WORK,
     BaseTaskStore,
+    RunSql,
     board_page,
     board_where,
     changed_row,
     closing_frames,
+    event_rows,
     events_key,
+    lost_run,
+    run_events_key,
+    run_values,
+    stored_run,
     task_row,
 )
 from graphwire.tasks.stores._model import Lease, Task, TaskEvent, TaskPage, TaskQuery
@@ -70,7 +77,28 @@ CREATE TABLE IF NOT EXISTS graphwire_task_events (
     frame TEXT NOT NULL,
     PRIMARY KEY (task_id, seq)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS graphwire_runs (
+    run_key TEXT PRIMARY KEY,
+    run_id TEXT NOT NULL,
+    thread_key TEXT NOT NULL,
+    agent TEXT NOT NULL,
+    principal TEXT,
+    owner TEXT NOT NULL,
+    start_seq INTEGER NOT NULL,
+    last_seq INTEGER NOT NULL,
+    closed INTEGER NOT NULL,
+    interrupted INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS graphwire_runs_resumable ON graphwire_runs (thread_key)
+    WHERE interrupted;
+CREATE TABLE IF NOT EXISTS graphwire_run_events (
+    run_key TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    frame TEXT NOT NULL,
+    PRIMARY KEY (run_key, seq)
+) WITHOUT ROWID;
 """
+_RUNS = RunSql("?")
 _INSERT = f"INSERT INTO graphwire_tasks ({TASK_COLUMNS}) VALUES ({', '.join('?' * 13)})"
 _UPDATE = (
     "UPDATE graphwire_tasks SET state = ?, ready_at = ?, lease_owner = ?, "
@@ -120,6 +148,11 @@ class SqliteTaskStore(BaseTaskStore):
         """``fn`` as one atomic job (the file's thread wraps each job in a savepoint
         inside a group-committed IMMEDIATE transaction)."""
         return await self._file.call_urgent(lambda: fn(self._file.conn))
+
+    async def _write_behind(self, fn: Callable[[sqlite3.Connection], _T]) -> _T:
+        """``fn`` as one atomic job queued behind urgent work, as checkpoints are:
+        saving a run's log is background work that a run's own steps go before."""
+        return await self._file.call(lambda: fn(self._file.conn))
 
     async def _read(self, fn: Callable[[sqlite3.Connection], _T]) -> _T:
         """``fn`` as a job that only reads: it takes no write lock."""
@@ -251,8 +284,57 @@ class SqliteTaskStore(BaseTaskStore):
         rows = await self._read(read)
         return [TaskEvent(int(seq), str(run), str(frame)) for seq, run, frame in rows]
 
+    # -- foreground runs' logs (runs.RunLogs) --------------------------------------------
+
+    async def find_run(self, run_key: str) -> StoredRun | None:
+        return await self._read(lambda conn: _find_run(conn, run_key))
+
+    async def write_run(self, run_key: str, run: StoredRun, frames: Sequence[str]) -> bool:
+        def write(conn: sqlite3.Connection) -> bool:
+            known = _find_run(conn, run_key)
+            if (known.last_seq if known else 0) != run.last_seq - len(frames):
+                return False
+            conn.executemany(_RUNS.append, event_rows(run_key, run, frames))
+            conn.execute(_RUNS.put, run_values(run_key, run))
+            if run.last_seq - len(frames) == run.start_seq:  # a (re)start's first write
+                conn.execute(_RUNS.superseded, (False, run.thread_key, run_key))
+            return True
+
+        written = await self._write_behind(write)
+        self._fire(run_events_key(run_key))
+        return written
+
+    async def read_run(self, run_key: str, after: int, limit: int | None = None) -> list[str]:
+        def read(conn: sqlite3.Connection) -> list[str]:
+            rows = conn.execute(_RUNS.read, (run_key, after, -1 if limit is None else limit))
+            return [frame for (frame,) in rows]
+
+        return await self._read(read)
+
+    async def close_lost_run(self, run_key: str, owner: str) -> None:
+        """One process serves a SQLite file (docs/adr/0011-postgresql-store.md): an
+        open log another owner wrote is a dead process's."""
+
+        def close(conn: sqlite3.Connection) -> bool:
+            run = _find_run(conn, run_key)
+            if run is None or run.closed or run.owner == owner:
+                return False
+            frames = [f for (f,) in conn.execute(_RUNS.read, (run_key, run.start_seq, -1))]
+            ended, closing = lost_run(run, frames)
+            conn.executemany(_RUNS.append, event_rows(run_key, ended, closing))
+            conn.execute(_RUNS.put, run_values(run_key, ended))
+            return True
+
+        if await self._write(close):
+            self._fire(run_events_key(run_key))
+
 
 # -- rows (run on the database thread) ------------------------------------------------
+
+
+def _find_run(conn: sqlite3.Connection, run_key: str) -> StoredRun | None:
+    row = conn.execute(_RUNS.find, (run_key,)).fetchone()
+    return None if row is None else stored_run(row)
 
 
 def _save(conn: sqlite3.Connection, task: Task) -> None:
