@@ -5,18 +5,29 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
 import pytest
 from langgraph.checkpoint.memory import InMemorySaver
 
+import graphwire.runs._durable as durable
+from graphwire.protocol import StoreUnavailableError
 from graphwire.runs import (
     RunEndedError,
+    RunExistsError,
     RunExpiredError,
+    RunLog,
+    RunLogs,
     RunNotFoundError,
     RunRegistry,
+    StoredLog,
+    StoredRun,
     ThreadBusyError,
 )
 from graphwire.server import with_checkpointer
+from graphwire.tasks import SqliteTaskStore
 from tests.graphs import agent_graph, user_input
 from tests.server.agents import slow_graph
 
@@ -106,3 +117,88 @@ def _kept(registry: RunRegistry, run_id: str) -> bool:
     except RunExpiredError:
         return False
     return True
+
+
+# -- with a durable store (docs/adr/0012-durable-run-logs.md) -----------------------
+
+
+async def _run(registry: RunRegistry, graph: Any, run: str, thread: str) -> list[str]:
+    record = await registry.start_claimed(
+        graph, user_input(run=run, thread=thread), agent="a", thread_key=thread
+    )
+    assert record.task is not None
+    await record.task
+    return list(record.log.after(0))
+
+
+async def _stored(log: RunLog | StoredLog) -> list[str]:
+    assert isinstance(log, StoredLog)
+    return list(await log.read(0))
+
+
+async def test_an_ended_run_past_memory_retention_is_served_from_the_store(
+    tmp_path: Path,
+) -> None:
+    store = await SqliteTaskStore.open(tmp_path / "store.sqlite")
+    registry = RunRegistry(retention=1)
+    registry.keep_logs(store)
+    graph = agent_graph(["one", "two"])
+    first = await _run(registry, graph, "r1", "t1")
+    await _run(registry, graph, "r2", "t2")
+    await registry.aclose()  # every log saved
+    with pytest.raises(RunNotFoundError):
+        registry.get("r1")  # memory keeps one ended run ...
+    assert await _stored(await registry.find("r1")) == first  # ... the store every one
+    with pytest.raises(RunNotFoundError):
+        await registry.find("r9")
+    await store.aclose()
+
+
+async def test_a_run_id_the_store_knows_is_refused_after_a_restart(tmp_path: Path) -> None:
+    store = await SqliteTaskStore.open(tmp_path / "store.sqlite")
+    before = RunRegistry()
+    before.keep_logs(store)
+    graph = agent_graph(["one", "two"])
+    logged = await _run(before, graph, "r1", "t1")
+    await before.aclose()
+    after = RunRegistry()  # a new process on the same store
+    after.keep_logs(store)
+    with pytest.raises(RunExistsError):
+        await _run(after, graph, "r1", "t2")
+    with pytest.raises(RunEndedError):
+        await after.cancel_anywhere("r1")
+    assert await _stored(await after.find("r1")) == logged
+    await store.aclose()
+
+
+class _Flaky:
+    """A store whose first writes fail as a database that cannot be used now."""
+
+    def __init__(self, logs: RunLogs, failures: int) -> None:
+        self._logs = logs
+        self.failures = failures
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._logs, name)
+
+    async def write_run(self, run_key: str, run: StoredRun, frames: Sequence[str]) -> bool:
+        if self.failures:
+            self.failures -= 1
+            raise StoreUnavailableError("the database cannot be used now")
+        return await self._logs.write_run(run_key, run, frames)
+
+
+async def test_a_log_is_saved_once_the_store_can_be_written_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(durable, "RETRY_SECONDS", 0.01)
+    store = await SqliteTaskStore.open(tmp_path / "store.sqlite")
+    flaky = _Flaky(store, failures=3)
+    registry = RunRegistry()
+    registry.keep_logs(flaky)
+    logged = await _run(registry, agent_graph(["one"]), "r1", "t1")
+    await registry.aclose()
+    assert flaky.failures == 0
+    assert await store.read_run("r1", 0) == logged  # nothing dropped
+    assert (await store.find_run("r1")) is not None
+    await store.aclose()

@@ -23,6 +23,7 @@ from ag_ui.core import (
 from graphwire.runs import StoredRun, encode_event
 from graphwire.tasks import (
     BaseTaskStore,
+    DurableTaskStore,
     Failure,
     Lease,
     LeaseLostError,
@@ -488,6 +489,17 @@ async def test_a_change_in_one_postgres_store_wakes_a_waiter_of_another(
 # -- foreground runs' logs (runs.RunLogs) ---------------------------------------------
 
 
+@pytest.fixture(params=["sqlite", "postgres"])
+async def logs(
+    request: pytest.FixtureRequest, tmp_path: Path, clock: FakeClock
+) -> AsyncIterator[DurableTaskStore]:
+    """The stores that keep foreground runs' logs (they outlive the process)."""
+    opened = await open_store(request, request.param, tmp_path, clock)
+    assert isinstance(opened, DurableTaskStore) and opened.run_logs() is opened
+    yield opened
+    await opened.aclose()
+
+
 def stored(last: int, *, start: int = 0, owner: str = "p1", **changes: Any) -> StoredRun:
     row = StoredRun("r1", "t", "a", None, owner, start, last, closed=False, interrupted=False)
     return dataclasses.replace(row, **changes)
@@ -504,56 +516,65 @@ def text_run(run_id: str = "r1") -> list[str]:
     ]
 
 
-async def test_a_run_log_is_written_in_batches_fenced_by_its_seq(store: BaseTaskStore) -> None:
-    assert await store.find_run("k1") is None
+async def test_a_run_log_is_written_in_batches_fenced_by_its_seq(logs: DurableTaskStore) -> None:
+    assert await logs.find_run("k1") is None
     first = text_run()
-    assert await store.write_run("k1", stored(3), first)
+    assert await logs.write_run("k1", stored(3), first)
     more = frames(TextMessageContentEvent(message_id="m1", delta="lo"))
-    assert not await store.write_run("k1", stored(3), more)  # not right after seq 3
-    assert not await store.write_run("k1", stored(5), more)
-    assert await store.write_run("k1", stored(4), more)
-    assert await store.read_run("k1", 0) == [*first, *more]
-    assert await store.read_run("k1", 2, 1) == first[2:]
-    assert await store.write_run("k1", stored(4, closed=True, interrupted=True), [])
-    assert await store.find_run("k1") == stored(4, closed=True, interrupted=True)
-    assert await store.read_run("nobody", 0) == []
+    assert not await logs.write_run("k1", stored(3), more)  # not right after seq 3
+    assert not await logs.write_run("k1", stored(5), more)
+    assert await logs.write_run("k1", stored(4), more)
+    assert await logs.read_run("k1", 0) == [*first, *more]
+    assert await logs.read_run("k1", 2, 1) == first[2:]
+    assert await logs.write_run("k1", stored(4, closed=True, interrupted=True), [])
+    assert await logs.find_run("k1") == stored(4, closed=True, interrupted=True)
+    assert await logs.read_run("nobody", 0) == []
 
 
 async def test_a_new_run_on_a_thread_ends_the_resumability_of_its_others(
-    store: BaseTaskStore,
+    logs: DurableTaskStore,
 ) -> None:
-    await store.write_run("k1", stored(3, closed=True, interrupted=True), text_run())
+    await logs.write_run("k1", stored(3, closed=True, interrupted=True), text_run())
     other = dataclasses.replace(stored(1), run_id="r2")
-    assert await store.write_run("k2", other, [started("r2")])
-    found = await store.find_run("k1")
+    assert await logs.write_run("k2", other, [started("r2")])
+    found = await logs.find_run("k1")
     assert found is not None and not found.interrupted
-    await store.write_run("k2", dataclasses.replace(other, interrupted=True, closed=True), [])
-    found = await store.find_run("k2")  # its own later writes leave it resumable
+    await logs.write_run("k2", dataclasses.replace(other, interrupted=True, closed=True), [])
+    found = await logs.find_run("k2")  # its own later writes leave it resumable
     assert found is not None and found.interrupted
     # k1 resumed under its own id (a (re)start's first write, after seq 3): k2 is not.
-    assert await store.write_run("k1", stored(4, start=3), frames(StepStartedEvent(step_name="s")))
-    found = await store.find_run("k2")
+    assert await logs.write_run("k1", stored(4, start=3), frames(StepStartedEvent(step_name="s")))
+    found = await logs.find_run("k2")
     assert found is not None and not found.interrupted
 
 
-async def test_a_run_left_open_by_another_owner_is_closed_as_lost(store: BaseTaskStore) -> None:
-    await store.write_run("k1", stored(3), text_run())
-    await store.close_lost_run("k1", "p1")  # its own owner: still running
-    assert (await store.find_run("k1")) == stored(3)
-    await store.close_lost_run("k1", "p2")
-    ended = await store.find_run("k1")
+async def test_a_run_left_open_by_another_owner_is_closed_as_lost(logs: DurableTaskStore) -> None:
+    await logs.write_run("k1", stored(3), text_run())
+    await logs.close_lost_run("k1", "p1")  # its own owner: still running
+    assert (await logs.find_run("k1")) == stored(3)
+    await logs.close_lost_run("k1", "p2")
+    ended = await logs.find_run("k1")
     assert ended is not None and ended.closed and ended.last_seq == 5
-    closing = [json.loads(f) for f in await store.read_run("k1", 3)]
+    closing = [json.loads(f) for f in await logs.read_run("k1", 3)]
     assert [e["type"] for e in closing] == ["TEXT_MESSAGE_END", "RUN_ERROR"]
     assert closing[1]["code"] == "WORKER_LOST"
-    assert not await store.write_run("k1", stored(4), ["late"])  # the lost writer is fenced
-    await store.close_lost_run("k1", "p2")  # closed once
-    assert len(await store.read_run("k1", 0)) == 5
+    assert not await logs.write_run("k1", stored(4), ["late"])  # the lost writer is fenced
+    await logs.close_lost_run("k1", "p2")  # closed once
+    assert len(await logs.read_run("k1", 0)) == 5
 
 
 async def test_a_run_whose_thread_claim_lives_is_not_lost(
-    claims: BaseTaskStore, clock: FakeClock
+    request: pytest.FixtureRequest, tmp_path: Path, clock: FakeClock
 ) -> None:
+    """PostgreSQL: the store that claims threads and keeps run logs."""
+    claims = await open_store(request, "postgres", tmp_path, clock)
+    try:
+        await _a_claimed_run_is_not_lost(claims, clock)
+    finally:
+        await claims.aclose()
+
+
+async def _a_claimed_run_is_not_lost(claims: Any, clock: FakeClock) -> None:
     await claims.write_run("k1", stored(3), text_run())
     assert await claims.claim_thread("t", "k1", "c1", "p1", 10)
     await claims.close_lost_run("k1", "p2")  # another process: but p1's claim lives
@@ -564,17 +585,17 @@ async def test_a_run_whose_thread_claim_lives_is_not_lost(
     assert ended is not None and ended.closed
 
 
-async def test_a_reader_waits_for_a_run_logs_next_batch(store: BaseTaskStore) -> None:
-    await store.write_run("k1", stored(1), [started()])
-    assert not await store.wait_run("k1", 1, 0.05)
+async def test_a_reader_waits_for_a_run_logs_next_batch(logs: DurableTaskStore) -> None:
+    await logs.write_run("k1", stored(1), [started()])
+    assert not await logs.wait_run("k1", 1, 0.05)
 
     async def later() -> None:
         await asyncio.sleep(0.05)
-        await store.write_run("k1", stored(2), frames(StepStartedEvent(step_name="s")))
+        await logs.write_run("k1", stored(2), frames(StepStartedEvent(step_name="s")))
 
     writer = asyncio.create_task(later())
     async with asyncio.timeout(5):
-        assert await store.wait_run("k1", 1, 5)
+        assert await logs.wait_run("k1", 1, 5)
     await writer
 
 

@@ -136,7 +136,9 @@ def create_app(
             runner = None
             if tasks is not None:
                 store = await stack.enter_async_context(tasks())
-                registry.keep_logs(store)  # every run's log, durable (ADR 0012)
+                logs = store.run_logs()
+                if logs is not None:  # every run's log, durable (ADR 0012)
+                    registry.keep_logs(logs)
                 claims = store.thread_claims()
                 if claims is not None:  # other processes share it: one run per thread
                     registry.share_threads(claims, options.tasks.lease_seconds)

@@ -19,6 +19,7 @@ from graphwire.tasks._tools import (
 )
 from graphwire.tasks.stores import (
     BaseTaskStore,
+    DurableTaskStore,
     MemoryTaskStore,
     PostgresTaskStore,
     SqliteCheckpointer,
@@ -50,6 +51,7 @@ __all__ = [
     "TASKS_CONFIG_KEY",
     "TASKS_STATE_KEY",
     "BaseTaskStore",
+    "DurableTaskStore",
     "Failure",
     "Lease",
     "LeaseLostError",

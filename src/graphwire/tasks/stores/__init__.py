@@ -4,7 +4,7 @@ sharing its file and thread with the LangGraph checkpointer) and PostgreSQL
 
 from __future__ import annotations
 
-from graphwire.tasks.stores._base import BaseTaskStore, TaskStore
+from graphwire.tasks.stores._base import BaseTaskStore, DurableTaskStore, TaskStore
 from graphwire.tasks.stores._sqlite_file import SqliteCheckpointer, SqliteFile
 from graphwire.tasks.stores.memory import MemoryTaskStore
 from graphwire.tasks.stores.postgres import PostgresTaskStore, postgres_checkpointer
@@ -12,6 +12,7 @@ from graphwire.tasks.stores.sqlite import SqliteTaskStore
 
 __all__ = [
     "BaseTaskStore",
+    "DurableTaskStore",
     "MemoryTaskStore",
     "PostgresTaskStore",
     "SqliteCheckpointer",

@@ -58,11 +58,10 @@ def run_events_key(run_key: str) -> str:
 
 
 @runtime_checkable
-class TaskStore(RunLogs, Protocol):
+class TaskStore(Protocol):
     """Durable tasks and their AG-UI event logs (domain-level, not SQL). Every
     change is one of ``tasks.stores._model``'s transitions, applied atomically;
-    writes by a worker are fenced by its lease (owner and attempt). It keeps
-    the foreground runs' logs too (``runs.RunLogs``)."""
+    writes by a worker are fenced by its lease (owner and attempt)."""
 
     async def create(self, spec: TaskSpec) -> Task:
         """Store a new queued task."""
@@ -141,6 +140,10 @@ class TaskStore(RunLogs, Protocol):
         """Where runs claim their threads when other processes share this store
         (one run per thread across all of them); None for a store one process
         owns."""
+
+    def run_logs(self) -> RunLogs | None:
+        """Where the foreground runs' logs are kept, when the store outlives the
+        process (docs/adr/0012-durable-run-logs.md); None for one in memory."""
 
     async def aclose(self) -> None:
         """Release the store's resources."""
@@ -244,17 +247,8 @@ class BaseTaskStore(TaskStore, abc.ABC):
     def thread_claims(self) -> ThreadClaims | None:
         return None
 
-    @abc.abstractmethod
-    async def find_run(self, run_key: str) -> StoredRun | None: ...
-
-    @abc.abstractmethod
-    async def write_run(self, run_key: str, run: StoredRun, frames: Sequence[str]) -> bool: ...
-
-    @abc.abstractmethod
-    async def read_run(self, run_key: str, after: int, limit: int | None = None) -> list[str]: ...
-
-    @abc.abstractmethod
-    async def close_lost_run(self, run_key: str, owner: str) -> None: ...
+    def run_logs(self) -> RunLogs | None:
+        return None
 
     # -- domain methods --------------------------------------------------------------
 
@@ -331,12 +325,6 @@ class BaseTaskStore(TaskStore, abc.ABC):
             timeout,
         )
 
-    async def wait_run(self, run_key: str, after: int, timeout: float) -> bool:
-        """See ``runs.RunLogs``."""
-        return await self._wait_for(
-            (run_events_key(run_key),), lambda: self.read_run(run_key, after, 1), timeout
-        )
-
     async def _wait_for(
         self, keys: Sequence[str], look: Callable[[], Awaitable[Sized]], timeout: float
     ) -> bool:
@@ -375,6 +363,32 @@ class BaseTaskStore(TaskStore, abc.ABC):
 
     def _fire(self, *keys: str) -> None:
         self._signals.fire(*keys)
+
+
+class DurableTaskStore(BaseTaskStore, RunLogs):
+    """A store that outlives the process (SQLite, PostgreSQL): it keeps the
+    foreground runs' logs too (``runs.RunLogs``)."""
+
+    def run_logs(self) -> RunLogs:
+        return self
+
+    @abc.abstractmethod
+    async def find_run(self, run_key: str) -> StoredRun | None: ...
+
+    @abc.abstractmethod
+    async def write_run(self, run_key: str, run: StoredRun, frames: Sequence[str]) -> bool: ...
+
+    @abc.abstractmethod
+    async def read_run(self, run_key: str, after: int, limit: int | None = None) -> list[str]: ...
+
+    @abc.abstractmethod
+    async def close_lost_run(self, run_key: str, owner: str) -> None: ...
+
+    async def wait_run(self, run_key: str, after: int, timeout: float) -> bool:
+        """See ``runs.RunLogs``."""
+        return await self._wait_for(
+            (run_events_key(run_key),), lambda: self.read_run(run_key, after, 1), timeout
+        )
 
 
 TASK_COLUMNS = (

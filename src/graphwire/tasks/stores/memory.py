@@ -10,7 +10,6 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 import graphwire.tasks.stores._model as m
-from graphwire.runs import StoredRun
 from graphwire.tasks.stores._base import (
     WORK,
     BaseTaskStore,
@@ -18,8 +17,6 @@ from graphwire.tasks.stores._base import (
     decode_cursor,
     encode_cursor,
     events_key,
-    lost_run,
-    run_events_key,
 )
 from graphwire.tasks.stores._model import Lease, Task, TaskEvent, TaskPage, TaskQuery
 
@@ -40,8 +37,6 @@ class MemoryTaskStore(BaseTaskStore):
         self._tasks: dict[str, Task] = {}
         self._events: dict[str, list[TaskEvent]] = {}
         self._claims: dict[str, _ThreadClaim] = {}
-        self._runs: dict[str, StoredRun] = {}
-        self._run_events: dict[str, list[str]] = {}
 
     async def aclose(self) -> None:
         """Nothing to release."""
@@ -150,15 +145,11 @@ class MemoryTaskStore(BaseTaskStore):
 
     async def request_cancel(self, run_key: str) -> bool:
         """See ``runs.ThreadClaims`` (one process: its own runs)."""
-        if not self._claimed(run_key):
+        now = self._clock()
+        if not any(c.run_key == run_key and c.expires_at >= now for c in self._claims.values()):
             return False
         self._cancel_asked(run_key)
         return True
-
-    def _claimed(self, run_key: str) -> bool:
-        """A live claim names the run: a process runs it."""
-        now = self._clock()
-        return any(c.run_key == run_key and c.expires_at >= now for c in self._claims.values())
 
     async def append_events(
         self, task_id: str, lease: Lease, run_id: str, frames: Sequence[str]
@@ -184,38 +175,6 @@ class MemoryTaskStore(BaseTaskStore):
         self._task(task_id)
         log = self._events[task_id][max(after_seq, 0) :]
         return log if limit is None else log[:limit]
-
-    # -- foreground runs' logs (runs.RunLogs) --------------------------------------------
-
-    async def find_run(self, run_key: str) -> StoredRun | None:
-        return self._runs.get(run_key)
-
-    async def write_run(self, run_key: str, run: StoredRun, frames: Sequence[str]) -> bool:
-        log = self._run_events.setdefault(run_key, [])
-        if len(log) != run.last_seq - len(frames):
-            return False
-        log.extend(frames)
-        self._runs[run_key] = run
-        if run.last_seq - len(frames) == run.start_seq:  # a (re)start's first write
-            for key, other in self._runs.items():
-                if key != run_key and other.thread_key == run.thread_key and other.interrupted:
-                    self._runs[key] = replace(other, interrupted=False)
-        self._fire(run_events_key(run_key))
-        return True
-
-    async def read_run(self, run_key: str, after: int, limit: int | None = None) -> list[str]:
-        log = self._run_events.get(run_key, [])[max(after, 0) :]
-        return log if limit is None else log[:limit]
-
-    async def close_lost_run(self, run_key: str, owner: str) -> None:
-        run = self._runs.get(run_key)
-        if run is None or run.closed or run.owner == owner or self._claimed(run_key):
-            return
-        log = self._run_events[run_key]
-        ended, closing = lost_run(run, log[run.start_seq :])
-        log.extend(closing)
-        self._runs[run_key] = ended
-        self._fire(run_events_key(run_key))
 
 
 def _matches(task: Task, query: TaskQuery) -> bool:

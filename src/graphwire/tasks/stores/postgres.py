@@ -39,7 +39,7 @@ from graphwire.tasks.stores._base import (
     TASK_COLUMNS,
     TASK_JSON,
     WORK,
-    BaseTaskStore,
+    DurableTaskStore,
     RunSql,
     board_page,
     board_where,
@@ -215,7 +215,7 @@ async def _setup_alone(conn: AsyncConnection[Any], saver: AsyncPostgresSaver) ->
         await conn.execute("SELECT pg_advisory_unlock(%s)", (CHECKPOINT_SETUP_LOCK,))
 
 
-class PostgresTaskStore(BaseTaskStore):
+class PostgresTaskStore(DurableTaskStore):
     """A TaskStore in PostgreSQL: ``await PostgresTaskStore.open(url)``."""
 
     def __init__(

@@ -27,7 +27,7 @@ from graphwire.tasks.stores._base import (
     TASK_COLUMNS,
     TASK_JSON,
     WORK,
-    BaseTaskStore,
+    DurableTaskStore,
     RunSql,
     board_page,
     board_where,
@@ -111,7 +111,7 @@ _FENCE = (
 )
 
 
-class SqliteTaskStore(BaseTaskStore):
+class SqliteTaskStore(DurableTaskStore):
     """A TaskStore in a SQLite file: ``await SqliteTaskStore.open(path)``, or ``on`` a
     ``SqliteFile`` it shares with the LangGraph checkpointer."""
 
