@@ -11,7 +11,13 @@ For each process count, on a fresh database:
 - cancel latency across processes (2 or more): a streaming chat
   (tests/chat/agent.py, "slow") on the first process is cancelled through the
   second; the time from the cancel's POST to the stream's terminal event
-  (p50 / max of 20).
+  (p50 / max of 20);
+- re-attach latency across processes (2 or more): a chat streaming 40 words
+  50 ms apart (tests/runs/durable_agent.py) on the first process, tailed
+  through the second with Last-Event-ID from its first event: how much later
+  each event reaches the second's tail than the first's stream (p50 / p99 over
+  10 runs); and a replay of an ended run's log through the second, from the
+  request to its terminal event (p50 / p99 of 20).
 
 Run: .venv/bin/python bench/scale_bench.py [--tasks 400] [--runs 400] [--processes 1,2,4]
 """
@@ -43,13 +49,21 @@ from graphwire.tasks import PostgresTaskStore, TaskQuery, TaskSpec, TaskState  #
 
 AGENT = ROOT / "tests" / "tasks" / "quick_agent.py"
 CHAT_AGENT = ROOT / "tests" / "chat" / "agent.py"
+COUNT_AGENT = ROOT / "tests" / "runs" / "durable_agent.py"
+AFTER_FIRST = {"Last-Event-ID": "1"}
 WORKERS = "4"
 
 
 @contextlib.contextmanager
 def processes(url: str, count: int, cwd: Path) -> Iterator[list[str]]:
     env = {"GRAPHWIRE_TASK_WORKERS": WORKERS, "GRAPHWIRE_LOG_LEVEL": "warning"}
-    specs = ["--store", url, f"quick={AGENT}:graph", f"chat={CHAT_AGENT}:graph"]
+    specs = [
+        "--store",
+        url,
+        f"quick={AGENT}:graph",
+        f"chat={CHAT_AGENT}:graph",
+        f"count={COUNT_AGENT}:graph",
+    ]
     with serve_many(specs, cwd, [env] * count) as started:
         yield [base for _, base in started]
 
@@ -123,6 +137,61 @@ async def cancel_latency(owner: str, other: str, count: int) -> tuple[float, flo
     return statistics.median(waits), max(waits)
 
 
+async def timed_events(
+    http: httpx.AsyncClient,
+    method: str,
+    url: str,
+    began: asyncio.Event | None = None,
+    **kwargs: Any,
+) -> dict[int, float] | None:
+    """When each event of an SSE response arrived, by its id (``began`` set at
+    the first); None for a run not known (yet)."""
+    arrived: dict[int, float] = {}
+    async with http.stream(method, url, **kwargs) as streamed:
+        if streamed.status_code == 404:
+            return None
+        streamed.raise_for_status()
+        async for line in streamed.aiter_lines():
+            if line.startswith("id: "):
+                arrived[int(line[4:])] = time.perf_counter()
+                if began is not None:
+                    began.set()
+    return arrived
+
+
+async def reattach_latency(owner: str, other: str, runs: int) -> dict[str, float]:
+    """Live: each event's lag on the other process's tail behind the owner's
+    stream. Replay: an ended run's whole log through the other process."""
+    lags: list[float] = []
+    replays: list[float] = []
+    cont = {"graphwire": {"onDisconnect": "continue"}}
+    async with httpx.AsyncClient(timeout=60) as http:
+        for _ in range(runs):
+            body = run_body(str(uuid.uuid4()), str(uuid.uuid4()), "count 40", forwardedProps=cont)
+            events = f"{other}/runs/{body['runId']}/events"
+            began = asyncio.Event()
+            streamed = asyncio.create_task(
+                timed_events(http, "POST", f"{owner}/agents/count", began, json=body)
+            )
+            await began.wait()
+            # The first events are stored at once: a few ms after, B knows the run.
+            while (tailed := await timed_events(http, "GET", events, headers=AFTER_FIRST)) is None:
+                await asyncio.sleep(0.005)
+            live = await streamed
+            assert live is not None
+            lags.extend((tailed[seq] - live[seq]) * 1000 for seq in tailed)
+        for _ in range(2 * runs):
+            start = time.perf_counter()
+            await timed_events(http, "GET", events, headers={"Last-Event-ID": "0"})
+            replays.append((time.perf_counter() - start) * 1000)
+    return {
+        "lag p50": statistics.median(lags),
+        "lag p99": statistics.quantiles(lags, n=100)[98],
+        "replay p50": statistics.median(replays),
+        "replay p99": statistics.quantiles(replays, n=100)[98],
+    }
+
+
 async def measure(admin: str, count: int, tasks: int, runs: int) -> dict[str, Any]:
     with (
         fresh_database(admin) as url,
@@ -137,6 +206,7 @@ async def measure(admin: str, count: int, tasks: int, runs: int) -> dict[str, An
             p50, p99 = await claim_latency(store, 100)
             chats = await runs_per_second(bases, runs)
             cancel = await cancel_latency(bases[0], bases[1], 20) if count > 1 else None
+            reattach = await reattach_latency(bases[0], bases[1], 10) if count > 1 else None
         finally:
             await store.aclose()
     return {
@@ -146,6 +216,7 @@ async def measure(admin: str, count: int, tasks: int, runs: int) -> dict[str, An
         "claim p99 ms": p99,
         "runs/s": chats,
         "cancel": cancel,
+        "reattach": reattach,
     }
 
 
@@ -170,6 +241,8 @@ async def main() -> None:
         "runs/s",
         "× 1",
         "cancel via another p50 / max ms",
+        "re-attach via another: lag p50 / p99 ms",
+        "replay via another p50 / p99 ms",
     )
     print("\n| " + " | ".join(head) + " |\n|" + "---|" * len(head))
     for row in rows:
@@ -182,8 +255,16 @@ async def main() -> None:
             f"{row['runs/s']:.0f}",
             f"{row['runs/s'] / first['runs/s']:.2f}",
             "–" if row["cancel"] is None else "{:.0f} / {:.0f}".format(*row["cancel"]),
+            _pair(row["reattach"], "lag"),
+            _pair(row["reattach"], "replay"),
         )
         print("| " + " | ".join(str(c) for c in cells) + " |")
+
+
+def _pair(figures: dict[str, float] | None, name: str) -> str:
+    if figures is None:
+        return "–"
+    return f"{figures[name + ' p50']:.0f} / {figures[name + ' p99']:.0f}"
 
 
 if __name__ == "__main__":

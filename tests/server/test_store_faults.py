@@ -4,14 +4,17 @@ written into a database file that is gone (a real ``graphwire serve``)."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import shutil
 import sqlite3
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
 
 import httpx
+import psycopg
 from ag_ui.core import RunErrorEvent, RunFinishedEvent
+from psycopg.conninfo import conninfo_to_dict
 
 from tests.processes import serve, wait_healthy
 from tests.server.conftest import read_events, run_body
@@ -19,13 +22,13 @@ from tests.server.test_tasks_http import until
 
 
 @contextlib.asynccontextmanager
-async def _served(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
+async def _served(tmp_path: Path, args: Sequence[str] = ()) -> AsyncIterator[httpx.AsyncClient]:
     env = {
         "GRAPHWIRE_DATA_DIR": str(tmp_path / "data"),
         "GRAPHWIRE_STORE_BUSY_TIMEOUT_SECONDS": "0.5",
         "GRAPHWIRE_TASK_LEASE_SECONDS": "2",
     }
-    process, url = serve([], tmp_path, env)
+    process, url = serve(list(args), tmp_path, env)
     try:
         await wait_healthy(url)
         async with httpx.AsyncClient(base_url=url, timeout=30) as client:
@@ -74,7 +77,9 @@ async def test_a_lock_held_past_the_busy_timeout_is_a_503_and_reads_go_on(
         assert thread.status_code == 200 and thread.json()["messages"]
         assert isinstance(run_end, RunErrorEvent) and run_end.code == "STORE_UNAVAILABLE"
         # The lock is gone: everything works again, nothing was half-written.
-        assert (await client.get("/readyz")).status_code == 200
+        async with asyncio.timeout(20):  # the pools connect again (with a backoff)
+            while (await client.get("/readyz")).status_code != 200:
+                await asyncio.sleep(0.2)
         assert isinstance(await _chat(client, "after"), RunFinishedEvent)
         prompts = [t["prompt"] for t in (await client.get("/tasks")).json()["tasks"]]
         assert prompts == ["before"]
@@ -95,3 +100,40 @@ async def test_a_data_directory_deleted_while_serving_is_refused(tmp_path: Path)
         assert refused.json()["code"] == "STORE_UNAVAILABLE"
         assert "deleted or replaced" in refused.json()["message"]
     assert not (tmp_path / "data").exists()  # nothing recreated, nothing written
+
+
+@contextlib.contextmanager
+def _outage(admin_url: str, url: str) -> Iterator[None]:
+    """The database refuses every connection, and its open ones are cut."""
+    name = conninfo_to_dict(url)["dbname"]
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        admin.execute(f"ALTER DATABASE {name} ALLOW_CONNECTIONS false")
+        admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,)
+        )
+        try:
+            yield
+        finally:
+            admin.execute(f"ALTER DATABASE {name} ALLOW_CONNECTIONS true")
+
+
+async def test_a_postgresql_outage_is_a_503_and_then_over(
+    postgres_admin: str, postgres_url: str, tmp_path: Path
+) -> None:
+    """LangGraph's checkpointer says it as the task store does: a thread's state
+    is a 503 ``STORE_UNAVAILABLE``, not a 500."""
+    async with _served(tmp_path, ["--store", postgres_url]) as client:
+        assert isinstance(await _chat(client, "before"), RunFinishedEvent)
+        with _outage(postgres_admin, postgres_url):
+            thread = await client.get("/agents/demo/threads/before")  # the checkpointer
+            run = await client.post("/agents/demo", json=run_body(thread="during", run="r2"))
+            ready = await client.get("/readyz")
+        for refused in (thread, run, ready):
+            assert refused.status_code == 503, refused.text
+            assert refused.json()["code"] == "STORE_UNAVAILABLE"
+        async with asyncio.timeout(20):  # the pools connect again (with a backoff)
+            while (await client.get("/readyz")).status_code != 200:
+                await asyncio.sleep(0.2)
+        assert isinstance(await _chat(client, "after"), RunFinishedEvent)
+        after = await client.get("/agents/demo/threads/before")
+        assert after.status_code == 200 and after.json()["messages"]

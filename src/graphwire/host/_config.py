@@ -90,7 +90,7 @@ class Settings(BaseModel):
         10, ge=0, description="earlier turns a thread can still edit (0: keep every checkpoint)"
     )
     store_busy_timeout_seconds: Positive = Field(
-        10.0, description="longest a store operation waits for a lock, then 503"
+        10.0, description="longest a store operation waits for a lock or a connection, then 503"
     )
     keepalive_seconds: Positive = Field(15.0, description="SSE keepalive comment interval")
     send_timeout_seconds: Positive = Field(30.0, description="give up on a client not reading")

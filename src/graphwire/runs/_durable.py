@@ -25,7 +25,8 @@ logger = logging.getLogger("graphwire.runs")
 
 SAVE_GATHER_SECONDS = 0.05
 """How long a saver gathers events after the first of a batch: one write (and
-on PostgreSQL one NOTIFY) per run per 50 ms at most."""
+on PostgreSQL one NOTIFY) per run per 50 ms at most; a run that ends sooner
+is saved in one write."""
 RETRY_SECONDS = 1.0
 """How long a saver waits before it tries a failed write again."""
 
@@ -70,6 +71,11 @@ class RunLogs(Protocol):
 
     async def wait_run(self, run_key: str, after: int, timeout: float) -> bool:
         """Wait until a frame after ``after`` is stored; False on timeout."""
+        ...
+
+    async def running(self, run_key: str) -> bool:
+        """Some process runs it now (a live thread claim names it), whether or
+        not its first events are stored yet."""
         ...
 
     async def close_lost_run(self, run_key: str, owner: str) -> None:
@@ -136,13 +142,12 @@ class LogSaver:
     async def run(self) -> bool:
         """Save until the run's end is stored: True; False when the stored log
         was closed as lost meanwhile (the run must stop)."""
-        first = True
         while not self._log.closed:
-            # A run's first events go at once: re-attach can find it in the store.
-            await self._log.wait(self.saved, 3600.0, 0.0 if first else SAVE_GATHER_SECONDS)
+            await self._log.wait(self.saved, 3600.0, SAVE_GATHER_SECONDS)
+            if self._log.closed:
+                break  # what is left goes with the run's end: one write
             if not await self._save(closed=False, interrupted=False):
                 return False
-            first = False
         interrupted = await self._ended()
         return await self._save(closed=True, interrupted=interrupted)
 

@@ -26,6 +26,9 @@ logger = logging.getLogger("graphwire.runs")
 OnDisconnect = Literal["cancel", "continue"]
 SAVE_GRACE_SECONDS = 5.0
 """How long shutdown waits for the store to take the runs' last events."""
+FIRST_SAVE_SECONDS = 1.0
+"""How long a re-attach waits for the first events of a run another process
+has just started (they are saved within 50 ms)."""
 
 
 def thread_key(principal: str | None, thread_id: str) -> str:
@@ -235,6 +238,10 @@ class RunRegistry:
                 raise
         key = run_key(principal, run_id)
         stored = await self._logs.find_run(key)
+        if stored is None and await self._logs.running(key):
+            # Just started elsewhere: its first batch is on its way to the store.
+            await self._logs.wait_run(key, 0, FIRST_SAVE_SECONDS)
+            stored = await self._logs.find_run(key)
         if stored is None:
             raise RunNotFoundError(f"no run {run_id!r}")
         if not stored.closed:

@@ -101,8 +101,13 @@ def build(settings: Settings, cli_specs: Sequence[str]) -> Served:
     if settings.store == "memory":
         app = create_app(agents, options, _memory_saver, _memory_tasks)
     elif settings.store == "postgres" and settings.store_url:
-        url = settings.store_url
-        app = create_app(agents, options, lambda: postgres_checkpointer(url), _postgres_tasks(url))
+        url, wait = settings.store_url, settings.store_busy_timeout_seconds
+        app = create_app(
+            agents,
+            options,
+            lambda: postgres_checkpointer(url, timeout=wait),
+            _postgres_tasks(url, wait),
+        )
     else:
         path = Path(settings.data_dir) / SQLITE_FILE
         file = SqliteFile(
@@ -125,10 +130,10 @@ async def _memory_tasks() -> AsyncIterator[TaskStore]:
     yield MemoryTaskStore()
 
 
-def _postgres_tasks(url: str) -> TaskStoreFactory:
+def _postgres_tasks(url: str, timeout: float) -> TaskStoreFactory:
     @contextlib.asynccontextmanager
     async def open_store() -> AsyncIterator[TaskStore]:
-        store = await PostgresTaskStore.open(url)
+        store = await PostgresTaskStore.open(url, timeout=timeout)
         try:
             yield store
         finally:

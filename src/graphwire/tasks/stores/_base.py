@@ -384,6 +384,9 @@ class DurableTaskStore(BaseTaskStore, RunLogs):
     @abc.abstractmethod
     async def close_lost_run(self, run_key: str, owner: str) -> None: ...
 
+    @abc.abstractmethod
+    async def running(self, run_key: str) -> bool: ...
+
     async def wait_run(self, run_key: str, after: int, timeout: float) -> bool:
         """See ``runs.RunLogs``."""
         return await self._wait_for(

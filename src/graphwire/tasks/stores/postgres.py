@@ -23,10 +23,17 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import AsyncIterator, Callable, Collection, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Iterator, Mapping, Sequence
 from typing import Any
 
 import psycopg
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import (
+    ChannelVersions,
+    Checkpoint,
+    CheckpointMetadata,
+    CheckpointTuple,
+)
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from psycopg import AsyncConnection, AsyncCursor
 from psycopg.rows import dict_row
@@ -64,6 +71,9 @@ CANCEL_PREFIX = "cancel:"
 MIGRATION_LOCK = 0x67776972  # "gwir": the advisory lock migrations are applied under
 CHECKPOINT_SETUP_LOCK = 0x67776370  # "gwcp": LangGraph's checkpoint tables, set up once
 SETUP_POLL_SECONDS = 0.05
+POOL_TIMEOUT_SECONDS = 10.0
+"""How long an operation waits for a pooled connection by default (the
+``store_busy_timeout_seconds`` setting: as long as SQLite waits for a lock)."""
 LISTEN_RETRY_SECONDS = 1.0
 
 MIGRATIONS: tuple[tuple[int, str], ...] = (
@@ -174,15 +184,66 @@ async def migrate(conn: AsyncConnection[Any]) -> None:
                 )
 
 
+class PostgresCheckpointer(AsyncPostgresSaver):
+    """LangGraph's checkpointer, its database outages said as every store says
+    them: ``StoreUnavailableError`` (a run's RUN_ERROR and a route's 503
+    ``STORE_UNAVAILABLE``, not an AGENT_ERROR or a 500)."""
+
+    async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+        with _translated():
+            return await super().aget_tuple(config)
+
+    async def alist(
+        self,
+        config: RunnableConfig | None,
+        *,
+        filter: dict[str, Any] | None = None,
+        before: RunnableConfig | None = None,
+        limit: int | None = None,
+    ) -> AsyncIterator[CheckpointTuple]:
+        with _translated():
+            async for item in super().alist(config, filter=filter, before=before, limit=limit):
+                yield item
+
+    async def aput(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> RunnableConfig:
+        with _translated():
+            return await super().aput(config, checkpoint, metadata, new_versions)
+
+    async def aput_writes(
+        self,
+        config: RunnableConfig,
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str = "",
+    ) -> None:
+        with _translated():
+            await super().aput_writes(config, writes, task_id, task_path)
+
+    async def adelete_thread(self, thread_id: str) -> None:
+        with _translated():
+            await super().adelete_thread(thread_id)
+
+
 @contextlib.asynccontextmanager
-async def postgres_checkpointer(url: str, pool_size: int = 10) -> AsyncIterator[AsyncPostgresSaver]:
+async def postgres_checkpointer(
+    url: str, pool_size: int = 10, timeout: float = POOL_TIMEOUT_SECONDS
+) -> AsyncIterator[AsyncPostgresSaver]:
     """LangGraph's PostgreSQL checkpointer on a pool of its own, in the same
-    database as the tasks; its tables set up once however many processes start."""
+    database as the tasks; its tables set up once however many processes start.
+    ``timeout``: how long an operation waits for a connection (the database
+    may be down) before it fails with ``StoreUnavailableError``."""
     pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
         url,
         min_size=1,
         max_size=pool_size,
         open=False,
+        timeout=timeout,
         # What AsyncPostgresSaver's queries expect of a connection.
         kwargs={"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row},
         check=AsyncConnectionPool.check_connection,
@@ -190,7 +251,7 @@ async def postgres_checkpointer(url: str, pool_size: int = 10) -> AsyncIterator[
     with _translated():
         await pool.open(wait=True)
     try:
-        saver = AsyncPostgresSaver(pool)
+        saver = PostgresCheckpointer(pool)
         with _translated():
             async with pool.connection() as conn:
                 await _setup_alone(conn, saver)
@@ -231,14 +292,22 @@ class PostgresTaskStore(DurableTaskStore):
 
     @classmethod
     async def open(
-        cls, url: str, *, clock: Callable[[], float] | None = None, pool_size: int = 10
+        cls,
+        url: str,
+        *,
+        clock: Callable[[], float] | None = None,
+        pool_size: int = 10,
+        timeout: float = POOL_TIMEOUT_SECONDS,
     ) -> PostgresTaskStore:
-        """Connect, migrate the schema and start listening (``aclose`` undoes it)."""
+        """Connect, migrate the schema and start listening (``aclose`` undoes it).
+        ``timeout``: how long an operation waits for a connection (the database
+        may be down) before it fails with ``StoreUnavailableError``."""
         pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
             url,
             min_size=1,
             max_size=pool_size,
             open=False,
+            timeout=timeout,
             kwargs={"autocommit": True},
             check=AsyncConnectionPool.check_connection,  # none dead after a restart
         )
@@ -482,6 +551,10 @@ class PostgresTaskStore(DurableTaskStore):
             await cur.execute(_RUNS.read, (run_key, after, limit))
             return [frame for (frame,) in await cur.fetchall()]
 
+    async def running(self, run_key: str) -> bool:
+        async with self._tx() as cur:
+            return await self._claimed(cur, run_key)
+
     async def close_lost_run(self, run_key: str, owner: str) -> None:
         async with self._tx() as cur:
             run = await _find_run(cur, run_key, lock=True)
@@ -542,7 +615,7 @@ def _listener_ended(listener: asyncio.Task[None]) -> None:
 
 
 @contextlib.contextmanager
-def _translated() -> Any:
+def _translated() -> Iterator[None]:
     try:
         yield
     except _UNAVAILABLE as exc:

@@ -311,6 +311,10 @@ class SqliteTaskStore(DurableTaskStore):
 
         return await self._read(read)
 
+    async def running(self, run_key: str) -> bool:
+        """One process serves a SQLite file: its own runs are in its memory."""
+        return False
+
     async def close_lost_run(self, run_key: str, owner: str) -> None:
         """One process serves a SQLite file (docs/adr/0011-postgresql-store.md): an
         open log another owner wrote is a dead process's."""
