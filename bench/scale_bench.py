@@ -13,7 +13,7 @@ For each process count, on a fresh database:
   second; the time from the cancel's POST to the stream's terminal event
   (p50 / max of 20);
 - re-attach latency across processes (2 or more): a chat streaming 40 words
-  50 ms apart (tests/runs/durable_agent.py) on the first process, tailed
+  50 ms apart (tests/chat/agent.py, "count 40") on the first process, tailed
   through the second with Last-Event-ID from its first event: how much later
   each event reaches the second's tail than the first's stream (p50 / p99 over
   10 runs); and a replay of an ended run's log through the second, from the
@@ -49,7 +49,6 @@ from graphwire.tasks import PostgresTaskStore, TaskQuery, TaskSpec, TaskState  #
 
 AGENT = ROOT / "tests" / "tasks" / "quick_agent.py"
 CHAT_AGENT = ROOT / "tests" / "chat" / "agent.py"
-COUNT_AGENT = ROOT / "tests" / "runs" / "durable_agent.py"
 AFTER_FIRST = {"Last-Event-ID": "1"}
 WORKERS = "4"
 
@@ -62,7 +61,6 @@ def processes(url: str, count: int, cwd: Path) -> Iterator[list[str]]:
         url,
         f"quick={AGENT}:graph",
         f"chat={CHAT_AGENT}:graph",
-        f"count={COUNT_AGENT}:graph",
     ]
     with serve_many(specs, cwd, [env] * count) as started:
         yield [base for _, base in started]
@@ -171,7 +169,7 @@ async def reattach_latency(owner: str, other: str, runs: int) -> dict[str, float
             events = f"{other}/runs/{body['runId']}/events"
             began = asyncio.Event()
             streamed = asyncio.create_task(
-                timed_events(http, "POST", f"{owner}/agents/count", began, json=body)
+                timed_events(http, "POST", f"{owner}/agents/chat", began, json=body)
             )
             await began.wait()
             # The first events are stored at once: a few ms after, B knows the run.

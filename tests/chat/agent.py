@@ -1,5 +1,6 @@
-"""An agent for the terminal chat's tests: ``slow`` streams a word every
-0.3 s for a minute (to be stopped), ``deploy`` asks for approval with a
+"""An agent for the terminal chat's tests (and the durable run logs'):
+``slow`` streams a word every 0.3 s for a minute (to be stopped), ``count N``
+streams N words 50 ms apart, ``deploy`` asks for approval with a
 responseSchema (``deploy ... slowly`` then streams slowly too), anything else
 is answered at once."""
 
@@ -21,7 +22,10 @@ SLOW_SECONDS = 0.3
 
 
 class SlowModel(BaseChatModel):
-    """Streams ``word 1 word 2 ...`` slowly."""
+    """Streams ``word 1 word 2 ...``: ``words`` of them, ``pause`` seconds apart."""
+
+    words: int = SLOW_WORDS
+    pause: float = SLOW_SECONDS
 
     @property
     def _llm_type(self) -> str:
@@ -37,9 +41,9 @@ class SlowModel(BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
-        for n in range(1, SLOW_WORDS + 1):
+        for n in range(1, self.words + 1):
             yield ChatGenerationChunk(message=AIMessageChunk(content=f"word {n} ", id="slow"))
-            await asyncio.sleep(SLOW_SECONDS)
+            await asyncio.sleep(self.pause)
 
 
 async def agent(state: MessagesState) -> dict[str, Any]:
@@ -47,6 +51,9 @@ async def agent(state: MessagesState) -> dict[str, Any]:
     if text == "slow":
         reply = await SlowModel().ainvoke(state["messages"])
         return {"messages": [reply]}
+    if text.startswith("count "):
+        counted = SlowModel(words=int(text.split()[1]), pause=0.05)
+        return {"messages": [await counted.ainvoke(state["messages"])]}
     if text.startswith("deploy"):
         answer = interrupt(
             {
