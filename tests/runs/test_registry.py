@@ -202,3 +202,24 @@ async def test_a_log_is_saved_once_the_store_can_be_written_again(
     assert await store.read_run("r1", 0) == logged  # nothing dropped
     assert (await store.find_run("r1")) is not None
     await store.aclose()
+
+
+async def test_a_reader_past_a_lost_runs_stored_end_still_gets_its_end(tmp_path: Path) -> None:
+    """Its killed process streamed events it never stored: the reader saw them."""
+    store = await SqliteTaskStore.open(tmp_path / "store.sqlite")
+    graph = agent_graph(["one"])
+    registry = RunRegistry()
+    registry.keep_logs(store)
+    logged = await _run(registry, graph, "r1", "t1")
+    await registry.aclose()
+    # As a killed process leaves it: open, its last events not stored.
+    cut = StoredRun("r1", "t2", "a", None, "dead", 0, 3, closed=False, interrupted=False)
+    assert await store.write_run("cut", cut, logged[:3])
+    await store.close_lost_run("cut", registry.owner)
+    log = StoredLog(store, "cut", registry.owner)
+    stored = await log.read(0)
+    assert json.loads(stored[-1])["code"] == "WORKER_LOST"
+    assert await log.read(len(stored)) == []  # it has read the end: nothing more
+    assert await log.read(len(stored) + 4) == stored[-1:]  # it saw more than was stored
+    assert await log.finished(len(stored) + 5)
+    await store.aclose()

@@ -96,8 +96,17 @@ class StoredLog:
     page: int = 500
 
     async def read(self, after: int) -> Sequence[str]:
-        """The stored frames after ``after``, a page at most."""
-        return await self.logs.read_run(self.key, after, self.page)
+        """The stored frames after ``after``, a page at most. A reader past the
+        stored end of an ended run gets its terminal event (as ``after + 1``): it
+        saw events its killed process streamed but never stored, and it still
+        learns how the run ended."""
+        frames = await self.logs.read_run(self.key, after, self.page)
+        if frames:
+            return frames
+        run = await self.logs.find_run(self.key)
+        if run is None or not run.closed or after <= run.last_seq:
+            return frames
+        return await self.logs.read_run(self.key, run.last_seq - 1, 1)
 
     async def wait(self, after: int, timeout: float, gather: float) -> bool:
         """Wait for frames after ``after``, then ``gather`` seconds more; False on
