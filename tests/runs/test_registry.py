@@ -213,7 +213,7 @@ async def test_a_reader_past_a_lost_runs_stored_end_still_gets_its_end(tmp_path:
     logged = await _run(registry, graph, "r1", "t1")
     await registry.aclose()
     # As a killed process leaves it: open, its last events not stored.
-    cut = StoredRun("r1", "t2", "a", None, "dead", 0, 3, closed=False, interrupted=False)
+    cut = StoredRun("r1", "t2", "a", None, "dead", 0, 3, False, False, started_at=1.0)
     assert await store.write_run("cut", cut, logged[:3])
     await store.close_lost_run("cut", registry.owner)
     log = StoredLog(store, "cut", registry.owner)

@@ -501,7 +501,7 @@ async def logs(
 
 
 def stored(last: int, *, start: int = 0, owner: str = "p1", **changes: Any) -> StoredRun:
-    row = StoredRun("r1", "t", "a", None, owner, start, last, closed=False, interrupted=False)
+    row = StoredRun("r1", "t", "a", None, owner, start, last, False, False, started_at=1.0)
     return dataclasses.replace(row, **changes)
 
 
@@ -614,3 +614,18 @@ async def test_a_run_log_written_in_one_postgres_store_wakes_a_reader_of_another
     finally:
         await first.aclose()
         await second.aclose()
+
+
+async def test_a_thread_keeps_the_logs_of_its_newest_runs(logs: DurableTaskStore) -> None:
+    logs.kept_runs = 2  # besides the newest
+    for n in range(1, 5):  # four runs of thread t, one after another
+        run = dataclasses.replace(stored(1), run_id=f"r{n}", started_at=float(n))
+        assert await logs.write_run(f"k{n}", run, [started(f"r{n}")])
+        assert await logs.write_run(f"k{n}", dataclasses.replace(run, closed=True), [])
+    kept = {n: getattr(await logs.find_run(f"k{n}"), "kept", None) for n in range(1, 5)}
+    assert kept == {1: False, 2: True, 3: True, 4: True}
+    assert await logs.read_run("k1", 0) == []  # its row stays: re-attach says it expired
+    assert await logs.read_run("k2", 0) == [started("r2")]
+    other = dataclasses.replace(stored(1), thread_key="u", started_at=9.0)
+    assert await logs.write_run("x1", other, [started()])  # another thread's runs stay
+    assert (await logs.read_run("k2", 0)) == [started("r2")]

@@ -89,6 +89,9 @@ class Settings(BaseModel):
     checkpoint_turns: int = Field(
         10, ge=0, description="earlier turns a thread can still edit (0: keep every checkpoint)"
     )
+    kept_run_logs: int = Field(
+        10, ge=0, description="earlier runs of a thread whose logs stay for re-attach (0: all)"
+    )
     store_busy_timeout_seconds: Positive = Field(
         10.0, description="longest a store operation waits for a lock or a connection, then 503"
     )

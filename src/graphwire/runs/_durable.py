@@ -48,6 +48,10 @@ class StoredRun:
     """The terminal event is stored."""
     interrupted: bool
     """The latest run under this id ended waiting for answers (it can be resumed)."""
+    started_at: float
+    """When its latest (re)start began (the thread's runs are kept newest first)."""
+    kept: bool = True
+    """Its events are still stored (False: dropped by the thread's retention)."""
 
 
 class RunLogs(Protocol):
@@ -60,9 +64,10 @@ class RunLogs(Protocol):
     async def write_run(self, run_key: str, run: StoredRun, frames: Sequence[str]) -> bool:
         """Append ``frames`` as seqs ``run.last_seq - len(frames) + 1`` on and store
         ``run`` as the row, in one transaction; the first write of a (re)start also
-        marks the thread's other runs as no longer resumable. False, and nothing
-        written, when the stored log does not end right before those seqs (the run
-        was closed as lost meanwhile)."""
+        marks the thread's other runs as no longer resumable and drops the events
+        of those past the store's retention (the thread's newest runs are kept).
+        False, and nothing written, when the stored log does not end right before
+        those seqs (the run was closed as lost meanwhile)."""
         ...
 
     async def read_run(self, run_key: str, after: int, limit: int | None = None) -> list[str]:

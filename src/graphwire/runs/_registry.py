@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 from collections import OrderedDict
 from dataclasses import dataclass, field, replace
@@ -244,6 +245,8 @@ class RunRegistry:
             stored = await self._logs.find_run(key)
         if stored is None:
             raise RunNotFoundError(f"no run {run_id!r}")
+        if not stored.kept:
+            raise _expired(run_id)
         if not stored.closed:
             await self._logs.close_lost_run(key, self.owner)
         return StoredLog(self._logs, key, self.owner)
@@ -300,6 +303,7 @@ class RunRegistry:
             record.start_seq,
             closed=False,
             interrupted=False,
+            started_at=time.time(),
         )
         settled = record.settled = asyncio.Event()
 
@@ -422,7 +426,7 @@ class RunRegistry:
         key = run_key(principal, run_id)
         record = self._active.get(key) or self._ended.get(key)
         if record is None and key in self._expired:
-            raise RunExpiredError(f"run {run_id!r} ended and its events are no longer kept")
+            raise _expired(run_id)
         if record is None:
             raise RunNotFoundError(f"no run {run_id!r}")
         return record
@@ -469,6 +473,10 @@ class RunRegistry:
         if late:
             logger.error("%d runs' last events could not be stored before shutdown", len(late))
             await asyncio.wait(late)
+
+
+def _expired(run_id: str) -> RunExpiredError:
+    return RunExpiredError(f"run {run_id!r} ended and its events are no longer kept")
 
 
 def _saver_ended(saver: asyncio.Task[None]) -> None:

@@ -106,7 +106,7 @@ def build(settings: Settings, cli_specs: Sequence[str]) -> Served:
             agents,
             options,
             lambda: postgres_checkpointer(url, timeout=wait),
-            _postgres_tasks(url, wait),
+            _postgres_tasks(url, wait, settings.kept_run_logs or None),
         )
     else:
         path = Path(settings.data_dir) / SQLITE_FILE
@@ -116,7 +116,8 @@ def build(settings: Settings, cli_specs: Sequence[str]) -> Served:
             checkpoint_turns=settings.checkpoint_turns or None,
         )
         only = OneProcess(Path(settings.data_dir))
-        app = create_app(agents, options, _sqlite_saver(file, only), _sqlite_tasks(file, only))
+        tasks = _sqlite_tasks(file, only, settings.kept_run_logs or None)
+        app = create_app(agents, options, _sqlite_saver(file, only), tasks)
     return Served(app, [a.name for a in agents])
 
 
@@ -130,10 +131,11 @@ async def _memory_tasks() -> AsyncIterator[TaskStore]:
     yield MemoryTaskStore()
 
 
-def _postgres_tasks(url: str, timeout: float) -> TaskStoreFactory:
+def _postgres_tasks(url: str, timeout: float, kept_runs: int | None) -> TaskStoreFactory:
     @contextlib.asynccontextmanager
     async def open_store() -> AsyncIterator[TaskStore]:
         store = await PostgresTaskStore.open(url, timeout=timeout)
+        store.kept_runs = kept_runs
         try:
             yield store
         finally:
@@ -153,13 +155,15 @@ def _sqlite_saver(file: SqliteFile, only: OneProcess) -> CheckpointerFactory:
     return open_saver
 
 
-def _sqlite_tasks(file: SqliteFile, only: OneProcess) -> TaskStoreFactory:
+def _sqlite_tasks(file: SqliteFile, only: OneProcess, kept_runs: int | None) -> TaskStoreFactory:
     """... and the tasks with their event logs (one database thread for both)."""
 
     @contextlib.asynccontextmanager
     async def open_store() -> AsyncIterator[TaskStore]:
         async with _acquired(file, only):
-            yield await SqliteTaskStore.on(file)
+            store = await SqliteTaskStore.on(file)
+            store.kept_runs = kept_runs
+            yield store
 
     return open_store
 

@@ -369,6 +369,12 @@ class DurableTaskStore(BaseTaskStore, RunLogs):
     """A store that outlives the process (SQLite, PostgreSQL): it keeps the
     foreground runs' logs too (``runs.RunLogs``)."""
 
+    kept_runs: int | None = 10
+    """How many of a thread's ended runs keep their logs besides its newest
+    (None: all); an older run's log is dropped, its row stays (410
+    ``RUN_EXPIRED``): a thread's stored logs grow with its messages, not with
+    the square of them (every run logs the whole MESSAGES_SNAPSHOT)."""
+
     def run_logs(self) -> RunLogs:
         return self
 
@@ -484,7 +490,8 @@ def closing_frames(frames: Sequence[str], message: str = TASK_LOST) -> list[str]
 
 
 RUN_COLUMNS = (
-    "run_id, thread_key, agent, principal, owner, start_seq, last_seq, closed, interrupted"
+    "run_id, thread_key, agent, principal, owner, start_seq, last_seq, closed, interrupted, "
+    "started_at, kept"
 )
 """A SQL store's row of a foreground run (``runs.StoredRun``), after its key."""
 
@@ -496,10 +503,8 @@ class RunSql:
         m = mark
         self.find = f"SELECT {RUN_COLUMNS} FROM graphwire_runs WHERE run_key = {m}"
         self.put = (
-            f"INSERT INTO graphwire_runs (run_key, {RUN_COLUMNS}) VALUES ({', '.join([m] * 10)}) "
-            "ON CONFLICT (run_key) DO UPDATE SET owner = excluded.owner, "
-            "start_seq = excluded.start_seq, last_seq = excluded.last_seq, "
-            "closed = excluded.closed, interrupted = excluded.interrupted"
+            f"INSERT INTO graphwire_runs (run_key, {RUN_COLUMNS}) VALUES ({', '.join([m] * 12)}) "
+            f"ON CONFLICT (run_key) DO UPDATE SET {RUN_UPSERT}"
         )
         self.append = (
             f"INSERT INTO graphwire_run_events (run_key, seq, frame) VALUES ({m}, {m}, {m})"
@@ -508,10 +513,31 @@ class RunSql:
             f"SELECT frame FROM graphwire_run_events WHERE run_key = {m} AND seq > {m} "
             f"ORDER BY seq LIMIT {m}"
         )
-        self.superseded = (
-            f"UPDATE graphwire_runs SET interrupted = {m} "
-            f"WHERE thread_key = {m} AND run_key <> {m} AND interrupted"
-        )
+        self.superseded = superseded(thread=m, key=m, newest=m) + " RETURNING run_key, kept"
+        self.drop = f"DELETE FROM graphwire_run_events WHERE run_key = {m}"
+
+
+RUN_UPSERT = (
+    "owner = excluded.owner, start_seq = excluded.start_seq, last_seq = excluded.last_seq, "
+    "closed = excluded.closed, interrupted = excluded.interrupted, "
+    "started_at = excluded.started_at, kept = excluded.kept"
+)
+"""What a write changes in a run's row."""
+
+
+def superseded(thread: str, key: str, newest: str) -> str:
+    """The UPDATE that a (re)start of run ``key`` makes of its thread's other
+    ended runs: none is resumable any more, and only the ``newest`` of them (a
+    count; NULL or -1: all) keep their events. It touches the runs still kept
+    only: a thread's retention costs the same at its 10th run and its 10,000th."""
+    others = (
+        f"SELECT run_key FROM graphwire_runs WHERE thread_key = {thread} AND run_key <> {key} "
+        f"ORDER BY started_at DESC LIMIT {newest}"
+    )
+    return (
+        f"UPDATE graphwire_runs SET interrupted = false, kept = run_key IN ({others}) "
+        f"WHERE thread_key = {thread} AND run_key <> {key} AND closed AND kept"
+    )
 
 
 def run_values(run_key: str, run: StoredRun) -> tuple[Any, ...]:
@@ -527,12 +553,14 @@ def run_values(run_key: str, run: StoredRun) -> tuple[Any, ...]:
         run.last_seq,
         run.closed,
         run.interrupted,
+        run.started_at,
+        run.kept,
     )
 
 
 def stored_run(row: Sequence[Any]) -> StoredRun:
     """A ``RunSql.find`` row as the run it describes."""
-    run_id, thread, agent, principal, owner, start, last, closed, interrupted = row
+    run_id, thread, agent, principal, owner, start, last, closed, interrupted, at, kept = row
     return StoredRun(
         run_id,
         thread,
@@ -543,6 +571,8 @@ def stored_run(row: Sequence[Any]) -> StoredRun:
         int(last),
         bool(closed),
         bool(interrupted),
+        float(at),
+        bool(kept),
     )
 
 

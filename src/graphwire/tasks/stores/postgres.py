@@ -44,6 +44,7 @@ from graphwire.protocol import StoreUnavailableError
 from graphwire.runs import StoredRun, ThreadClaims
 from graphwire.tasks.stores._base import (
     RUN_COLUMNS,
+    RUN_UPSERT,
     TASK_COLUMNS,
     TASK_JSON,
     WORK,
@@ -59,6 +60,7 @@ from graphwire.tasks.stores._base import (
     run_events_key,
     run_values,
     stored_run,
+    superseded,
     task_row,
 )
 from graphwire.tasks.stores._model import Lease, Task, TaskEvent, TaskPage, TaskQuery
@@ -141,9 +143,11 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
             start_seq integer NOT NULL,
             last_seq integer NOT NULL,
             closed boolean NOT NULL,
-            interrupted boolean NOT NULL
+            interrupted boolean NOT NULL,
+            started_at double precision NOT NULL,
+            kept boolean NOT NULL
         );
-        CREATE INDEX graphwire_runs_resumable ON graphwire_runs (thread_key) WHERE interrupted;
+        CREATE INDEX graphwire_runs_thread ON graphwire_runs (thread_key, started_at);
         CREATE TABLE graphwire_run_events (
             run_key text NOT NULL,
             seq integer NOT NULL,
@@ -169,15 +173,16 @@ WITH prior AS (
 ), run AS (
     INSERT INTO graphwire_runs (run_key, {RUN_COLUMNS})
     SELECT %(key)s, %(run_id)s, %(thread_key)s, %(agent)s, %(principal)s, %(owner)s,
-        %(start_seq)s, %(last_seq)s, %(closed)s, %(interrupted)s
+        %(start_seq)s, %(last_seq)s, %(closed)s, %(interrupted)s, %(started_at)s, %(kept)s
     WHERE EXISTS (SELECT 1 FROM fits)
-    ON CONFLICT (run_key) DO UPDATE SET owner = excluded.owner,
-        start_seq = excluded.start_seq, last_seq = excluded.last_seq,
-        closed = excluded.closed, interrupted = excluded.interrupted
-), superseded AS (  -- a new (re)start: the thread's other runs are not resumable
-    UPDATE graphwire_runs SET interrupted = false
-    WHERE %(starts)s AND thread_key = %(thread_key)s AND run_key <> %(key)s AND interrupted
-        AND EXISTS (SELECT 1 FROM fits)
+    ON CONFLICT (run_key) DO UPDATE SET {RUN_UPSERT}
+), others AS (  -- a new (re)start: the thread's other runs (see superseded)
+    {superseded("%(thread_key)s", "%(key)s", "%(newest)s")}
+        AND %(starts)s AND EXISTS (SELECT 1 FROM fits)
+    RETURNING run_key, kept
+), dropped AS (
+    DELETE FROM graphwire_run_events
+    WHERE run_key IN (SELECT run_key FROM others WHERE NOT kept)
 )
 SELECT pg_notify(%(channel)s, %(payload)s) FROM fits
 """
@@ -403,6 +408,14 @@ class PostgresTaskStore(DurableTaskStore):
             ):
                 yield cur
 
+    @contextlib.asynccontextmanager
+    async def _alone(self) -> AsyncIterator[AsyncConnection[Any]]:
+        """A connection for one statement, which is its own transaction (no
+        BEGIN and COMMIT round trips); unavailable as ``_tx`` says it."""
+        with _translated():
+            async with self._pool.connection() as conn:
+                yield conn
+
     async def probe(self) -> None:
         async with self._tx() as cur:
             await cur.execute(
@@ -557,8 +570,9 @@ class PostgresTaskStore(DurableTaskStore):
     # -- foreground runs' logs (runs.RunLogs) --------------------------------------------
 
     async def find_run(self, run_key: str) -> StoredRun | None:
-        async with self._tx() as cur:
-            return await _find_run(cur, run_key)
+        async with self._alone() as conn:  # every new run asks: one round trip
+            row = await (await conn.execute(_RUNS.find, (run_key,))).fetchone()
+        return None if row is None else stored_run(row)
 
     async def write_run(self, run_key: str, run: StoredRun, frames: Sequence[str]) -> bool:
         """One statement (``_WRITE_RUN``), so one round trip: a batch is what a
@@ -569,22 +583,21 @@ class PostgresTaskStore(DurableTaskStore):
             "after": after,
             "frames": list(frames),
             "starts": after == run.start_seq,  # a (re)start's first write
+            "newest": self.kept_runs,
             "channel": CHANNEL,
             "payload": f"{self._id} {run_events_key(run_key)}",
             **dict(zip(RUN_COLUMNS.split(", "), run_values(run_key, run)[1:], strict=True)),
         }
-        with _translated():
-            async with self._pool.connection() as conn:
-                cursor = await conn.execute(_WRITE_RUN, params)
-                written = await cursor.fetchone() is not None
+        async with self._alone() as conn:
+            written = await (await conn.execute(_WRITE_RUN, params)).fetchone() is not None
         if written:
             self._fire(run_events_key(run_key))
         return written
 
     async def read_run(self, run_key: str, after: int, limit: int | None = None) -> list[str]:
-        async with self._tx() as cur:
-            await cur.execute(_RUNS.read, (run_key, after, limit))
-            return [frame for (frame,) in await cur.fetchall()]
+        async with self._alone() as conn:
+            rows = await (await conn.execute(_RUNS.read, (run_key, after, limit))).fetchall()
+        return [frame for (frame,) in rows]
 
     async def running(self, run_key: str) -> bool:
         async with self._tx() as cur:
@@ -592,7 +605,7 @@ class PostgresTaskStore(DurableTaskStore):
 
     async def close_lost_run(self, run_key: str, owner: str) -> None:
         async with self._tx() as cur:
-            run = await _find_run(cur, run_key, lock=True)
+            run = await _locked_run(cur, run_key)
             if run is None or run.closed or run.owner == owner:
                 return
             if await self._claimed(cur, run_key):
@@ -677,8 +690,8 @@ async def _load(cur: AsyncCursor[Any], task_id: str, *, lock: bool = False) -> T
     return TASK_JSON.validate_json(row[0])
 
 
-async def _find_run(cur: AsyncCursor[Any], run_key: str, *, lock: bool = False) -> StoredRun | None:
-    await cur.execute(_RUNS.find + (" FOR UPDATE" if lock else ""), (run_key,))
+async def _locked_run(cur: AsyncCursor[Any], run_key: str) -> StoredRun | None:
+    await cur.execute(_RUNS.find + " FOR UPDATE", (run_key,))
     row = await cur.fetchone()
     return None if row is None else stored_run(row)
 

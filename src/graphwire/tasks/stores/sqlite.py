@@ -87,10 +87,11 @@ CREATE TABLE IF NOT EXISTS graphwire_runs (
     start_seq INTEGER NOT NULL,
     last_seq INTEGER NOT NULL,
     closed INTEGER NOT NULL,
-    interrupted INTEGER NOT NULL
+    interrupted INTEGER NOT NULL,
+    started_at REAL NOT NULL,
+    kept INTEGER NOT NULL
 );
-CREATE INDEX IF NOT EXISTS graphwire_runs_resumable ON graphwire_runs (thread_key)
-    WHERE interrupted;
+CREATE INDEX IF NOT EXISTS graphwire_runs_thread ON graphwire_runs (thread_key, started_at);
 CREATE TABLE IF NOT EXISTS graphwire_run_events (
     run_key TEXT NOT NULL,
     seq INTEGER NOT NULL,
@@ -297,7 +298,10 @@ class SqliteTaskStore(DurableTaskStore):
             conn.executemany(_RUNS.append, event_rows(run_key, run, frames))
             conn.execute(_RUNS.put, run_values(run_key, run))
             if run.last_seq - len(frames) == run.start_seq:  # a (re)start's first write
-                conn.execute(_RUNS.superseded, (False, run.thread_key, run_key))
+                newest = -1 if self.kept_runs is None else self.kept_runs
+                others = (run.thread_key, run_key, newest, run.thread_key, run_key)
+                ended = conn.execute(_RUNS.superseded, others).fetchall()
+                conn.executemany(_RUNS.drop, [(key,) for key, kept in ended if not kept])
             return True
 
         written = await self._write_behind(write)
