@@ -10,9 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from ag_ui.core import ResumeEntry
 from langgraph.checkpoint.memory import InMemorySaver
 
 import graphwire.runs._durable as durable
+import graphwire.runs._registry as registry_module
 from graphwire.protocol import StoreUnavailableError
 from graphwire.runs import (
     RunEndedError,
@@ -21,14 +23,16 @@ from graphwire.runs import (
     RunLog,
     RunLogs,
     RunNotFoundError,
+    RunRecord,
     RunRegistry,
     StoredLog,
     StoredRun,
     ThreadBusyError,
 )
 from graphwire.server import with_checkpointer
-from graphwire.tasks import SqliteTaskStore
+from graphwire.tasks import PostgresTaskStore, SqliteTaskStore
 from tests.graphs import agent_graph, user_input
+from tests.runs.test_dropin import approval_graph
 from tests.server.agents import slow_graph
 
 
@@ -192,15 +196,22 @@ async def test_a_log_is_saved_once_the_store_can_be_written_again(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(durable, "RETRY_SECONDS", 0.01)
+    monkeypatch.setattr(registry_module, "UNSAVED_RUNS", 2)
     store = await SqliteTaskStore.open(tmp_path / "store.sqlite")
-    flaky = _Flaky(store, failures=3)
-    registry = RunRegistry()
+    flaky = _Flaky(store, failures=50)
+    registry = RunRegistry(retention=1)
     registry.keep_logs(flaky)
-    logged = await _run(registry, agent_graph(["one"]), "r1", "t1")
+    graph = agent_graph(["one", "two"])
+    logged = [await _run(registry, graph, f"r{n}", f"t{n}") for n in (1, 2)]
+    assert registry.get("r1").log.after(0) == logged[0]  # unsaved: memory keeps it
+    with pytest.raises(StoreUnavailableError):  # memory holds all it may unsaved
+        await _run(registry, graph, "r3", "t3")
     await registry.aclose()
     assert flaky.failures == 0
-    assert await store.read_run("r1", 0) == logged  # nothing dropped
-    assert (await store.find_run("r1")) is not None
+    for n, events in enumerate(logged, 1):
+        assert await store.read_run(f"r{n}", 0) == events  # nothing dropped
+    with pytest.raises(RunNotFoundError):
+        registry.get("r1")  # saved: memory let it go
     await store.aclose()
 
 
@@ -223,3 +234,31 @@ async def test_a_reader_past_a_lost_runs_stored_end_still_gets_its_end(tmp_path:
     assert await log.read(len(stored) + 4) == stored[-1:]  # it saw more than was stored
     assert await log.finished(len(stored) + 5)
     await store.aclose()
+
+
+async def test_a_run_another_process_resumed_is_read_from_the_store(postgres_url: str) -> None:
+    """A still holds the ended run; B resumed it under its id (CopilotKit): A
+    serves and refuses what the store says, not its stale memory."""
+    store = await PostgresTaskStore.open(postgres_url)
+    graph = approval_graph()
+    a, b = RunRegistry(), RunRegistry()
+    for registry in (a, b):
+        registry.share_threads(store, 10)
+        registry.keep_logs(store)
+    asked = await a.start_claimed(graph, user_input(), agent="a", thread_key="t1")
+    await _settled(asked)
+    [pending] = json.loads(asked.log.after(0)[-1])["outcome"]["interrupts"]
+    answer = [ResumeEntry(interrupt_id=pending["id"], status="resolved", payload="yes")]
+    resumed = await b.start_claimed(graph, user_input(resume=answer), agent="a", thread_key="t1")
+    await _settled(resumed)
+    assert await _stored(await a.find("r1")) == resumed.log.after(0)  # all of it, via A
+    with pytest.raises(RunExistsError):  # it ended done: A does not resume it again
+        await a.start_claimed(graph, user_input(resume=answer), agent="a", thread_key="t1")
+    for registry in (a, b):
+        await registry.aclose()
+    await store.aclose()
+
+
+async def _settled(record: RunRecord) -> None:
+    assert record.task is not None and record.saver is not None
+    await asyncio.wait({record.task, record.saver})

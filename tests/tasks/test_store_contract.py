@@ -523,29 +523,31 @@ async def test_a_run_log_is_written_in_batches_fenced_by_its_seq(logs: DurableTa
     more = frames(TextMessageContentEvent(message_id="m1", delta="lo"))
     assert not await logs.write_run("k1", stored(3), more)  # not right after seq 3
     assert not await logs.write_run("k1", stored(5), more)
+    assert not await logs.write_run("k1", stored(4, owner="p2"), more)  # not its writer
+    assert not await logs.write_run("k1", stored(3, owner="p2"), [])  # nor a new start
     assert await logs.write_run("k1", stored(4), more)
     assert await logs.read_run("k1", 0) == [*first, *more]
     assert await logs.read_run("k1", 2, 1) == first[2:]
     assert await logs.write_run("k1", stored(4, closed=True, interrupted=True), [])
     assert await logs.find_run("k1") == stored(4, closed=True, interrupted=True)
+    assert not await logs.write_run("k1", stored(5), more)  # ended: only a resume goes on
+    resumed = stored(5, start=4, owner="p2")  # CopilotKit's resume under the run's id
+    assert await logs.write_run("k1", resumed, frames(StepStartedEvent(step_name="s")))
+    assert await logs.write_run("k1", dataclasses.replace(resumed, closed=True), [])
+    again = stored(6, start=5, owner="p3")  # it did not end interrupted: no resume
+    assert not await logs.write_run("k1", again, frames(StepStartedEvent(step_name="s")))
     assert await logs.read_run("nobody", 0) == []
 
 
-async def test_a_new_run_on_a_thread_ends_the_resumability_of_its_others(
-    logs: DurableTaskStore,
-) -> None:
-    await logs.write_run("k1", stored(3, closed=True, interrupted=True), text_run())
-    other = dataclasses.replace(stored(1), run_id="r2")
-    assert await logs.write_run("k2", other, [started("r2")])
-    found = await logs.find_run("k1")
-    assert found is not None and not found.interrupted
-    await logs.write_run("k2", dataclasses.replace(other, interrupted=True, closed=True), [])
-    found = await logs.find_run("k2")  # its own later writes leave it resumable
-    assert found is not None and found.interrupted
-    # k1 resumed under its own id (a (re)start's first write, after seq 3): k2 is not.
-    assert await logs.write_run("k1", stored(4, start=3), frames(StepStartedEvent(step_name="s")))
-    found = await logs.find_run("k2")
-    assert found is not None and not found.interrupted
+async def test_only_a_threads_newest_run_can_be_resumed(logs: DurableTaskStore) -> None:
+    assert await logs.newest_run("t") is None
+    ended = stored(3, closed=True, interrupted=True, started_at=1.0)
+    assert await logs.write_run("k1", ended, text_run())
+    assert await logs.newest_run("t") == "k1"
+    later = dataclasses.replace(stored(1), run_id="r2", started_at=2.0)
+    assert await logs.write_run("k2", later, [started("r2")])
+    assert await logs.newest_run("t") == "k2"
+    assert await logs.newest_run("u") is None
 
 
 async def test_a_run_left_open_by_another_owner_is_closed_as_lost(logs: DurableTaskStore) -> None:
@@ -578,6 +580,10 @@ async def _a_claimed_run_is_not_lost(claims: Any, clock: FakeClock) -> None:
     await claims.write_run("k1", stored(3), text_run())
     assert await claims.claim_thread("t", "k1", "c1", "p1", 10)
     await claims.close_lost_run("k1", "p2")  # another process: but p1's claim lives
+    assert await claims.find_run("k1") == stored(3)
+    # p1 started the thread's next run: k1's end is on its way from p1.
+    assert await claims.claim_thread("t", "k2", "c2", "p1", 10)
+    await claims.close_lost_run("k1", "p2")
     assert await claims.find_run("k1") == stored(3)
     clock.advance(11)  # p1 died: its claim lapsed
     await claims.close_lost_run("k1", "p2")

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from graphwire.protocol import StoreUnavailableError
@@ -64,14 +64,20 @@ class RunLogs(Protocol):
     async def write_run(self, run_key: str, run: StoredRun, frames: Sequence[str]) -> bool:
         """Append ``frames`` as seqs ``run.last_seq - len(frames) + 1`` on and store
         ``run`` as the row, in one transaction; the first write of a (re)start also
-        marks the thread's other runs as no longer resumable and drops the events
-        of those past the store's retention (the thread's newest runs are kept).
-        False, and nothing written, when the stored log does not end right before
-        those seqs (the run was closed as lost meanwhile)."""
+        drops the events of the thread's runs past the store's retention (its
+        newest are kept). False, and nothing written, unless the write fits: the
+        stored log ends right before those seqs, and a (re)start's first write
+        finds no row or one closed interrupted, any other write the row still
+        open and its own (the run was not closed as lost meanwhile)."""
         ...
 
     async def read_run(self, run_key: str, after: int, limit: int | None = None) -> list[str]:
         """The stored frames after seq ``after``, in order."""
+        ...
+
+    async def newest_run(self, thread_key: str) -> str | None:
+        """The key of the thread's run (re)started last (None: it has none):
+        only that one can be resumed."""
         ...
 
     async def wait_run(self, run_key: str, after: int, timeout: float) -> bool:
@@ -85,8 +91,9 @@ class RunLogs(Protocol):
 
     async def close_lost_run(self, run_key: str, owner: str) -> None:
         """End a run whose log is open but whose process is gone (it was written
-        by another owner than ``owner`` and no live thread claim names it) with
-        RUN_ERROR ``WORKER_LOST``, closing what it left open."""
+        by another owner than ``owner``, and that owner holds no live claim on
+        its thread, for it or for a later run) with RUN_ERROR ``WORKER_LOST``,
+        closing what it left open."""
         ...
 
 
@@ -130,46 +137,57 @@ class StoredLog:
         return run is None or (run.closed and run.last_seq <= after)
 
 
+@dataclass(slots=True)
+class RunEnd:
+    """How one (re)start of a run ended, once it has: set by the registry when
+    the run settles; a later (re)start under the same id gets a new one."""
+
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+    seq: int = 0
+    """The log's last seq at the end: the (re)start's events stop there."""
+    interrupted: bool = False
+
+    def settle(self, seq: int, interrupted: bool) -> None:
+        self.seq, self.interrupted = seq, interrupted
+        self.done.set()
+
+
 class LogSaver:
-    """Copies one run's log into the store, in batches, until the run has ended
-    and every event is stored. A write that fails for want of the store is tried
+    """Copies one (re)start of a run from its log into the store, in batches,
+    until its end is stored. A write that fails for want of the store is tried
     again: nothing the run logged is dropped while the process lives."""
 
-    def __init__(
-        self,
-        logs: RunLogs,
-        key: str,
-        row: StoredRun,
-        log: RunLog,
-        ended: Callable[[], Awaitable[bool]],
-    ) -> None:
-        """``row``: the run as stored once it (re)started; ``ended()``: waits for
-        the run to settle and says whether it ended interrupted."""
+    def __init__(self, logs: RunLogs, key: str, row: StoredRun, log: RunLog, end: RunEnd) -> None:
+        """``row``: the run as stored once it (re)started; ``end``: set when it
+        has ended (a resume under its id may have reopened the log by the time
+        this saver gets there: it saves up to ``end.seq`` only)."""
         self._logs = logs
         self._key = key
         self._row = row
         self._log = log
-        self._ended = ended
+        self._end = end
         self.saved = row.start_seq
         """The last seq in the store."""
 
     async def run(self) -> bool:
-        """Save until the run's end is stored: True; False when the stored log
-        was closed as lost meanwhile (the run must stop)."""
-        while not self._log.closed:
+        """Save until the run's end is stored: True; False when the store took
+        the log from this process (it was closed as lost): the run must stop."""
+        while not (self._log.closed or self._end.done.is_set()):
             await self._log.wait(self.saved, 3600.0, SAVE_GATHER_SECONDS)
-            if self._log.closed:
+            if self._log.closed or self._end.done.is_set():
                 break  # what is left goes with the run's end: one write
-            if not await self._save(closed=False, interrupted=False):
+            if not await self._save(self._log.after(self.saved), closed=False):
                 return False
-        interrupted = await self._ended()
-        return await self._save(closed=True, interrupted=interrupted)
+        await self._end.done.wait()
+        return await self._save(
+            self._log.after(self.saved)[: self._end.seq - self.saved], closed=True
+        )
 
-    async def _save(self, *, closed: bool, interrupted: bool) -> bool:
-        frames = self._log.after(self.saved)
+    async def _save(self, frames: Sequence[str], *, closed: bool) -> bool:
         if not frames and not closed:
             return True
         last = self.saved + len(frames)
+        interrupted = closed and self._end.interrupted
         row = replace(self._row, last_seq=last, closed=closed, interrupted=interrupted)
         while True:
             try:
@@ -183,7 +201,7 @@ class LogSaver:
                 )
                 await asyncio.sleep(RETRY_SECONDS)
         if not written:
-            logger.error("run %s: its stored log was closed as lost", self._row.run_id)
+            logger.error("run %s: the store no longer takes its log from us", self._row.run_id)
             return False
         self.saved = last
         return True

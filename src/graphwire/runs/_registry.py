@@ -16,10 +16,10 @@ from typing import Any, Literal
 from ag_ui.core import RunAgentInput
 from langgraph.pregel import Pregel
 
-from graphwire.protocol import GraphwireError, is_resume
+from graphwire.protocol import GraphwireError, StoreUnavailableError, is_resume
 from graphwire.runs._claims import ClaimKeeper, ThreadClaims
 from graphwire.runs._driver import GraphRun, RunOptions
-from graphwire.runs._durable import LogSaver, RunLogs, StoredLog, StoredRun
+from graphwire.runs._durable import LogSaver, RunEnd, RunLogs, StoredLog, StoredRun
 from graphwire.runs._log import RunLog
 
 logger = logging.getLogger("graphwire.runs")
@@ -27,6 +27,10 @@ logger = logging.getLogger("graphwire.runs")
 OnDisconnect = Literal["cancel", "continue"]
 SAVE_GRACE_SECONDS = 5.0
 """How long shutdown waits for the store to take the runs' last events."""
+UNSAVED_RUNS = 1000
+"""Ended runs whose events the store has not taken yet, at most: then new runs
+are refused (``StoreUnavailableError``) until it takes them; so are they once
+what memory keeps passes ``retention_bytes`` and some of it is unsaved."""
 FIRST_SAVE_SECONDS = 1.0
 """How long a re-attach waits for the first events of a run another process
 has just started (they are saved within 50 ms)."""
@@ -88,15 +92,15 @@ class RunRecord:
     """What its log holds once ended (``RunLog.size``)."""
     claim: str | None = None
     """The token of the latest run's claim on its thread (a shared store's)."""
-    settled: asyncio.Event = field(default_factory=asyncio.Event)
-    """Set once the latest run has ended and ``interrupted`` says how."""
+    end: RunEnd = field(default_factory=RunEnd)
+    """How the latest (re)start ended, once it has."""
     saver: asyncio.Task[None] | None = None
-    """The task saving the log into the store (``RunRegistry.keep_logs``)."""
-
-    @property
-    def saved(self) -> bool:
-        """Nothing of its log is waiting to be saved (or it is not saved at all)."""
-        return self.saver is None or self.saver.done()
+    """The task saving the latest (re)start's events (``RunRegistry.keep_logs``)."""
+    unsaved: int = 0
+    """(Re)starts whose events the store does not have all of yet."""
+    lost: bool = False
+    """The store took the log from this process (closed it as lost): memory
+    no longer says what the log is."""
 
 
 class RunRegistry:
@@ -120,6 +124,9 @@ class RunRegistry:
         self._keeper: ClaimKeeper | None = None
         self._claiming: set[str] = set()
         self._logs: RunLogs | None = None
+        self._savers: set[asyncio.Task[None]] = set()
+        self._unsaved = 0
+        """Ended runs whose events the store does not have all of yet."""
         self.owner = f"runs-{uuid.uuid4().hex[:12]}"
         """This registry's id in the store (thread claims, run logs)."""
 
@@ -149,6 +156,10 @@ class RunRegistry:
         one does not resume."""
         if thread_key in self._threads or thread_key in self._claiming:
             raise ThreadBusyError(f"thread {run.thread_id!r} already has an active run")
+        if self._unsaved >= UNSAVED_RUNS or (
+            self._unsaved and self._ended_bytes > self._retention_bytes
+        ):  # memory holds what the store will not take: no more until it does
+            raise StoreUnavailableError("the store is not taking the runs' events now")
         self._claiming.add(thread_key)  # one claim (and lookup) at a time per thread here
         key = run_key(principal, run.run_id)
         token = None
@@ -183,11 +194,17 @@ class RunRegistry:
         thread_key: str,
         principal: str | None,
     ) -> None:
-        """Bring a run id known only to the store into memory: the interrupted
-        run this one resumes under its id (its log is continued), else
-        ``RunExistsError``."""
-        if self._logs is None or key in self._active or key in self._ended:
+        """Bring a run id the store knows into memory: the interrupted run this
+        one resumes under its id (its log is continued), else ``RunExistsError``.
+        Another process may have continued a run since this one ended it: with
+        a shared store, memory is trusted only for what it has not saved."""
+        if self._logs is None or key in self._active:
             return
+        known = self._ended.get(key)
+        if known is not None:
+            if not self._from_store(known):
+                return
+            self._forget(key, known)
         stored = await self._logs.find_run(key)
         if stored is None:
             return
@@ -197,6 +214,7 @@ class RunRegistry:
             and is_resume(run)
             and (stored.agent, stored.thread_key, stored.principal)
             == (agent, thread_key, principal)
+            and await self._logs.newest_run(thread_key) == key
         ):
             raise RunExistsError(f"run {run.run_id!r} already exists")
         frames = await self._logs.read_run(key, 0)
@@ -207,6 +225,19 @@ class RunRegistry:
         self._ended[key] = record
         self._latest[thread_key] = run.run_id
         self._trim()
+
+    def _from_store(self, record: RunRecord) -> bool:
+        """An ended run is read from the store, not memory: the store took it
+        from us, or other processes share it and it has all of it."""
+        return record.lost or (self._keeper is not None and not record.unsaved)
+
+    def _forget(self, key: str, record: RunRecord) -> None:
+        """Drop an ended run from memory."""
+        del self._ended[key]
+        self._ended_bytes -= record.size
+        self._unsaved -= record.unsaved > 0
+        if self._latest.get(record.thread_key) == record.run_id:
+            del self._latest[record.thread_key]
 
     def _stop(self, key: str) -> None:
         """Cancel the active run with this run key, if this process runs it."""
@@ -232,12 +263,12 @@ class RunRegistry:
     async def find(self, run_id: str, principal: str | None = None) -> RunLog | StoredLog:
         """The run's log: in memory while this process has it, else as the store
         has it (a run of another process, or of one gone: closed then as lost)."""
-        try:
-            return self.get(run_id, principal).log
-        except RunNotFoundError:
-            if self._logs is None:
-                raise
         key = run_key(principal, run_id)
+        record = self._active.get(key) or self._ended.get(key)
+        if self._logs is None or (
+            record is not None and (key in self._active or not self._from_store(record))
+        ):
+            return self.get(run_id, principal).log
         stored = await self._logs.find_run(key)
         if stored is None and await self._logs.running(key):
             # Just started elsewhere: its first batch is on its way to the store.
@@ -291,8 +322,8 @@ class RunRegistry:
         return record
 
     def _save(self, record: RunRecord, logs: RunLogs) -> None:
-        """Start saving the (re)started run's log; after the saver of its earlier
-        run under this id, if that one is still at work."""
+        """Start saving the (re)started run's events; after the saver of its
+        earlier (re)start under this id, if that one is still at work."""
         row = StoredRun(
             record.run_id,
             record.thread_key,
@@ -305,18 +336,15 @@ class RunRegistry:
             interrupted=False,
             started_at=time.time(),
         )
-        settled = record.settled = asyncio.Event()
-
-        async def ended() -> bool:
-            await settled.wait()
-            return record.interrupted
-
-        saver = LogSaver(logs, record.key, row, record.log, ended)
+        end = record.end = RunEnd()
+        saver = LogSaver(logs, record.key, row, record.log, end)
+        record.unsaved += 1
         record.saver = asyncio.create_task(
             self._keep_saving(record, saver, record.saver, record.claim),
             name=f"graphwire-save-{record.run_id}",
         )
-        record.saver.add_done_callback(_saver_ended)
+        self._savers.add(record.saver)
+        record.saver.add_done_callback(self._savers.discard)
 
     async def _keep_saving(
         self,
@@ -325,14 +353,25 @@ class RunRegistry:
         earlier: asyncio.Task[None] | None,
         claim: str | None,
     ) -> None:
-        """Save the run's log; then let its thread's claim go (the store has its
-        end first: no process takes the run for lost) and its memory be trimmed."""
-        if earlier is not None:
-            await asyncio.wait({earlier})
-        if not await saver.run():
-            self._stop(record.key)  # another process closed it as lost
-        if claim is not None and self._keeper is not None:
-            self._keeper.release(record.thread_key, claim)
+        """Save the run's events; then let its thread's claim go (the store has
+        its end first: no process takes the run for lost) and its memory be
+        trimmed. A saver that fails stops its run: its events would be lost."""
+        kept = False
+        try:
+            if earlier is not None:
+                await asyncio.wait({earlier})
+            kept = await saver.run()
+        except Exception:
+            logger.exception("run %s: saving its events failed; stopping it", record.run_id)
+        finally:
+            if claim is not None and self._keeper is not None:
+                self._keeper.release(record.thread_key, claim)
+            record.unsaved -= 1
+            if not record.unsaved and record.key in self._ended:
+                self._unsaved -= 1
+        if not kept:
+            record.lost = True
+            self._stop(record.key)
         self._trim()
 
     def _record_for(
@@ -353,8 +392,7 @@ class RunRegistry:
         if known is None:
             self._expired.pop(key, None)
             return RunRecord(run.run_id, thread_key, agent, principal, on_disconnect)
-        del self._ended[key]
-        self._ended_bytes -= known.size
+        self._forget(key, known)
         known.log.reopen()
         known.on_disconnect = on_disconnect
         return known
@@ -392,28 +430,26 @@ class RunRegistry:
         # Still waiting when this run waits again, or when its resume was refused
         # before the graph ran (a wrong interrupt id): the client may try again.
         record.interrupted = graph_run.interrupted or (record.interrupted and graph_run.refused)
-        record.settled.set()
+        record.end.settle(record.log.last_seq, record.interrupted)
         record.size = record.log.size()
         self._ended[record.key] = record
         self._ended_bytes += record.size
+        self._unsaved += record.unsaved > 0
         self._trim()
 
     def _trim(self) -> None:
         """Forget the oldest ended runs past the retention limits (saved ones
         only: a log the store does not have yet stays)."""
-        while len(self._ended) > self._retention or (
-            self._ended_bytes > self._retention_bytes and len(self._ended) > 1
-        ):
-            key, record = next(iter(self._ended.items()))
-            if not record.saved:
+        for key, record in list(self._ended.items()):
+            if len(self._ended) <= self._retention and (
+                self._ended_bytes <= self._retention_bytes or len(self._ended) <= 1
+            ):
                 return
-            del self._ended[key]
-            self._expire(key, record)
+            if not record.unsaved:
+                self._expire(key, record)
 
     def _expire(self, key: str, record: RunRecord) -> None:
-        self._ended_bytes -= record.size
-        if self._latest.get(record.thread_key) == record.run_id:
-            del self._latest[record.thread_key]
+        self._forget(key, record)
         if self._logs is not None:
             return  # the store serves it from now on
         self._expired[key] = None
@@ -463,8 +499,7 @@ class RunRegistry:
     async def _saved(self, grace: float = SAVE_GRACE_SECONDS) -> None:
         """Wait for every log to be saved, ``grace`` seconds at most (a store
         that stays unavailable): what is still unsaved then is logged as lost."""
-        savers = {r.saver for r in (*self._active.values(), *self._ended.values())}
-        pending = {s for s in savers if s is not None and not s.done()}
+        pending = set(self._savers)
         if not pending:
             return
         _, late = await asyncio.wait(pending, timeout=grace)
@@ -477,8 +512,3 @@ class RunRegistry:
 
 def _expired(run_id: str) -> RunExpiredError:
     return RunExpiredError(f"run {run_id!r} ended and its events are no longer kept")
-
-
-def _saver_ended(saver: asyncio.Task[None]) -> None:
-    if not saver.cancelled() and saver.exception() is not None:
-        logger.error("saving a run's log failed", exc_info=saver.exception())

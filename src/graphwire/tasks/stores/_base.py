@@ -513,8 +513,12 @@ class RunSql:
             f"SELECT frame FROM graphwire_run_events WHERE run_key = {m} AND seq > {m} "
             f"ORDER BY seq LIMIT {m}"
         )
-        self.superseded = superseded(thread=m, key=m, newest=m) + " RETURNING run_key, kept"
+        self.retention = retention(thread=m, key=m, newest=m) + " RETURNING run_key, kept"
         self.drop = f"DELETE FROM graphwire_run_events WHERE run_key = {m}"
+        self.newest = (
+            f"SELECT run_key FROM graphwire_runs WHERE thread_key = {m} "
+            "ORDER BY started_at DESC LIMIT 1"
+        )
 
 
 RUN_UPSERT = (
@@ -525,19 +529,32 @@ RUN_UPSERT = (
 """What a write changes in a run's row."""
 
 
-def superseded(thread: str, key: str, newest: str) -> str:
+def retention(thread: str, key: str, newest: str) -> str:
     """The UPDATE that a (re)start of run ``key`` makes of its thread's other
-    ended runs: none is resumable any more, and only the ``newest`` of them (a
-    count; NULL or -1: all) keep their events. It touches the runs still kept
-    only: a thread's retention costs the same at its 10th run and its 10,000th."""
+    ended runs: only the ``newest`` of them (a count; NULL or -1: all) keep
+    their events. It touches the runs still kept only: a thread's retention
+    costs the same at its 10th run and at its 10,000th."""
     others = (
         f"SELECT run_key FROM graphwire_runs WHERE thread_key = {thread} AND run_key <> {key} "
         f"ORDER BY started_at DESC LIMIT {newest}"
     )
     return (
-        f"UPDATE graphwire_runs SET interrupted = false, kept = run_key IN ({others}) "
+        f"UPDATE graphwire_runs SET kept = run_key IN ({others}) "
         f"WHERE thread_key = {thread} AND run_key <> {key} AND closed AND kept"
     )
+
+
+def fits(known: StoredRun | None, run: StoredRun, count: int) -> bool:
+    """A write of ``count`` frames ending at ``run.last_seq`` may land on the
+    stored row ``known`` (``runs.RunLogs.write_run``)."""
+    after = run.last_seq - count
+    if known is None:
+        return after == 0
+    if known.last_seq != after:
+        return False
+    if after == run.start_seq:  # a (re)start's first write: a resume of an interrupted run
+        return known.closed and known.interrupted
+    return not known.closed and known.owner == run.owner
 
 
 def run_values(run_key: str, run: StoredRun) -> tuple[Any, ...]:

@@ -57,10 +57,10 @@ from graphwire.tasks.stores._base import (
     event_rows,
     events_key,
     lost_run,
+    retention,
     run_events_key,
     run_values,
     stored_run,
-    superseded,
     task_row,
 )
 from graphwire.tasks.stores._model import Lease, Task, TaskEvent, TaskPage, TaskQuery
@@ -162,9 +162,19 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
 _RUNS = RunSql("%s")
 _WRITE_RUN = f"""
 WITH prior AS (
-    SELECT last_seq FROM graphwire_runs WHERE run_key = %(key)s FOR UPDATE
-), fits AS (  -- the batch comes right after the stored log: else nothing is written
-    SELECT 1 WHERE COALESCE((SELECT last_seq FROM prior), 0) = %(after)s
+    SELECT last_seq, closed, interrupted, owner FROM graphwire_runs
+    WHERE run_key = %(key)s FOR UPDATE
+), fits AS (  -- the rule of _base.fits: else nothing is written
+    SELECT 1 WHERE CASE
+        WHEN NOT EXISTS (SELECT 1 FROM prior) THEN %(after)s = 0
+        ELSE (
+            SELECT last_seq = %(after)s AND CASE
+                WHEN %(starts)s THEN closed AND interrupted
+                ELSE NOT closed AND owner = %(owner)s
+            END
+            FROM prior
+        )
+    END
 ), frames AS (
     INSERT INTO graphwire_run_events (run_key, seq, frame)
     SELECT %(key)s, %(after)s + n, frame
@@ -176,8 +186,8 @@ WITH prior AS (
         %(start_seq)s, %(last_seq)s, %(closed)s, %(interrupted)s, %(started_at)s, %(kept)s
     WHERE EXISTS (SELECT 1 FROM fits)
     ON CONFLICT (run_key) DO UPDATE SET {RUN_UPSERT}
-), others AS (  -- a new (re)start: the thread's other runs (see superseded)
-    {superseded("%(thread_key)s", "%(key)s", "%(newest)s")}
+), others AS (  -- a (re)start's first write: the thread's retention
+    {retention("%(thread_key)s", "%(key)s", "%(newest)s")}
         AND %(starts)s AND EXISTS (SELECT 1 FROM fits)
     RETURNING run_key, kept
 ), dropped AS (
@@ -567,6 +577,16 @@ class PostgresTaskStore(DurableTaskStore):
         )
         return await cur.fetchone() is not None
 
+    async def _alive(self, cur: AsyncCursor[Any], run_key: str, run: StoredRun) -> bool:
+        """The process that wrote the run lives: a live claim names the run, or
+        its owner holds the thread (for a later run; this one's end is on its way)."""
+        await cur.execute(
+            "SELECT 1 FROM graphwire_thread_claims WHERE expires_at >= %s "
+            "AND (run_key = %s OR (thread_key = %s AND owner = %s))",
+            (self._clock(), run_key, run.thread_key, run.owner),
+        )
+        return await cur.fetchone() is not None
+
     # -- foreground runs' logs (runs.RunLogs) --------------------------------------------
 
     async def find_run(self, run_key: str) -> StoredRun | None:
@@ -588,8 +608,11 @@ class PostgresTaskStore(DurableTaskStore):
             "payload": f"{self._id} {run_events_key(run_key)}",
             **dict(zip(RUN_COLUMNS.split(", "), run_values(run_key, run)[1:], strict=True)),
         }
-        async with self._alone() as conn:
-            written = await (await conn.execute(_WRITE_RUN, params)).fetchone() is not None
+        try:
+            async with self._alone() as conn:
+                written = await (await conn.execute(_WRITE_RUN, params)).fetchone() is not None
+        except psycopg.errors.UniqueViolation:  # another first write of this run key won
+            return False
         if written:
             self._fire(run_events_key(run_key))
         return written
@@ -599,6 +622,11 @@ class PostgresTaskStore(DurableTaskStore):
             rows = await (await conn.execute(_RUNS.read, (run_key, after, limit))).fetchall()
         return [frame for (frame,) in rows]
 
+    async def newest_run(self, thread_key: str) -> str | None:
+        async with self._alone() as conn:
+            row = await (await conn.execute(_RUNS.newest, (thread_key,))).fetchone()
+        return None if row is None else str(row[0])
+
     async def running(self, run_key: str) -> bool:
         async with self._tx() as cur:
             return await self._claimed(cur, run_key)
@@ -606,9 +634,12 @@ class PostgresTaskStore(DurableTaskStore):
     async def close_lost_run(self, run_key: str, owner: str) -> None:
         async with self._tx() as cur:
             run = await _locked_run(cur, run_key)
-            if run is None or run.closed or run.owner == owner:
-                return
-            if await self._claimed(cur, run_key):
+            if (
+                run is None
+                or run.closed
+                or run.owner == owner
+                or await self._alive(cur, run_key, run)
+            ):
                 return
             await cur.execute(_RUNS.read, (run_key, run.start_seq, None))
             ended, closing = lost_run(run, [frame for (frame,) in await cur.fetchall()])

@@ -35,6 +35,7 @@ from graphwire.tasks.stores._base import (
     closing_frames,
     event_rows,
     events_key,
+    fits,
     lost_run,
     run_events_key,
     run_values,
@@ -292,15 +293,14 @@ class SqliteTaskStore(DurableTaskStore):
 
     async def write_run(self, run_key: str, run: StoredRun, frames: Sequence[str]) -> bool:
         def write(conn: sqlite3.Connection) -> bool:
-            known = _find_run(conn, run_key)
-            if (known.last_seq if known else 0) != run.last_seq - len(frames):
+            if not fits(_find_run(conn, run_key), run, len(frames)):
                 return False
             conn.executemany(_RUNS.append, event_rows(run_key, run, frames))
             conn.execute(_RUNS.put, run_values(run_key, run))
             if run.last_seq - len(frames) == run.start_seq:  # a (re)start's first write
                 newest = -1 if self.kept_runs is None else self.kept_runs
                 others = (run.thread_key, run_key, newest, run.thread_key, run_key)
-                ended = conn.execute(_RUNS.superseded, others).fetchall()
+                ended = conn.execute(_RUNS.retention, others).fetchall()
                 conn.executemany(_RUNS.drop, [(key,) for key, kept in ended if not kept])
             return True
 
@@ -312,6 +312,13 @@ class SqliteTaskStore(DurableTaskStore):
         def read(conn: sqlite3.Connection) -> list[str]:
             rows = conn.execute(_RUNS.read, (run_key, after, -1 if limit is None else limit))
             return [frame for (frame,) in rows]
+
+        return await self._read(read)
+
+    async def newest_run(self, thread_key: str) -> str | None:
+        def read(conn: sqlite3.Connection) -> str | None:
+            row = conn.execute(_RUNS.newest, (thread_key,)).fetchone()
+            return None if row is None else str(row[0])
 
         return await self._read(read)
 
