@@ -30,7 +30,7 @@ from graphwire.runs import (
     ThreadBusyError,
 )
 from graphwire.server import with_checkpointer
-from graphwire.tasks import PostgresTaskStore, SqliteTaskStore
+from graphwire.tasks import MemoryTaskStore, PostgresTaskStore, SqliteTaskStore
 from tests.graphs import agent_graph, user_input
 from tests.runs.test_dropin import approval_graph
 from tests.server.agents import slow_graph
@@ -262,3 +262,42 @@ async def test_a_run_another_process_resumed_is_read_from_the_store(postgres_url
 async def _settled(record: RunRecord) -> None:
     assert record.task is not None and record.saver is not None
     await asyncio.wait({record.task, record.saver})
+
+
+class _Gated(_Flaky):
+    """A store whose writes wait until the test lets them through."""
+
+    def __init__(self, logs: RunLogs) -> None:
+        super().__init__(logs, failures=0)
+        self.gate = asyncio.Event()
+
+    async def write_run(self, run_key: str, run: StoredRun, frames: Sequence[str]) -> bool:
+        await self.gate.wait()
+        return await super().write_run(run_key, run, frames)
+
+
+async def test_a_threads_claim_goes_only_once_the_store_has_its_runs_end(
+    tmp_path: Path,
+) -> None:
+    """Else another process, finding the log open and the thread free, would
+    close a run that ended well as lost."""
+    store = await SqliteTaskStore.open(tmp_path / "store.sqlite")
+    claims = MemoryTaskStore()  # the claims another process would see
+    gated = _Gated(store)
+    registry = RunRegistry()
+    registry.share_threads(claims, 10)
+    registry.keep_logs(gated)
+    record = await registry.start_claimed(
+        agent_graph(["one"]), user_input(), agent="a", thread_key="t1"
+    )
+    assert record.task is not None and record.saver is not None
+    await record.task  # the run ended; its end is not stored yet
+    await asyncio.sleep(0.05)  # the keeper would have released it by now
+    assert not await claims.claim_thread("t1", "x", "c", "another process", 10)
+    gated.gate.set()
+    await asyncio.wait({record.saver})
+    async with asyncio.timeout(5):
+        while not await claims.claim_thread("t1", "x", "c", "another process", 10):
+            await asyncio.sleep(0.01)
+    await registry.aclose()
+    await store.aclose()
