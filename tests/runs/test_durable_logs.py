@@ -94,10 +94,15 @@ async def test_a_run_started_on_one_process_is_reattached_on_another_every_event
         events = f"/runs/{run['runId']}/events"
         async with httpx.AsyncClient(timeout=30) as http:
             head = await sse(http, "POST", f"{a}/agents/chat", json=run, stop_after=8)
-            # The connection to A dropped; the load balancer sends the client to B,
-            # which tails the run A is still running.
+            # The connection to A dropped (a reload); the load balancer sends the
+            # client to B, which names the thread's active run and tails it.
+            thread = (await http.get(f"{b}/agents/chat/threads/t1")).json()
             tail = await sse(http, "GET", f"{b}{events}", after=head[-1][0])
             whole = await sse(http, "GET", f"{a}{events}")
+            async with asyncio.timeout(5):  # the claim goes once the run's end is stored
+                while (await http.get(f"{b}/agents/chat/threads/t1")).json()["activeRunId"]:
+                    await asyncio.sleep(0.02)
+    assert thread["activeRunId"] == run["runId"]
     assert numbered(head + tail)
     assert head + tail == whole
     assert types(tail).count("RUN_FINISHED") == 1 and types(tail)[-1] == "RUN_FINISHED"

@@ -28,6 +28,7 @@ from graphwire.runs import (
     StoredLog,
     StoredRun,
     ThreadBusyError,
+    thread_key,
 )
 from graphwire.server import with_checkpointer
 from graphwire.tasks import MemoryTaskStore, PostgresTaskStore, SqliteTaskStore
@@ -301,3 +302,24 @@ async def test_a_threads_claim_goes_only_once_the_store_has_its_runs_end(
             await asyncio.sleep(0.01)
     await registry.aclose()
     await store.aclose()
+
+
+async def test_a_threads_active_run_is_named_by_any_process(tmp_path: Path) -> None:
+    claims = MemoryTaskStore()  # what every process shares
+    a, b = RunRegistry(), RunRegistry()
+    for registry in (a, b):
+        registry.share_threads(claims, 10)
+    key = thread_key("alice", "t1")
+    record = await a.start_claimed(
+        slow_graph([]), user_input(), agent="a", thread_key=key, principal="alice"
+    )
+    assert await b.active_run_anywhere(key, "alice") == "r1"
+    assert await b.active_run_anywhere(thread_key("alice", "t2"), "alice") is None
+    a.cancel("r1", "alice")
+    assert record.task is not None
+    await asyncio.wait({record.task})
+    async with asyncio.timeout(5):  # its claim goes as the run ends
+        while await b.active_run_anywhere(key, "alice") is not None:
+            await asyncio.sleep(0.01)
+    for registry in (a, b):
+        await registry.aclose()

@@ -438,6 +438,15 @@ async def test_a_thread_is_claimed_by_one_owner_until_released_or_lapsed(
     assert await claims.claim_thread("t", "k4", "c4", "a", 10)
 
 
+async def test_a_threads_live_claim_names_its_run(claims: Any, clock: FakeClock) -> None:
+    assert await claims.claimed_run("t") is None
+    assert await claims.claim_thread("t", "k1", "c1", "a", 10)
+    assert await claims.claimed_run("t") == "k1"
+    assert await claims.claimed_run("u") is None
+    clock.advance(11)  # a died: nobody runs it
+    assert await claims.claimed_run("t") is None
+
+
 async def test_renewal_keeps_live_claims_and_names_lost_or_lapsed_ones(
     claims: Any, clock: FakeClock
 ) -> None:

@@ -55,6 +55,10 @@ class ThreadClaims(Protocol):
         False when no live claim names it."""
         ...
 
+    async def claimed_run(self, thread_key: str) -> str | None:
+        """The run key of the live claim on the thread (None: nobody runs it)."""
+        ...
+
     def on_cancel_request(self, stop: Callable[[str], None]) -> None:
         """``stop(run_key)`` for each cancel requested (by any process) of a run
         this process may hold."""
@@ -94,6 +98,10 @@ class ClaimKeeper:
     async def request_cancel(self, run_key: str) -> bool:
         """Stop a run another process holds (False: no process holds it)."""
         return await self._claims.request_cancel(run_key)
+
+    async def claimed_run(self, thread_key: str) -> str | None:
+        """The run key of whichever process's run holds the thread now."""
+        return await self._claims.claimed_run(thread_key)
 
     async def claim(self, thread_key: str, run_key: str) -> str | None:
         """Claim the thread for a run about to start: the claim's token (pass it

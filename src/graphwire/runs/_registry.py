@@ -476,8 +476,18 @@ class RunRegistry:
         return record
 
     def active_run_for(self, thread_key: str) -> str | None:
-        """The id of the thread's active run, if it has one."""
+        """The id of the thread's active run in this process, if it has one."""
         return self._threads.get(thread_key)
+
+    async def active_run_anywhere(self, thread_key: str, principal: str | None) -> str | None:
+        """The id of the thread's active run, in whichever process runs it (a
+        browser reloaded behind a load balancer re-attaches to it through any)."""
+        here = self._threads.get(thread_key)
+        if here is not None or self._keeper is None:
+            return here
+        key = await self._keeper.claimed_run(thread_key)
+        mine = run_key(principal, "")
+        return key[len(mine) :] if key is not None and key.startswith(mine) else None
 
     def cancel_all(self) -> None:
         """Cancel every active run now (shutdown); each log ends with outcome cancelled."""

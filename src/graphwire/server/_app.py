@@ -404,7 +404,7 @@ class _Api:
             ],
             "state": state,
             "interrupts": [i.model_dump(by_alias=True) for i in interrupts],
-            "activeRunId": self.registry.active_run_for(key),
+            "activeRunId": await self.registry.active_run_anywhere(key, request.state.principal),
         }
         if task_runner(request) is not None:
             await self.task_api.describe_thread(request, body)

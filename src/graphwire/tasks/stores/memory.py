@@ -151,6 +151,11 @@ class MemoryTaskStore(BaseTaskStore):
         self._cancel_asked(run_key)
         return True
 
+    async def claimed_run(self, thread_key: str) -> str | None:
+        """See ``runs.ThreadClaims``."""
+        held = self._claims.get(thread_key)
+        return held.run_key if held is not None and held.expires_at >= self._clock() else None
+
     async def append_events(
         self, task_id: str, lease: Lease, run_id: str, frames: Sequence[str]
     ) -> int:

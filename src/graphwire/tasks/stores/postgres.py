@@ -569,6 +569,17 @@ class PostgresTaskStore(DurableTaskStore):
             await _notify(cur, self._id, CANCEL_PREFIX + run_key)
         return True
 
+    async def claimed_run(self, thread_key: str) -> str | None:
+        """See ``runs.ThreadClaims``."""
+        async with self._alone() as conn:
+            cursor = await conn.execute(
+                "SELECT run_key FROM graphwire_thread_claims "
+                "WHERE thread_key = %s AND expires_at >= %s",
+                (thread_key, self._clock()),
+            )
+            row = await cursor.fetchone()
+        return None if row is None else str(row[0])
+
     async def _claimed(self, cur: AsyncCursor[Any], run_key: str) -> bool:
         """A live claim names the run: a process runs it."""
         await cur.execute(
