@@ -189,17 +189,23 @@ class LogSaver:
         last = self.saved + len(frames)
         interrupted = closed and self._end.interrupted
         row = replace(self._row, last_seq=last, closed=closed, interrupted=interrupted)
+        tries = 0
         while True:
             try:
                 written = await self._logs.write_run(self._key, row, frames)
                 break
             except StoreUnavailableError as exc:
-                logger.warning(
-                    "run %s: its events are not stored yet (again in 1 s): %s",
-                    self._row.run_id,
-                    exc,
-                )
+                if not tries:  # said once per batch, not every second
+                    logger.warning(
+                        "run %s: its events are not stored yet (trying every %s s): %s",
+                        self._row.run_id,
+                        RETRY_SECONDS,
+                        exc,
+                    )
+                tries += 1
                 await asyncio.sleep(RETRY_SECONDS)
+        if tries:
+            logger.info("run %s: its events are stored (after %d tries)", self._row.run_id, tries)
         if not written:
             logger.error("run %s: the store no longer takes its log from us", self._row.run_id)
             return False
