@@ -3,14 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import logging
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
-from ag_ui.core import ResumeEntry
+from ag_ui.core import (
+    ResumeEntry,
+    RunFinishedEvent,
+    RunStartedEvent,
+    TextMessageContentEvent,
+    TextMessageEndEvent,
+    TextMessageStartEvent,
+)
 from langgraph.checkpoint.memory import InMemorySaver
 
 import graphwire.runs._durable as durable
@@ -323,3 +332,37 @@ async def test_a_threads_active_run_is_named_by_any_process(tmp_path: Path) -> N
             await asyncio.sleep(0.01)
     for registry in (a, b):
         await registry.aclose()
+
+
+class _Timed(_Flaky):
+    """A store that notes when each write came."""
+
+    def __init__(self, logs: RunLogs) -> None:
+        super().__init__(logs, failures=0)
+        self.writes: list[float] = []
+
+    async def write_run(self, run_key: str, run: StoredRun, frames: Sequence[str]) -> bool:
+        self.writes.append(time.monotonic())
+        return await super().write_run(run_key, run, frames)
+
+
+async def test_a_fast_stream_is_saved_in_batches_not_a_write_per_token(tmp_path: Path) -> None:
+    store = await SqliteTaskStore.open(tmp_path / "store.sqlite")
+    timed = _Timed(store)
+    log = RunLog()
+    log.put(RunStartedEvent(thread_id="t", run_id="r1"))
+    log.put(TextMessageStartEvent(message_id="m1"))
+    row = StoredRun("r1", "t", "a", None, "me", 0, 0, False, False, started_at=1.0)
+    end = durable.RunEnd()
+    saver = asyncio.create_task(durable.LogSaver(timed, "k1", row, log, end).run())
+    for n in range(300):  # a token a millisecond for 0.3 s
+        log.put(TextMessageContentEvent(message_id="m1", delta=f"{n} "))
+        await asyncio.sleep(0.001)
+    log.put(TextMessageEndEvent(message_id="m1"))
+    log.put(RunFinishedEvent(thread_id="t", run_id="r1"))
+    end.settle(log.last_seq, interrupted=False)
+    assert await saver
+    gaps = [b - a for a, b in itertools.pairwise(timed.writes[:-1])]  # the end's aside
+    assert gaps and min(gaps) >= 0.045  # 50 ms batches, not a write per token
+    assert await store.read_run("k1", 0) == log.after(0)
+    await store.aclose()

@@ -24,9 +24,9 @@ from graphwire.runs._log import RunLog
 logger = logging.getLogger("graphwire.runs")
 
 SAVE_GATHER_SECONDS = 0.05
-"""How long a saver gathers events after the first of a batch: one write (and
-on PostgreSQL one NOTIFY) per run per 50 ms at most; a run that ends sooner
-is saved in one write."""
+"""How long a saver gathers events once it has some to save (50 to 100 ms):
+one write (and on PostgreSQL one NOTIFY) per run per 50 ms at most, however
+fast the run streams; a run that ends sooner is saved in one write."""
 RETRY_SECONDS = 1.0
 """How long a saver waits before it tries a failed write again."""
 
@@ -172,9 +172,11 @@ class LogSaver:
     async def run(self) -> bool:
         """Save until the run's end is stored: True; False when the store took
         the log from this process (it was closed as lost): the run must stop."""
-        while not (self._log.closed or self._end.done.is_set()):
-            await self._log.wait(self.saved, 3600.0, SAVE_GATHER_SECONDS)
-            if self._log.closed or self._end.done.is_set():
+        while not self._over():
+            await self._log.wait(self.saved, 3600.0)  # something to save, or the end
+            if not self._over():  # gather what follows; the run's end cuts it short
+                await self._log.wait(self._log.last_seq, SAVE_GATHER_SECONDS, SAVE_GATHER_SECONDS)
+            if self._over():
                 break  # what is left goes with the run's end: one write
             if not await self._save(self._log.after(self.saved), closed=False):
                 return False
@@ -182,6 +184,9 @@ class LogSaver:
         return await self._save(
             self._log.after(self.saved)[: self._end.seq - self.saved], closed=True
         )
+
+    def _over(self) -> bool:
+        return self._log.closed or self._end.done.is_set()
 
     async def _save(self, frames: Sequence[str], *, closed: bool) -> bool:
         if not frames and not closed:
