@@ -47,3 +47,21 @@ async def test_a_claim_another_process_took_stops_its_run() -> None:
     assert lost == ["k1"]  # the registry stops that run
     await keeper.aclose()
     assert not await store.claim_thread("t", "k2", "c2", "a third process", 30)  # not dropped
+
+
+async def test_a_thread_goes_only_when_every_run_of_the_process_has_let_it_go() -> None:
+    """A run's next one took the thread while the first still saved its end; the
+    next one's start failed (or it finished first): the first still holds it."""
+    store = MemoryTaskStore()
+    keeper = ClaimKeeper(store, 10, [].append, "this process")
+    first = await keeper.claim("t", "k1")
+    second = await keeper.claim("t", "k2")
+    assert first is not None and second is not None
+    keeper.release("t", second)
+    await asyncio.sleep(0.05)  # the keeper would have released it by now
+    assert not await store.claim_thread("t", "x", "cx", "another process", 10)
+    keeper.release("t", first)
+    async with asyncio.timeout(5):
+        while not await store.claim_thread("t", "x", "cx", "another process", 10):
+            await asyncio.sleep(0.01)
+    await keeper.aclose()

@@ -262,6 +262,9 @@ async def test_a_run_another_process_resumed_is_read_from_the_store(postgres_url
     resumed = await b.start_claimed(graph, user_input(resume=answer), agent="a", thread_key="t1")
     await _settled(resumed)
     assert await _stored(await a.find("r1")) == resumed.log.after(0)  # all of it, via A
+    async with asyncio.timeout(5):  # B lets the thread go (from its claim keeper's task)
+        while await store.claimed_run("t1") is not None:
+            await asyncio.sleep(0.01)
     with pytest.raises(RunExistsError):  # it ended done: A does not resume it again
         await a.start_claimed(graph, user_input(resume=answer), agent="a", thread_key="t1")
     for registry in (a, b):

@@ -89,6 +89,8 @@ class ClaimKeeper:
         self._lease = lease_seconds
         self._stop = stop
         self._held: dict[str, _Claim] = {}
+        self._holders: dict[str, set[str]] = {}
+        """thread key -> the tokens of this process's runs that hold it."""
         self._releases: dict[str, str] = {}
         """token -> thread key: claims whose run ended, to drop."""
         self._wake = asyncio.Event()
@@ -112,19 +114,28 @@ class ClaimKeeper:
         )
         if not taken:
             return None
-        self._held[thread_key] = claim
+        self._held[thread_key] = claim  # the claim the store has now (renewed, released)
+        self._holders.setdefault(thread_key, set()).add(claim.token)
         if self._keeper is None or self._keeper.done():
             self._keeper = asyncio.create_task(self._keep(), name="graphwire-thread-claims")
             self._keeper.add_done_callback(_crashed)
         return claim.token
 
     def release(self, thread_key: str, token: str) -> None:
-        """The run that holds claim ``token`` ended: drop it (soon, from the
-        keeper's task); a newer claim on the thread stays."""
-        claim = self._held.get(thread_key)
-        if claim is not None and claim.token == token:
-            del self._held[thread_key]
-            self._releases[token] = thread_key
+        """The run that took claim ``token`` is done with the thread. The store's
+        claim goes (soon, from the keeper's task) once no run of this process
+        holds the thread: a later run's claim replaced an earlier's in the
+        store while the earlier still saved its end, and either may finish first."""
+        holders = self._holders.get(thread_key)
+        if holders is None or token not in holders:
+            return
+        holders.discard(token)
+        if holders:
+            return
+        del self._holders[thread_key]
+        claim = self._held.pop(thread_key, None)
+        if claim is not None:
+            self._releases[claim.token] = thread_key
             self._wake.set()
 
     async def _keep(self) -> None:
@@ -157,6 +168,7 @@ class ClaimKeeper:
         for thread_key in await self._claims.renew_threads(self.owner, tokens, self._lease):
             if self._held.get(thread_key) == held[thread_key]:
                 del self._held[thread_key]
+                self._holders.pop(thread_key, None)
                 logger.error("thread %s: claim lost while its run went on; stopping it", thread_key)
                 self._stop(held[thread_key].run_key)
 
@@ -175,6 +187,7 @@ class ClaimKeeper:
                     "thread %s keeps its claim until its lease ends: %s", thread_key, exc
                 )
         self._held.clear()
+        self._holders.clear()
         self._releases.clear()
 
 

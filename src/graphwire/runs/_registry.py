@@ -211,6 +211,7 @@ class RunRegistry:
         if not (
             stored.closed
             and stored.interrupted
+            and stored.kept
             and is_resume(run)
             and (stored.agent, stored.thread_key, stored.principal)
             == (agent, thread_key, principal)
@@ -222,9 +223,8 @@ class RunRegistry:
             stored.run_id, thread_key, stored.agent, principal, "cancel", RunLog.restored(frames)
         )
         record.interrupted = True
-        self._ended[key] = record
+        self._ended[key] = record  # not trimmed: the resume takes it at once
         self._latest[thread_key] = run.run_id
-        self._trim()
 
     def _from_store(self, record: RunRecord) -> bool:
         """An ended run is read from the store, not memory: the store took it
@@ -355,8 +355,10 @@ class RunRegistry:
     ) -> None:
         """Save the run's events; then let its thread's claim go (the store has
         its end first: no process takes the run for lost) and its memory be
-        trimmed. A saver that fails stops its run: its events would be lost."""
-        kept = False
+        trimmed. A saver that fails stops its run, and lets the thread go only
+        once the run is over: its events would be lost."""
+        run = record.task
+        kept: bool | None = None
         try:
             if earlier is not None:
                 await asyncio.wait({earlier})
@@ -364,14 +366,18 @@ class RunRegistry:
         except Exception:
             logger.exception("run %s: saving its events failed; stopping it", record.run_id)
         finally:
-            if claim is not None and self._keeper is not None:
-                self._keeper.release(record.thread_key, claim)
             record.unsaved -= 1
-            if not record.unsaved and record.key in self._ended:
+            if not record.unsaved and self._ended.get(record.key) is record:
                 self._unsaved -= 1
+        if kept is False:
+            record.lost = True  # the store took the log: it says what the log is
         if not kept:
-            record.lost = True
-            self._stop(record.key)
+            if self._active.get(record.key) is record:
+                self._stop(record.key)
+            if run is not None:
+                await asyncio.wait({run})
+        if claim is not None and self._keeper is not None:
+            self._keeper.release(record.thread_key, claim)
         self._trim()
 
     def _record_for(
@@ -486,8 +492,10 @@ class RunRegistry:
         if here is not None or self._keeper is None:
             return here
         key = await self._keeper.claimed_run(thread_key)
+        if key is None or key in self._ended:  # ours, ended: its end is being stored
+            return None
         mine = run_key(principal, "")
-        return key[len(mine) :] if key is not None and key.startswith(mine) else None
+        return key[len(mine) :] if key.startswith(mine) else None
 
     def cancel_all(self) -> None:
         """Cancel every active run now (shutdown); each log ends with outcome cancelled."""
