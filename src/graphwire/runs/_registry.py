@@ -445,10 +445,13 @@ class RunRegistry:
 
     def _trim(self) -> None:
         """Forget the oldest ended runs past the retention limits (saved ones
-        only: a log the store does not have yet stays)."""
+        only: a log the store does not have yet stays). With a store other
+        processes share, every saved one: the store says what its log is."""
+        cache = self._keeper is None
         for key, record in list(self._ended.items()):
-            if len(self._ended) <= self._retention and (
-                self._ended_bytes <= self._retention_bytes or len(self._ended) <= 1
+            if cache and (
+                len(self._ended) <= self._retention
+                and (self._ended_bytes <= self._retention_bytes or len(self._ended) <= 1)
             ):
                 return
             if not record.unsaved:
