@@ -4,10 +4,11 @@ a restart and through any process (docs/adr/0012-durable-run-logs.md).
 
 The live stream to the caller stays served from the run's ``RunLog`` in the
 process that runs it; a ``LogSaver`` per run copies that log into the store in
-batches, so streaming never waits on the database. A run's row is fenced by
-its seq: a write lands only right after the last stored event, so a process
-whose run was given up as lost (``RunLogs.close_lost_run``) cannot write after
-the closing events.
+batches, so streaming never waits on the database. A write lands only if it
+fits the stored row (right after its last event; a resume onto a run that
+ended interrupted, anything else onto its own open row), so a process whose
+run was given up as lost (``RunLogs.close_lost_run``) cannot write after the
+closing events.
 """
 
 from __future__ import annotations

@@ -109,7 +109,8 @@ class RunRegistry:
     def __init__(self, retention: int = 1000, retention_bytes: int = 128 * 1024 * 1024) -> None:
         """Ended runs' logs are kept for re-attach, the newest first, up to
         ``retention`` runs and ``retention_bytes`` of events; an older run's id is
-        remembered as expired (``RunExpiredError``) for ten times as many runs."""
+        remembered as expired (``RunExpiredError``) for ten times as many runs —
+        or, with ``keep_logs``, read from the store."""
         # Runs are keyed by principal and run id: one principal's run ids say
         # nothing about another's, and cannot be taken by another.
         self._active: dict[str, RunRecord] = {}
@@ -137,7 +138,8 @@ class RunRegistry:
 
     def keep_logs(self, logs: RunLogs) -> None:
         """Save every run's log in ``logs`` as it goes (``find`` serves a run
-        known only there); memory then keeps ended runs only as a cache."""
+        known only there); memory then keeps ended runs only as a cache, and
+        none it has saved when other processes share the store."""
         self._logs = logs
 
     async def start_claimed(
