@@ -489,11 +489,9 @@ def closing_frames(frames: Sequence[str], message: str = TASK_LOST) -> list[str]
     return [encode_event(e) for e in events]
 
 
-RUN_COLUMNS = (
-    "run_id, thread_key, agent, principal, owner, start_seq, last_seq, closed, interrupted, "
-    "started_at, kept"
-)
-"""A SQL store's row of a foreground run (``runs.StoredRun``), after its key."""
+RUN_FIELDS = tuple(f.name for f in dataclasses.fields(StoredRun))
+RUN_COLUMNS = ", ".join(RUN_FIELDS)
+"""A SQL store's row of a foreground run: ``runs.StoredRun``'s fields, after its key."""
 
 
 class RunSql:
@@ -503,7 +501,8 @@ class RunSql:
         m = mark
         self.find = f"SELECT {RUN_COLUMNS} FROM graphwire_runs WHERE run_key = {m}"
         self.put = (
-            f"INSERT INTO graphwire_runs (run_key, {RUN_COLUMNS}) VALUES ({', '.join([m] * 12)}) "
+            f"INSERT INTO graphwire_runs (run_key, {RUN_COLUMNS}) "
+            f"VALUES ({', '.join([m] * (1 + len(RUN_FIELDS)))}) "
             f"ON CONFLICT (run_key) DO UPDATE SET {RUN_UPSERT}"
         )
         self.append = (
@@ -544,6 +543,11 @@ def retention(thread: str, key: str, newest: str) -> str:
     )
 
 
+def first_write(run: StoredRun, count: int) -> bool:
+    """A write of ``count`` frames ending at ``run.last_seq`` is its (re)start's first."""
+    return run.last_seq - count == run.start_seq
+
+
 def fits(known: StoredRun | None, run: StoredRun, count: int) -> bool:
     """A write of ``count`` frames ending at ``run.last_seq`` may land on the
     stored row ``known`` (``runs.RunLogs.write_run``)."""
@@ -552,27 +556,14 @@ def fits(known: StoredRun | None, run: StoredRun, count: int) -> bool:
         return after == 0
     if known.last_seq != after:
         return False
-    if after == run.start_seq:  # a (re)start's first write: a resume of an interrupted run
+    if first_write(run, count):  # a resume of an interrupted run
         return known.closed and known.interrupted
     return not known.closed and known.owner == run.owner
 
 
 def run_values(run_key: str, run: StoredRun) -> tuple[Any, ...]:
     """The parameters of ``RunSql.put``."""
-    return (
-        run_key,
-        run.run_id,
-        run.thread_key,
-        run.agent,
-        run.principal,
-        run.owner,
-        run.start_seq,
-        run.last_seq,
-        run.closed,
-        run.interrupted,
-        run.started_at,
-        run.kept,
-    )
+    return (run_key, *(getattr(run, name) for name in RUN_FIELDS))
 
 
 def stored_run(row: Sequence[Any]) -> StoredRun:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import uuid
 from collections.abc import AsyncIterator, Callable, Collection, Iterator, Mapping, Sequence
@@ -44,6 +45,7 @@ from graphwire.protocol import StoreUnavailableError
 from graphwire.runs import StoredRun, ThreadClaims
 from graphwire.tasks.stores._base import (
     RUN_COLUMNS,
+    RUN_FIELDS,
     RUN_UPSERT,
     TASK_COLUMNS,
     TASK_JSON,
@@ -56,6 +58,7 @@ from graphwire.tasks.stores._base import (
     closing_frames,
     event_rows,
     events_key,
+    first_write,
     lost_run,
     retention,
     run_events_key,
@@ -182,8 +185,7 @@ WITH prior AS (
     WHERE EXISTS (SELECT 1 FROM fits)
 ), run AS (
     INSERT INTO graphwire_runs (run_key, {RUN_COLUMNS})
-    SELECT %(key)s, %(run_id)s, %(thread_key)s, %(agent)s, %(principal)s, %(owner)s,
-        %(start_seq)s, %(last_seq)s, %(closed)s, %(interrupted)s, %(started_at)s, %(kept)s
+    SELECT %(key)s, {", ".join(f"%({name})s" for name in RUN_FIELDS)}
     WHERE EXISTS (SELECT 1 FROM fits)
     ON CONFLICT (run_key) DO UPDATE SET {RUN_UPSERT}
 ), others AS (  -- a (re)start's first write: the thread's retention
@@ -196,8 +198,8 @@ WITH prior AS (
 )
 SELECT pg_notify(%(channel)s, %(payload)s) FROM fits
 """
-"""A run log's batch in one statement: fenced by seq, frames, row, the thread's
-other runs, the wake-up (``DurableTaskStore.write_run``)."""
+"""A run log's batch in one statement: the fence, the frames, the row, the
+thread's retention, the wake-up (``DurableTaskStore.write_run``)."""
 _INSERT = f"INSERT INTO graphwire_tasks ({TASK_COLUMNS}) VALUES ({', '.join(['%s'] * 13)})"
 _UPDATE = (
     "UPDATE graphwire_tasks SET state = %s, ready_at = %s, lease_owner = %s, "
@@ -613,11 +615,11 @@ class PostgresTaskStore(DurableTaskStore):
             "key": run_key,
             "after": after,
             "frames": list(frames),
-            "starts": after == run.start_seq,  # a (re)start's first write
+            "starts": first_write(run, len(frames)),
             "newest": self.kept_runs,
             "channel": CHANNEL,
             "payload": f"{self._id} {run_events_key(run_key)}",
-            **dict(zip(RUN_COLUMNS.split(", "), run_values(run_key, run)[1:], strict=True)),
+            **dataclasses.asdict(run),
         }
         try:
             async with self._alone() as conn:

@@ -35,6 +35,7 @@ from graphwire.tasks.stores._base import (
     closing_frames,
     event_rows,
     events_key,
+    first_write,
     fits,
     lost_run,
     run_events_key,
@@ -297,7 +298,7 @@ class SqliteTaskStore(DurableTaskStore):
                 return False
             conn.executemany(_RUNS.append, event_rows(run_key, run, frames))
             conn.execute(_RUNS.put, run_values(run_key, run))
-            if run.last_seq - len(frames) == run.start_seq:  # a (re)start's first write
+            if first_write(run, len(frames)):
                 newest = -1 if self.kept_runs is None else self.kept_runs
                 others = (run.thread_key, run_key, newest, run.thread_key, run_key)
                 ended = conn.execute(_RUNS.retention, others).fetchall()
