@@ -10,14 +10,18 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
-from ag_ui.core import ResumeEntry, RunAgentInput
-from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
+from ag_ui.core import Message, ResumeEntry, RunAgentInput, UserMessage
+from langchain_core.messages import BaseMessage
 from langgraph.types import Command
 from pydantic_core import to_jsonable_python
 
-from graphwire.protocol._content import text_of
 from graphwire.protocol._events import InterruptRaised
-from graphwire.protocol._messages import answer_abandoned_calls, to_langchain_messages
+from graphwire.protocol._messages import (
+    answer_abandoned_calls,
+    graph_messages,
+    text_changed,
+    to_langchain_messages,
+)
 from graphwire.protocol.errors import ErrorCode, InputError
 
 CONFIG_KEY: Final = "ag_ui"
@@ -85,15 +89,17 @@ class GraphCall:
 def plan_run(run: RunAgentInput, thread: ThreadView) -> GraphCall:
     """Decide the graph input and config for ``run`` on a thread in state ``thread``."""
     config = _config(run)
-    messages = to_langchain_messages(run.messages)
+    # Only what the thread does not hold yet is converted: a client sends its
+    # whole history every turn.
+    messages = graph_messages(run.messages)
     fork = _fork_point(messages, thread.messages)
     if fork is None:
         known = {m.id for m in thread.messages}
-        new = [m for m in messages if m.id not in known]
+        new = to_langchain_messages([m for m in messages if m.id not in known])
         if not thread.pending_interrupt_ids:  # else a call may still be under way
             new = answer_abandoned_calls(thread.messages, new)
     else:
-        new = messages[fork[1] :] if fork[1] is not None else []
+        new = to_langchain_messages(messages[fork[1] :]) if fork[1] is not None else []
     # An edit runs from an earlier checkpoint: all the client's state applies there.
     updates = _updates(run, new, thread.state_keys, thread.values if fork is None else {})
     if thread.paused_at is not None and (fork is None or is_resume(run)):
@@ -124,27 +130,21 @@ def _continue_from_breakpoint(
 
 
 def _fork_point(
-    messages: Sequence[BaseMessage], stored: Sequence[BaseMessage]
+    messages: Sequence[Message], stored: Sequence[BaseMessage]
 ) -> tuple[str, int | None] | None:
     """(message id to fork before, index in input to send from) for edits/regenerate."""
     by_id = {m.id: m for m in stored}
     for index, message in enumerate(messages):
         old = by_id.get(message.id)
-        if old is not None and _edited(old, message):
+        if old is not None and text_changed(old, message):
             return str(message.id), index
     if not messages or any(m.id not in by_id for m in messages):
         return None
     order = [m.id for m in stored]
     last = order.index(messages[-1].id)
-    if last + 1 < len(order) and isinstance(messages[-1], HumanMessage):
+    if last + 1 < len(order) and isinstance(messages[-1], UserMessage):
         return str(order[last + 1]), None
     return None
-
-
-def _edited(old: BaseMessage, new: BaseMessage) -> bool:
-    if not isinstance(new, HumanMessage | SystemMessage):
-        return False
-    return type(old) is not type(new) or text_of(old.content) != text_of(new.content)
 
 
 def _updates(

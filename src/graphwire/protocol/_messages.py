@@ -146,6 +146,26 @@ def _json(content: Any) -> str:
 # -- AG-UI -> LangChain --------------------------------------------------------
 
 
+def graph_messages(messages: Iterable[Message]) -> list[Message]:
+    """The AG-UI messages a graph gets (``to_langchain_messages``): not the display-only."""
+    return [m for m in messages if isinstance(m, _FOR_GRAPH)]
+
+
+def text_changed(stored: BaseMessage, message: Message) -> bool:
+    """Whether a user or system ``message`` is an edit of ``stored``, the graph's
+    message of its id: another kind of message or another text."""
+    if isinstance(message, UserMessage) and isinstance(message.content, str):
+        # The common case, seen without building the LangChain message.
+        return type(stored) is not HumanMessage or text_of(stored.content) != message.content
+    edits = isinstance(message, UserMessage | SystemMessage | DeveloperMessage)
+    converted = _to_langchain(message) if edits else None
+    if converted is None:
+        return False
+    return type(stored) is not type(converted) or text_of(stored.content) != text_of(
+        converted.content
+    )
+
+
 def to_langchain_messages(messages: Sequence[Message]) -> list[BaseMessage]:
     """Convert AG-UI input messages; display-only roles are skipped."""
     out: list[BaseMessage] = []
@@ -154,6 +174,10 @@ def to_langchain_messages(messages: Sequence[Message]) -> list[BaseMessage]:
         if converted is not None:
             out.append(converted)
     return out
+
+
+_FOR_GRAPH: Final = (UserMessage, AssistantMessage, ToolMessage, SystemMessage, DeveloperMessage)
+"""What ``_to_langchain`` converts."""
 
 
 def _to_langchain(message: Message) -> BaseMessage | None:
@@ -275,10 +299,11 @@ def answer_abandoned_calls(
 
 def _unanswered(messages: Sequence[BaseMessage]) -> dict[str, str]:
     """Tool calls since the last user message that no tool message answers."""
+    since = len(messages)
+    while since > 0 and not isinstance(messages[since - 1], HumanMessage):
+        since -= 1
     open_calls: dict[str, str] = {}
-    for message in messages:
-        if isinstance(message, HumanMessage):
-            open_calls = {}
+    for message in messages[since:]:
         _track(open_calls, message)
     return open_calls
 

@@ -18,7 +18,6 @@ import os
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
@@ -35,13 +34,14 @@ from langgraph.checkpoint.sqlite import SqliteSaver
 
 from graphwire.protocol import StoreUnavailableError
 from graphwire.tasks.stores._db_thread import DatabaseThread, Mode
+from graphwire.tasks.stores._serde import MessageMemo
 
 _T = TypeVar("_T")
 _PRAGMAS = ("journal_mode=WAL", "synchronous=NORMAL")
 _PAGE = 4
 """Checkpoints per page of a listing."""
-_HELD = 64
-"""Threads whose last read checkpoint is held for the next read."""
+_KINDS = 256
+"""Threads whose checkpoints' kinds the retention remembers."""
 _DELTA_METADATA = "counters_since_delta_snapshot"
 """Checkpoint metadata of graphs with DeltaChannel (kept whole: see ``_prune``)."""
 _PROBE = "CREATE TABLE IF NOT EXISTS graphwire_probe (id INTEGER PRIMARY KEY, at REAL NOT NULL)"
@@ -63,6 +63,7 @@ class SqliteFile:
         self._thread: DatabaseThread | None = None
         self._users = 0
         self._saver: SqliteSaver | None = None
+        self._memo = MessageMemo()
         self._identity: tuple[int, int] | None = None
 
     async def acquire(self, schema: str = "") -> None:
@@ -131,14 +132,14 @@ class SqliteFile:
         """LangGraph checkpoints in this file, on this file's thread."""
         if self._saver is None:
             raise RuntimeError(f"the SQLite file {self.path} is not open")
-        return SqliteCheckpointer(self, self._saver, self.checkpoint_turns)
+        return SqliteCheckpointer(self, self._saver, self._memo, self.checkpoint_turns)
 
     def _connect(self) -> None:
         conn = sqlite3.connect(self.path, isolation_level=None)
         for pragma in (*_PRAGMAS, f"busy_timeout={int(self.busy_timeout * 1000)}"):
             conn.execute(f"PRAGMA {pragma}")
         conn.execute(_PROBE)
-        saver = SqliteSaver(_SaverConnection(conn))  # type: ignore[arg-type]
+        saver = SqliteSaver(_SaverConnection(conn), serde=self._memo)  # type: ignore[arg-type]
         saver.setup()
         self._saver = saver
         self._identity = _identity(self.path)
@@ -164,49 +165,61 @@ class SqliteFile:
             conn.close()
 
 
-@dataclass(frozen=True, slots=True)
-class _Held:
-    mark: tuple[Any, ...]
-    """``_latest`` when it was read."""
-    value: CheckpointTuple
+def _scope(config: RunnableConfig) -> tuple[str, str]:
+    """The thread and namespace a checkpoint operation's messages belong to."""
+    configurable = config["configurable"]
+    return str(configurable["thread_id"]), str(configurable.get("checkpoint_ns", ""))
 
 
-def _latest(conn: sqlite3.Connection, thread_id: str, ns: str) -> tuple[Any, ...]:
-    """What identifies the thread's latest checkpoint as stored now, cheaply: its
-    row, and its writes' count and newest row (a replaced write is a new row)."""
-    row = conn.execute(
-        "SELECT c.checkpoint_id, c.rowid, (SELECT COUNT(*) || ':' || MAX(w.rowid) FROM writes w "
-        "WHERE w.thread_id = c.thread_id AND w.checkpoint_ns = c.checkpoint_ns "
-        "AND w.checkpoint_id = c.checkpoint_id) FROM checkpoints c "
-        "WHERE c.thread_id = ? AND c.checkpoint_ns = ? ORDER BY c.checkpoint_id DESC LIMIT 1",
-        (thread_id, ns),
-    ).fetchone()
-    return tuple(row) if row is not None else ()
+def _prune(conn: sqlite3.Connection, thread_id: str, turns: int, kinds: dict[str, str]) -> None:
+    """Drop what the retention does not keep (see ``SqliteCheckpointer``).
 
-
-def _prune(conn: sqlite3.Connection, thread_id: str, turns: int) -> None:
-    """Drop what the retention does not keep (see ``SqliteCheckpointer``)."""
-    rows = conn.execute(
-        "SELECT checkpoint_id, metadata FROM checkpoints "
-        "WHERE thread_id = ? AND checkpoint_ns = '' ORDER BY checkpoint_id DESC",
-        (thread_id,),
-    ).fetchall()
-    metas = [json.loads(meta) for _, meta in rows]
-    if any(_DELTA_METADATA in meta for meta in metas):
+    ``kinds``: what is known of the thread's checkpoints (``_kind``), kept up
+    to date here. A row's metadata is stored after its checkpoint, so reading
+    it walks the whole checkpoint: only rows not known yet are read."""
+    ids = [
+        row[0]
+        for row in conn.execute(
+            "SELECT checkpoint_id FROM checkpoints "
+            "WHERE thread_id = ? AND checkpoint_ns = '' ORDER BY checkpoint_id DESC",
+            (thread_id,),
+        )
+    ]
+    unknown = [i for i in ids if i not in kinds]
+    for chunk in range(0, len(unknown), 500):
+        marks = ", ".join("?" * len(unknown[chunk : chunk + 500]))
+        kinds.update(
+            (checkpoint_id, _kind(json.loads(meta)))
+            for checkpoint_id, meta in conn.execute(
+                "SELECT checkpoint_id, metadata FROM checkpoints WHERE thread_id = ? "
+                f"AND checkpoint_ns = '' AND checkpoint_id IN ({marks})",
+                (thread_id, *unknown[chunk : chunk + 500]),
+            )
+        )
+    if any(kinds[i] == "delta" for i in ids):
         return
-    starts = [i for i, meta in enumerate(metas) if meta.get("source") == "input"]
+    starts = [n for n, i in enumerate(ids) if kinds[i] == "input"]
     if len(starts) < 3:
         return
     # Newest first: this turn and the one before whole, then two per turn.
     keep = set(range(starts[1] + 1))
     for start in starts[2 : 2 + turns]:
         keep.update((start, start - 1))
-    gone = [(thread_id, rows[i][0]) for i in range(len(rows)) if i not in keep]
+    gone = [(thread_id, ids[n]) for n in range(len(ids)) if n not in keep]
     for table in ("checkpoints", "writes"):
         conn.executemany(
             f"DELETE FROM {table} WHERE thread_id = ? AND checkpoint_ns = '' AND checkpoint_id = ?",
             gone,
         )
+    for _, checkpoint_id in gone:
+        del kinds[checkpoint_id]
+
+
+def _kind(metadata: Mapping[str, Any]) -> str:
+    """What the retention needs of a checkpoint's metadata."""
+    if _DELTA_METADATA in metadata:
+        return "delta"
+    return "input" if metadata.get("source") == "input" else "step"
 
 
 def _identity(path: str) -> tuple[int, int]:
@@ -247,13 +260,17 @@ class SqliteCheckpointer(BaseCheckpointSaver[str]):
     and threads of graphs with ``DeltaChannel`` (whose state is rebuilt from
     every write) are kept whole. ``turns`` None keeps everything."""
 
-    def __init__(self, file: SqliteFile, saver: SqliteSaver, turns: int | None = None) -> None:
-        super().__init__(serde=saver.serde)
+    def __init__(
+        self, file: SqliteFile, saver: SqliteSaver, memo: MessageMemo, turns: int | None = None
+    ) -> None:
+        """``memo``: the serializer of ``saver``."""
+        super().__init__(serde=memo)
+        self._memo = memo
         self._file = file
         self._saver = saver
         self._turns = turns
-        self._held: collections.OrderedDict[tuple[str, str], _Held] = collections.OrderedDict()
-        """The latest checkpoint of a thread as last read, for the next read only."""
+        self._kinds: collections.OrderedDict[str, dict[str, str]] = collections.OrderedDict()
+        """What ``_prune`` knows of a thread's checkpoints."""
 
     # -- async: on the database thread -----------------------------------------------
 
@@ -261,24 +278,8 @@ class SqliteCheckpointer(BaseCheckpointSaver[str]):
         return await self._file.call(self._get_tuple, config, mode="read")
 
     def _get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
-        """The saver's get_tuple. A thread's latest checkpoint is read twice per
-        run — graphwire reads the thread, then LangGraph loads it — and decoding
-        it costs as much as the history is long: the second read of the same,
-        unchanged checkpoint takes the first one's result (once)."""
-        configurable = config["configurable"]
-        if configurable.get("checkpoint_id"):
+        with self._memo.scope(*_scope(config)):
             return self._saver.get_tuple(config)
-        key = (str(configurable["thread_id"]), str(configurable.get("checkpoint_ns", "")))
-        held = self._held.pop(key, None)
-        latest = _latest(self._file.conn, *key)
-        if held is not None and held.mark == latest:
-            return held.value
-        value = self._saver.get_tuple(config)
-        if value is not None:
-            self._held[key] = _Held(latest, value)
-            while len(self._held) > _HELD:
-                self._held.popitem(last=False)
-        return value
 
     async def alist(
         self,
@@ -318,7 +319,7 @@ class SqliteCheckpointer(BaseCheckpointSaver[str]):
         task_id: str,
         task_path: str = "",
     ) -> None:
-        await self._file.call(self._saver.put_writes, config, writes, task_id, task_path)
+        await self._file.call(self._put_writes, config, writes, task_id, task_path)
 
     async def adelete_thread(self, thread_id: str) -> None:
         await self._file.call(self._saver.delete_thread, thread_id)
@@ -374,15 +375,19 @@ class SqliteCheckpointer(BaseCheckpointSaver[str]):
         new_versions: ChannelVersions,
     ) -> RunnableConfig:
         """The saver's put, then the retention when a turn starts (one job)."""
-        saved = self._saver.put(config, checkpoint, metadata, new_versions)
         configurable = config["configurable"]
-        if (
-            self._turns is not None
-            and metadata.get("source") == "input"
-            and not configurable.get("checkpoint_ns")
-            and _DELTA_METADATA not in metadata
-        ):
-            _prune(self._file.conn, str(configurable["thread_id"]), self._turns)
+        with self._memo.scope(*_scope(config)):
+            saved = self._saver.put(config, checkpoint, metadata, new_versions)
+        if self._turns is None or configurable.get("checkpoint_ns"):
+            return saved
+        thread_id = str(configurable["thread_id"])
+        kinds = self._kinds.pop(thread_id, {})
+        self._kinds[thread_id] = kinds
+        while len(self._kinds) > _KINDS:
+            self._kinds.popitem(last=False)
+        kinds[checkpoint["id"]] = _kind(metadata)
+        if kinds[checkpoint["id"]] == "input":
+            _prune(self._file.conn, thread_id, self._turns, kinds)
         return saved
 
     def put_writes(
@@ -392,8 +397,18 @@ class SqliteCheckpointer(BaseCheckpointSaver[str]):
         task_id: str,
         task_path: str = "",
     ) -> None:
-        put = partial(self._saver.put_writes, config, writes, task_id, task_path)
+        put = partial(self._put_writes, config, writes, task_id, task_path)
         self._file.call_blocking(put)
+
+    def _put_writes(
+        self,
+        config: RunnableConfig,
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str,
+    ) -> None:
+        with self._memo.scope(*_scope(config)):
+            self._saver.put_writes(config, writes, task_id, task_path)
 
     def delete_thread(self, thread_id: str) -> None:
         self._file.call_blocking(partial(self._saver.delete_thread, thread_id))

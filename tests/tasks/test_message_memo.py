@@ -1,0 +1,241 @@
+"""The checkpoint serializer's message memo: LangGraph's bytes to the byte, an
+unchanged message encoded and decoded once, and anything changed in place seen."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
+from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
+from langgraph.checkpoint.sqlite import SqliteSaver
+from langgraph.graph import START, MessagesState, StateGraph
+
+from graphwire.tasks import SqliteFile
+from graphwire.tasks.stores import _serde
+from graphwire.tasks.stores._serde import MessageMemo
+
+LANGGRAPH = JsonPlusSerializer()
+
+
+@dataclass
+class _Note:
+    text: str
+
+
+def _history() -> list[BaseMessage]:
+    return [
+        HumanMessage("what is the weather in Paris?", id="u1"),
+        AIMessage(
+            "",
+            id="a1",
+            tool_calls=[{"name": "weather", "args": {"city": "Paris", "at": [1, 2]}, "id": "c1"}],
+            usage_metadata={"input_tokens": 3, "output_tokens": 4, "total_tokens": 7},
+        ),
+        ToolMessage("sunny", tool_call_id="c1", id="t1"),
+        AIMessage([{"type": "text", "text": "It is sunny."}], id="a2"),
+    ]
+
+
+def _checkpoint(messages: list[BaseMessage]) -> dict[str, Any]:
+    return {
+        "v": 4,
+        "id": "cp1",
+        "ts": "2026-12-02T00:00:00+00:00",
+        "channel_values": {"messages": messages, "turns": 3, "notes": ["a", "b"]},
+        "channel_versions": {"messages": "00002.1"},
+        "versions_seen": {},
+        "updated_channels": ["messages"],
+    }
+
+
+@pytest.fixture
+def dumps(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[BaseMessage]]:
+    """The messages whose fields were dumped (encoded or remembered) from now on."""
+    seen: list[BaseMessage] = []
+    original = BaseMessage.model_dump
+
+    def model_dump(self: BaseMessage, **kwargs: Any) -> dict[str, Any]:
+        seen.append(self)
+        return original(self, **kwargs)
+
+    monkeypatch.setattr(BaseMessage, "model_dump", model_dump)
+    yield seen
+
+
+def test_the_bytes_are_langgraphs_and_an_unchanged_message_is_encoded_once(
+    dumps: list[BaseMessage],
+) -> None:
+    memo = MessageMemo()
+    messages = _history()
+    checkpoint = _checkpoint(messages)
+    with memo.scope("t", ""):
+        first = memo.dumps_typed(checkpoint)
+    assert len(dumps) == 4
+    dumps.clear()
+    grown = _checkpoint([*messages, HumanMessage("thanks", id="u2")])
+    with memo.scope("t", ""):
+        second = memo.dumps_typed(grown)
+        write = memo.dumps_typed(messages[-1:])
+    assert [m.id for m in dumps] == ["u2"]  # only the new message
+    dumps.clear()
+    assert first == LANGGRAPH.dumps_typed(checkpoint)
+    assert second == LANGGRAPH.dumps_typed(grown)
+    assert write == LANGGRAPH.dumps_typed(messages[-1:])
+    assert memo.dumps_typed(checkpoint) == first  # outside a scope: LangGraph's own
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        "content",
+        "nested tool call args",
+        "content block",
+        "usage",
+        "extra attribute",
+        "same id, new object",
+    ],
+)
+def test_a_message_changed_in_place_is_encoded_anew(change: str) -> None:
+    memo = MessageMemo()
+    messages = _history()
+    with memo.scope("t", ""):
+        memo.dumps_typed(_checkpoint(messages))
+    if change == "content":
+        messages[0].content = "and in Rome?"
+    elif change == "nested tool call args":
+        messages[1].tool_calls[0]["args"]["at"].append(3)
+    elif change == "content block":
+        messages[3].content[0]["text"] = "It rains."  # type: ignore[index]
+    elif change == "usage":
+        messages[1].usage_metadata["output_tokens"] = 5  # type: ignore[index]
+    elif change == "extra attribute":
+        messages[2].artifact = {"raw": 1}
+        messages[0].marker = "x"  # BaseMessage allows extra fields
+    else:
+        messages[2] = ToolMessage("rain", tool_call_id="c1", id="t1")
+    checkpoint = _checkpoint(messages)
+    with memo.scope("t", ""):
+        assert memo.dumps_typed(checkpoint) == LANGGRAPH.dumps_typed(checkpoint)
+
+
+def test_an_unchanged_message_is_decoded_once_and_a_changed_one_anew(
+    dumps: list[BaseMessage],
+) -> None:
+    memo = MessageMemo()
+    data = LANGGRAPH.dumps_typed(_checkpoint(_history()))
+    with memo.scope("t", ""):
+        first = memo.loads_typed(data)
+    with memo.scope("t", ""):
+        again = memo.loads_typed(data)
+    assert first == LANGGRAPH.loads_typed(data)
+    old, new = first["channel_values"]["messages"], again["channel_values"]["messages"]
+    assert all(a is b for a, b in zip(old, new, strict=True))
+    assert first["channel_values"] is not again["channel_values"]  # containers are fresh
+    # A reader changed a decoded message in place: the bytes decode to a fresh one.
+    old[1].tool_calls[0]["args"]["city"] = "Rome"
+    with memo.scope("t", ""):
+        fresh = memo.loads_typed(data)["channel_values"]["messages"]
+    assert fresh[1] is not old[1]
+    assert fresh[1].tool_calls[0]["args"]["city"] == "Paris"
+    assert fresh[0] is old[0]
+    # Bytes it decoded are bytes it can write without encoding again.
+    dumps.clear()
+    with memo.scope("t", ""):
+        assert memo.dumps_typed(_checkpoint(fresh)) == data
+    assert dumps == []
+
+
+def test_what_a_thread_decodes_is_not_shared_with_another_thread() -> None:
+    memo = MessageMemo()
+    data = LANGGRAPH.dumps_typed(_checkpoint(_history()))
+    with memo.scope("t1", ""):
+        one = memo.loads_typed(data)["channel_values"]["messages"]
+    with memo.scope("t2", ""):
+        two = memo.loads_typed(data)["channel_values"]["messages"]
+    with memo.scope("t1", "sub:1"):
+        three = memo.loads_typed(data)["channel_values"]["messages"]
+    assert not any(a is b or a is c for a, b, c in zip(one, two, three, strict=True))
+    assert memo.loads_typed(data)["channel_values"]["messages"][0] is not one[0]
+
+
+def test_a_message_holding_a_model_or_a_dataclass_is_not_remembered(
+    dumps: list[BaseMessage],
+) -> None:
+    memo = MessageMemo()
+    message = AIMessage("hi", id="a1", additional_kwargs={"seen": {"u1"}, "note": _Note("a")})
+    expected = LANGGRAPH.dumps_typed([message])
+    dumps.clear()
+    for _ in range(2):
+        with memo.scope("t", ""):
+            assert memo.dumps_typed([message]) == expected
+    assert len(dumps) == 2  # encoded every time
+
+
+def test_the_memo_is_bounded_in_bytes(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_serde, "MEMO_BYTES", 40_000)
+    memo = MessageMemo()
+    big = [HumanMessage("x" * 4_000, id=f"m{n}") for n in range(3)]
+    for thread in ("t1", "t2", "t3"):
+        with memo.scope(thread, ""):
+            memo.dumps_typed(big)
+    assert list(memo._scopes) == [("t3", "")]  # each holds ~36 kB
+    assert 0 < memo._held <= 40_000
+
+
+async def test_a_graph_that_changes_a_message_in_place_stores_what_langgraph_would(
+    tmp_path: Path,
+) -> None:
+    """A node that edits a message of its state in place, against LangGraph's
+    advice: the next checkpoint holds the edit, as with LangGraph's serializer,
+    and a new read gets the stored message, not a changed shared one."""
+
+    def answer(state: MessagesState) -> dict[str, Any]:
+        return {"messages": [AIMessage("first answer", id=f"a{len(state['messages'])}")]}
+
+    def touch(state: MessagesState) -> dict[str, Any]:
+        state["messages"][0].content = "edited by the graph"
+        state["messages"][-1].response_metadata["seen"] = True
+        return {}
+
+    builder = StateGraph(MessagesState)
+    builder.add_node(answer)
+    builder.add_node(touch)
+    builder.add_edge(START, "answer")
+    builder.add_edge("answer", "touch")
+    file = SqliteFile(tmp_path / "one.sqlite")
+    await file.acquire()
+    try:
+        graph = builder.compile(checkpointer=file.checkpointer())
+        config = {"configurable": {"thread_id": "t"}}
+        await graph.ainvoke({"messages": [HumanMessage("hello", id="u1")]}, config)
+        state = await graph.aget_state(config)
+        state.values["messages"][0].content = "changed by a reader, never stored"
+        assert (await graph.aget_state(config)).values["messages"][0].content == (
+            "edited by the graph"
+        )
+        await graph.ainvoke({"messages": [HumanMessage("again", id="u2")]}, config)
+        history = [
+            (m.content, m.response_metadata.get("seen"))
+            for m in (await graph.aget_state(config)).values["messages"]
+        ]
+    finally:
+        await file.release()
+    assert history == [
+        ("edited by the graph", None),
+        ("first answer", True),
+        ("again", None),
+        ("first answer", True),
+    ]
+    # Read again from the file alone, by LangGraph's own saver: the same.
+    with sqlite3.connect(tmp_path / "one.sqlite") as conn:
+        stored = SqliteSaver(conn).get_tuple(config)
+    assert stored is not None
+    assert [
+        (m.content, m.response_metadata.get("seen"))
+        for m in stored.checkpoint["channel_values"]["messages"]
+    ] == history
