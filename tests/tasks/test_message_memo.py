@@ -9,9 +9,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import ormsgpack
 import pytest
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
-from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
+from langgraph.checkpoint.serde.jsonplus import EXT_PYDANTIC_V2, JsonPlusSerializer
 from langgraph.checkpoint.sqlite import SqliteSaver
 from langgraph.graph import START, MessagesState, StateGraph
 
@@ -25,6 +26,10 @@ LANGGRAPH = JsonPlusSerializer()
 @dataclass
 class _Note:
     text: str
+
+
+class _Custom(AIMessage):
+    """A message type of the user's own."""
 
 
 def _history() -> list[BaseMessage]:
@@ -239,3 +244,64 @@ async def test_a_graph_that_changes_a_message_in_place_stores_what_langgraph_wou
         (m.content, m.response_metadata.get("seen"))
         for m in stored.checkpoint["channel_values"]["messages"]
     ] == history
+
+
+def test_a_message_holding_bytes_or_a_str_enum_is_not_remembered() -> None:
+    memo = MessageMemo()
+    raw = bytearray(b"ab")
+    message = AIMessage("hi", id="a1", additional_kwargs={"raw": raw})
+    with memo.scope("t", ""):
+        memo.dumps_typed([message])
+    raw.append(ord("c"))  # model_dump hands a bytearray over as it is: equal to itself
+    with memo.scope("t", ""):
+        assert memo.dumps_typed([message]) == LANGGRAPH.dumps_typed([message])
+
+
+@pytest.mark.filterwarnings("ignore:Pydantic serializer warnings")
+def test_a_read_gets_what_langgraph_decodes_never_the_writers_object() -> None:
+    """A writer's message in a state pydantic would not accept (content set to
+    a number) reads back validated, as LangGraph's own read gives it; and with
+    LangGraph's strict allowlist a type it refuses stays refused."""
+    memo = MessageMemo()
+    written = ToolMessage("sunny", tool_call_id="c1", id="t1")
+    written.content = 5  # type: ignore[assignment]
+    with memo.scope("t", ""):
+        data = memo.dumps_typed([written])
+        read = memo.loads_typed(data)
+    assert read[0] is not written
+    assert read == LANGGRAPH.loads_typed(data) and read[0].content == "5"
+
+    strict = MessageMemo(allowed_msgpack_modules=None)
+    custom = _Custom("mine", id="x1")
+    with strict.scope("t", ""):
+        data = strict.dumps_typed([custom])
+        for _ in range(2):
+            assert strict.loads_typed(data) == JsonPlusSerializer(
+                allowed_msgpack_modules=None
+            ).loads_typed(data)
+
+
+def test_a_message_stored_in_another_shape_is_written_in_langgraphs() -> None:
+    """Bytes from an older writer (here without most fields) decode as LangGraph
+    decodes them, and the next checkpoint holds LangGraph's encoding of them."""
+    old = ormsgpack.packb(
+        [
+            ormsgpack.Ext(
+                EXT_PYDANTIC_V2,
+                ormsgpack.packb(
+                    [
+                        "langchain_core.messages.human",
+                        "HumanMessage",
+                        {"content": "hi", "id": "u1"},
+                        "model_validate_json",
+                    ]
+                ),
+            )
+        ]
+    )
+    memo = MessageMemo()
+    with memo.scope("t", ""):
+        read = memo.loads_typed(("msgpack", old))
+        again = memo.dumps_typed(read)
+    assert read == LANGGRAPH.loads_typed(("msgpack", old))
+    assert again == LANGGRAPH.dumps_typed(read) != ("msgpack", old)

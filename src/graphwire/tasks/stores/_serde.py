@@ -5,19 +5,24 @@ Every checkpoint holds a thread's whole history: LangGraph's
 checkpoints and rebuilds every message (pydantic validation) on every read,
 so a turn costs as much as the history is long. ``MessageMemo`` remembers,
 for each message it encoded or decoded, LangGraph's bytes for it and a deep
-copy of its fields as they were then. The same object encoded again, or the
-same bytes decoded again, while the message's fields still equal that copy,
-takes the remembered bytes or object. The bytes written are LangGraph's, to
-the byte (docs/adr/0009-hostile-input.md, "Growth per turn").
+copy of its fields as they were then (``model_dump``). The same object
+encoded again, or the same bytes decoded again, while the message's fields
+still equal that copy, takes the remembered bytes or object. What is written
+is LangGraph's encoding, to the byte; what a read gets is what LangGraph's
+decoding of those bytes made (validated, within its allowlist), never a
+writer's own object (docs/adr/0009-hostile-input.md, "Growth per turn").
 
-Sound because it checks, every time: a message changed in place
-(``msg.content = ...``, ``msg.tool_calls.append(...)``, an extra attribute)
-no longer equals its copy and is encoded, or decoded, anew. The copy is
-pydantic's ``model_dump``, which copies containers and turns models and
-dataclasses into dicts (a message holding one is not remembered: it would
-not equal its copy). What a scope remembers — one LangGraph thread and checkpoint
-namespace — is shared by that thread's readers only, as the objects LangGraph
-holds in its channels are; the memo is bounded in scopes and bytes.
+It checks every time: a message changed in place (``msg.content = ...``,
+``msg.tool_calls.append(...)``, an extra attribute) no longer equals its copy
+and is encoded, or decoded, anew. Only messages holding JSON data of exactly
+str, int, float, bool, None, list and dict are remembered, so equality is
+their value. Not seen: a number changed in place into an equal one of
+another type (``1`` into ``True`` or ``1.0``), or a dict's keys reordered.
+The reads of one thread (and checkpoint namespace: a ``scope``) share the
+decoded objects, as a run's nodes share them within a run: a graph that
+changes a message in place, against LangGraph's advice, changes it for an
+earlier read's holder too (what it stores is what LangGraph would store).
+The memo is bounded in scopes and bytes.
 """
 
 from __future__ import annotations
@@ -52,16 +57,27 @@ class _Known:
     """The message as LangGraph encodes it (an ``EXT_PYDANTIC_V2`` payload)."""
     packed: ormsgpack.Fragment
     """The whole extension, to be spliced into a checkpoint as it is."""
+    decoded: bool
+    """Made by LangGraph's decoding of ``data``: what a read of ``data`` may get."""
 
     def unchanged(self) -> bool:
         return not self.message.__pydantic_extra__ and vars(self.message) == self.fields
 
 
-def _known(message: BaseMessage, fields: dict[str, Any], data: bytes) -> _Known | None:
-    """What to remember of ``message``, if its copy equals it (see the module)."""
-    if message.__pydantic_extra__ or fields != vars(message):
+def _known(
+    message: BaseMessage, fields: dict[str, Any], data: bytes, *, decoded: bool
+) -> _Known | None:
+    """What to remember of ``message``, if its copy equals it and holds JSON data only."""
+    if message.__pydantic_extra__ or fields != vars(message) or not _plain(fields):
         return None
-    return _Known(message, fields, data, _fragment(data))
+    return _Known(message, fields, data, _fragment(data), decoded)
+
+
+def _encoding(message: BaseMessage, fields: dict[str, Any]) -> bytes:
+    """LangGraph's encoding of a pydantic model (``jsonplus._msgpack_default``),
+    from its ``model_dump``."""
+    cls = type(message)
+    return jsonplus._msgpack_enc((cls.__module__, cls.__name__, fields, "model_validate_json"))
 
 
 class _Scope:
@@ -86,35 +102,39 @@ class _Scope:
         if known is not None and known.message is message and known.unchanged():
             self._keep(known)
             return known.packed
-        # LangGraph's encoding of a pydantic model (``jsonplus._msgpack_default``),
-        # the model dumped once, for the bytes and for the copy.
-        fields = message.model_dump()
-        cls = type(message)
-        data = jsonplus._msgpack_enc((cls.__module__, cls.__name__, fields, "model_validate_json"))
-        known = _known(message, fields, data)
+        fields = message.model_dump()  # once, for the bytes and for the copy
+        data = _encoding(message, fields)
+        known = _known(message, fields, data, decoded=False)
         if known is None:
             return _fragment(data)
         self._keep(known)
         return known.packed
 
     def decoded(self, data: bytes, decode: Callable[[int, bytes], Any]) -> Any:
-        """What LangGraph's ``decode`` makes of a pydantic model's ``data``."""
+        """What LangGraph's ``decode`` makes of a pydantic model's ``data``.
+        Only what ``decode`` made is handed out again (validated, allowed): never
+        a writer's own object. Remembered only if it encodes back to ``data``
+        (not a message stored in an older shape)."""
         known = self.by_bytes.get(data) or self.old_by_bytes.get(data)
         if known is not None and known.unchanged():
             self._keep(known)
             return known.message
         value = decode(EXT_PYDANTIC_V2, data)
         if isinstance(value, BaseMessage):
-            known = _known(value, value.model_dump(), data)
-            if known is not None:
-                self._keep(known)
+            fields = value.model_dump()
+            if _encoding(value, fields) == data:
+                known = _known(value, fields, data, decoded=True)
+                if known is not None:
+                    self._keep(known)
         return value
 
     def _keep(self, known: _Known) -> None:
-        if self.by_id.get(id(known.message)) is not known:
+        key = id(known.message)
+        if self.by_id.get(key) is not known:
             self.size += len(known.data)
-        self.by_id[id(known.message)] = known
-        self.by_bytes[known.data] = known
+            self.by_id[key] = known
+            if known.decoded:
+                self.by_bytes[known.data] = known
 
     def used(self) -> None:
         self.uses += 1
@@ -192,3 +212,18 @@ def _spliced(scope: _Scope, value: Any) -> Any:
 
 def _fragment(data: bytes) -> ormsgpack.Fragment:
     return ormsgpack.Fragment(ormsgpack.packb(ormsgpack.Ext(EXT_PYDANTIC_V2, data)))
+
+
+def _plain(value: Any) -> bool:
+    """Whether ``value`` is JSON data only, of exactly these types: its
+    equality is its value (not so a ``bytearray`` or a numpy array, which
+    ``model_dump`` hands over as they are, or a str enum)."""
+    kind = type(value)
+    if kind is list:
+        return all(_plain(item) for item in value)
+    if kind is dict:
+        return all(type(k) is str and _plain(v) for k, v in value.items())
+    return kind in _SCALARS
+
+
+_SCALARS = frozenset((str, int, float, bool, type(None)))

@@ -185,6 +185,8 @@ def _prune(conn: sqlite3.Connection, thread_id: str, turns: int, kinds: dict[str
             (thread_id,),
         )
     ]
+    for stale in kinds.keys() - set(ids):  # pruned or deleted by another checkpointer
+        del kinds[stale]
     unknown = [i for i in ids if i not in kinds]
     for chunk in range(0, len(unknown), 500):
         marks = ", ".join("?" * len(unknown[chunk : chunk + 500]))
