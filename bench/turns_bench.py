@@ -5,7 +5,10 @@ bench/graphs.py's 23-token chat; every turn POSTs the whole history as the
 last MESSAGES_SNAPSHOT gave it, plus one new user message, and reads the
 stream to its end. Reported: the median wall time of the ten turns around
 turns 10, 100 and 200, the SQLite file (and -wal) size and its checkpoint rows
-there, and an edit of the user message five turns back at the end.
+there, and an edit of the user message five turns back at the end; then
+"paired": turn 10 of a fresh thread and, right after it, one more turn of the
+long thread, fifteen times (the medians and their ratio: the machine's slow
+spells fall on both sides of a pair).
 
     .venv/bin/python bench/turns_bench.py [--turns 200] [--env KEY=VALUE ...]
 """
@@ -33,18 +36,21 @@ from tests.processes import serve  # noqa: E402
 
 THREAD = "bench-thread"
 AROUND = (10, 100, 200)
+PAIRS = 15
 
 
 def _turn(
-    client: httpx.Client, history: list[dict[str, Any]], text: str
+    client: httpx.Client, history: list[dict[str, Any]], text: str, thread: str = THREAD
 ) -> tuple[float, list[Any]]:
     message = {"id": f"u-{uuid.uuid4().hex[:12]}", "role": "user", "content": text}
-    return _post(client, [*history, message])
+    return _post(client, [*history, message], thread)
 
 
-def _post(client: httpx.Client, messages: list[dict[str, Any]]) -> tuple[float, list[Any]]:
+def _post(
+    client: httpx.Client, messages: list[dict[str, Any]], thread: str = THREAD
+) -> tuple[float, list[Any]]:
     body = {
-        "threadId": THREAD,
+        "threadId": thread,
         "runId": f"r-{uuid.uuid4().hex}",
         "state": {},
         "tools": [],
@@ -100,7 +106,8 @@ def main() -> None:
             # An edit of the user message five turns back: a fork from the history.
             at = 2 * (args.turns - 5)
             edited = [*history[:at], {**history[at], "content": "edited"}]
-            edit_ms, _ = _post(client, edited)
+            edit_ms, history = _post(client, edited)
+            paired = _paired(client, history)
     finally:
         server.terminate()
         server.wait(30)
@@ -113,7 +120,29 @@ def main() -> None:
     if args.turns >= 200:
         report["ratio_200_to_10"] = round(report["turn_200_ms"] / report["turn_10_ms"], 2)
     report["edit_5_turns_back_ms"] = round(edit_ms, 1)
+    short, long = (statistics.median(side) for side in zip(*paired, strict=True))
+    report["paired"] = {
+        "pairs": len(paired),
+        "turn_10_ms": round(short, 1),
+        f"turn_{args.turns}_ms": round(long, 1),
+        "ratio": round(long / short, 2),
+    }
     print(json.dumps(report, indent=2))
+
+
+def _paired(client: httpx.Client, history: list[Any]) -> list[tuple[float, float]]:
+    """Turn 10 of a fresh thread, then at once the next turn of the long one,
+    ten times: each pair runs under the same load, so the machine's slow
+    spells (seconds long, ±15 % and more) cancel out of the ratio."""
+    pairs = []
+    for n in range(PAIRS):
+        thread, short = f"short-{n}", []
+        for turn in range(1, 10):
+            _, short = _turn(client, short, f"turn {turn}: hello there", thread)
+        short_ms, _ = _turn(client, short, "turn 10: hello there", thread)
+        long_ms, history = _turn(client, history, "one more: hello there")
+        pairs.append((short_ms, long_ms))
+    return pairs
 
 
 def _wait(client: httpx.Client) -> None:

@@ -42,7 +42,7 @@ from langgraph.checkpoint.serde.jsonplus import EXT_PYDANTIC_V2, JsonPlusSeriali
 SCOPES = 256
 """Threads (and namespaces) whose messages are remembered."""
 MEMO_BYTES = 64 * 1024 * 1024
-"""Encoded messages the memo holds at most, with their copies (about 3× the bytes)."""
+"""Memory the remembered messages may take (``_Known.cost``)."""
 _GENERATIONS = 8
 """A scope forgets what its last uses (one per checkpoint or write read or
 put, ~7 per turn) did not touch."""
@@ -59,6 +59,12 @@ class _Known:
     """The whole extension, to be spliced into a checkpoint as it is."""
     decoded: bool
     """Made by LangGraph's decoding of ``data``: what a read of ``data`` may get."""
+
+    @property
+    def cost(self) -> int:
+        """Memory it holds: the message, its copy, its bytes twice. Measured
+        (tracemalloc): ~2.8 kB for a message of 200 encoded bytes."""
+        return 3 * len(self.data) + 2_200
 
     def unchanged(self) -> bool:
         return not self.message.__pydantic_extra__ and vars(self.message) == self.fields
@@ -94,7 +100,7 @@ class _Scope:
 
     @property
     def held(self) -> int:
-        return 3 * (self.size + self.old_size)
+        return self.size + self.old_size
 
     def encoded(self, message: BaseMessage) -> ormsgpack.Fragment:
         """``message`` as LangGraph encodes it."""
@@ -131,7 +137,7 @@ class _Scope:
     def _keep(self, known: _Known) -> None:
         key = id(known.message)
         if self.by_id.get(key) is not known:
-            self.size += len(known.data)
+            self.size += known.cost
             self.by_id[key] = known
             if known.decoded:
                 self.by_bytes[known.data] = known
