@@ -31,11 +31,13 @@ import collections
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
 import ormsgpack
 from langchain_core.messages import BaseMessage
+from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.serde import jsonplus
 from langgraph.checkpoint.serde.jsonplus import EXT_PYDANTIC_V2, JsonPlusSerializer
 
@@ -43,6 +45,7 @@ SCOPES = 256
 """Threads (and namespaces) whose messages are remembered."""
 MEMO_BYTES = 64 * 1024 * 1024
 """Memory the remembered messages may take (``_Known.cost``)."""
+_CURRENT: ContextVar[_Scope | None] = ContextVar("graphwire_message_memo", default=None)
 _GENERATIONS = 8
 """A scope forgets what its last uses (one per checkpoint or write read or
 put, ~7 per turn) did not touch."""
@@ -159,22 +162,23 @@ class MessageMemo(JsonPlusSerializer):
         self._scopes: collections.OrderedDict[tuple[str, str], _Scope] = collections.OrderedDict()
         self._held = 0
         self._lock = threading.Lock()
-        self._local = threading.local()
 
     @contextmanager
-    def scope(self, thread_id: str, ns: str) -> Iterator[None]:
-        """What this OS thread encodes and decodes meanwhile belongs to this
-        LangGraph thread and checkpoint namespace."""
-        key = (thread_id, ns)
+    def scope(self, config: RunnableConfig) -> Iterator[None]:
+        """What is encoded and decoded meanwhile (in this context: this thread,
+        this task, what it hands to ``asyncio.to_thread``) belongs to the
+        LangGraph thread and checkpoint namespace of ``config``."""
+        configurable = config["configurable"]
+        key = (str(configurable["thread_id"]), str(configurable.get("checkpoint_ns", "")))
         with self._lock:
             found = self._scopes.pop(key, None) or _Scope()
             self._scopes[key] = found
             before = found.held
-        self._local.scope = found
+        token = _CURRENT.set(found)
         try:
             yield
         finally:
-            self._local.scope = None
+            _CURRENT.reset(token)
             found.used()
             with self._lock:
                 self._held += found.held - before
@@ -183,7 +187,7 @@ class MessageMemo(JsonPlusSerializer):
                     self._held -= oldest.held
 
     def dumps_typed(self, obj: Any) -> tuple[str, bytes]:
-        scope: _Scope | None = getattr(self._local, "scope", None)
+        scope = _CURRENT.get()
         if scope is None or not isinstance(obj, list | dict):
             return super().dumps_typed(obj)
         if isinstance(obj, list):  # a write
@@ -196,7 +200,7 @@ class MessageMemo(JsonPlusSerializer):
         )
 
     def loads_typed(self, data: tuple[str, bytes]) -> Any:
-        scope: _Scope | None = getattr(self._local, "scope", None)
+        scope = _CURRENT.get()
         if scope is None or data[0] != "msgpack":
             return super().loads_typed(data)
         decode = self._unpack_ext_hook

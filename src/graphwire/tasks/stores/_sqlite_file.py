@@ -165,12 +165,6 @@ class SqliteFile:
             conn.close()
 
 
-def _scope(config: RunnableConfig) -> tuple[str, str]:
-    """The thread and namespace a checkpoint operation's messages belong to."""
-    configurable = config["configurable"]
-    return str(configurable["thread_id"]), str(configurable.get("checkpoint_ns", ""))
-
-
 def _prune(conn: sqlite3.Connection, thread_id: str, turns: int, kinds: dict[str, str]) -> None:
     """Drop what the retention does not keep (see ``SqliteCheckpointer``).
 
@@ -280,7 +274,7 @@ class SqliteCheckpointer(BaseCheckpointSaver[str]):
         return await self._file.call(self._get_tuple, config, mode="read")
 
     def _get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
-        with self._memo.scope(*_scope(config)):
+        with self._memo.scope(config):
             return self._saver.get_tuple(config)
 
     async def alist(
@@ -378,7 +372,7 @@ class SqliteCheckpointer(BaseCheckpointSaver[str]):
     ) -> RunnableConfig:
         """The saver's put, then the retention when a turn starts (one job)."""
         configurable = config["configurable"]
-        with self._memo.scope(*_scope(config)):
+        with self._memo.scope(config):
             saved = self._saver.put(config, checkpoint, metadata, new_versions)
         if self._turns is None or configurable.get("checkpoint_ns"):
             return saved
@@ -409,7 +403,7 @@ class SqliteCheckpointer(BaseCheckpointSaver[str]):
         task_id: str,
         task_path: str,
     ) -> None:
-        with self._memo.scope(*_scope(config)):
+        with self._memo.scope(config):
             self._saver.put_writes(config, writes, task_id, task_path)
 
     def delete_thread(self, thread_id: str) -> None:

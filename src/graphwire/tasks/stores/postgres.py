@@ -67,6 +67,7 @@ from graphwire.tasks.stores._base import (
     task_row,
 )
 from graphwire.tasks.stores._model import Lease, Task, TaskEvent, TaskPage, TaskQuery
+from graphwire.tasks.stores._serde import MessageMemo
 
 logger = logging.getLogger("graphwire.tasks")
 
@@ -232,10 +233,15 @@ async def migrate(conn: AsyncConnection[Any]) -> None:
 class PostgresCheckpointer(AsyncPostgresSaver):
     """LangGraph's checkpointer, its database outages said as every store says
     them: ``StoreUnavailableError`` (a run's RUN_ERROR and a route's 503
-    ``STORE_UNAVAILABLE``, not an AGENT_ERROR or a 500)."""
+    ``STORE_UNAVAILABLE``, not an AGENT_ERROR or a 500). Its serializer encodes
+    and decodes an unchanged message once (``MessageMemo``)."""
+
+    def __init__(self, conn: AsyncConnectionPool[Any]) -> None:
+        self._memo = MessageMemo()
+        super().__init__(conn, serde=self._memo)
 
     async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
-        with _translated():
+        with _translated(), self._memo.scope(config):
             return await super().aget_tuple(config)
 
     async def alist(
@@ -257,7 +263,7 @@ class PostgresCheckpointer(AsyncPostgresSaver):
         metadata: CheckpointMetadata,
         new_versions: ChannelVersions,
     ) -> RunnableConfig:
-        with _translated():
+        with _translated(), self._memo.scope(config):
             return await super().aput(config, checkpoint, metadata, new_versions)
 
     async def aput_writes(
@@ -267,7 +273,7 @@ class PostgresCheckpointer(AsyncPostgresSaver):
         task_id: str,
         task_path: str = "",
     ) -> None:
-        with _translated():
+        with _translated(), self._memo.scope(config):
             await super().aput_writes(config, writes, task_id, task_path)
 
     async def adelete_thread(self, thread_id: str) -> None:
