@@ -173,18 +173,18 @@ class MessageMemo(JsonPlusSerializer):
         with self._lock:
             found = self._scopes.pop(key, None) or _Scope()
             self._scopes[key] = found
-            before = found.held
         token = _CURRENT.set(found)
         try:
             yield
         finally:
             _CURRENT.reset(token)
             found.used()
-            with self._lock:
-                self._held += found.held - before
-                while self._scopes and (len(self._scopes) > SCOPES or self._held > MEMO_BYTES):
+            with self._lock:  # summed anew: scopes may be in use at once, or evicted
+                held = sum(scope.held for scope in self._scopes.values())
+                while self._scopes and (len(self._scopes) > SCOPES or held > MEMO_BYTES):
                     _, oldest = self._scopes.popitem(last=False)
-                    self._held -= oldest.held
+                    held -= oldest.held
+                self._held = held
 
     def dumps_typed(self, obj: Any) -> tuple[str, bytes]:
         scope = _CURRENT.get()
