@@ -34,6 +34,7 @@ from graphwire.protocol import (
     InputError,
     MapperOptions,
     RunInfo,
+    SnapshotMemo,
     StoreUnavailableError,
     StreamParser,
     ThreadView,
@@ -59,6 +60,8 @@ class RunOptions:
     crash loses the run's progress."""
     new_thread: bool = False
     """The caller knows the thread has no checkpoint yet: skip reading it."""
+    snapshots: SnapshotMemo | None = None
+    """The thread's MESSAGES_SNAPSHOT conversions of its earlier runs."""
 
 
 class GraphRun:
@@ -77,6 +80,7 @@ class GraphRun:
         self._mapper = AguiMapper(
             RunInfo(run.thread_id, run.run_id, run.parent_run_id, run.protocol_version),
             opts.mapper,
+            opts.snapshots,
         )
 
     def start(self, sink: EventSink) -> None:
