@@ -1,8 +1,6 @@
-"""What a turn does per message of its history, alone, without and with
-graphwire's memos (best of five rounds of twenty turns) at 400 messages:
-the checkpoint serializer's two reads and three puts (LangGraph's
-``JsonPlusSerializer`` / ``MessageMemo``), and the MESSAGES_SNAPSHOT's
-conversion and JSON (``to_agui_messages`` / ``SnapshotMemo``).
+"""The checkpoint serializer alone: a turn's two reads and three puts of a
+400-message history, with LangGraph's ``JsonPlusSerializer`` and with
+graphwire's ``MessageMemo`` (best of five rounds of twenty turns).
 
     .venv/bin/python bench/memo_bench.py [--messages 400]
 """
@@ -15,12 +13,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from ag_ui.core import MessagesSnapshotEvent
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 
-from graphwire.protocol import SnapshotMemo, to_agui_messages
-from graphwire.runs import encode_event
 from graphwire.tasks.stores._serde import MessageMemo
 
 SCOPE: Any = {"configurable": {"thread_id": "bench", "checkpoint_ns": ""}}
@@ -66,20 +61,8 @@ def main() -> None:
             with memo.scope(SCOPE):
                 memo.dumps_typed(checkpoint)
 
-    history = checkpoint["channel_values"]["messages"]
-    snapshots = SnapshotMemo()
-
-    def snapshot() -> None:
-        encode_event(MessagesSnapshotEvent(messages=to_agui_messages(history)))
-
-    def remembered_snapshot() -> None:
-        encode_event(MessagesSnapshotEvent(messages=snapshots.convert(history)))
-
-    report: dict[str, Any] = {"messages": args.messages}
-    report["checkpoints_langgraph_ms"] = _best_ms(langgraph)
-    report["checkpoints_memo_ms"] = _best_ms(memoized)
-    report["snapshot_ms"] = _best_ms(snapshot)
-    report["snapshot_memo_ms"] = _best_ms(remembered_snapshot)
+    report = {"messages": args.messages, "langgraph_ms": _best_ms(langgraph)}
+    report["memo_ms"] = _best_ms(memoized)
     print(json.dumps(report))
 
 

@@ -21,7 +21,7 @@ from ag_ui.core import (
     UserMessage,
 )
 from ag_ui.core import ToolMessage as ToolMessageAgui
-from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
+from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.graph import START, MessagesState, StateGraph
@@ -31,7 +31,6 @@ from graphwire import bind_frontend_tools, frontend_tools
 from graphwire.protocol import (
     ErrorCode,
     InputError,
-    SnapshotMemo,
     ThreadView,
     plan_run,
     to_agui_messages,
@@ -350,29 +349,3 @@ async def test_an_answer_without_a_payload_resumes_the_graph() -> None:
     second = await collect(graph, user_input(run="r2", resume=answer))
     check_run(second)
     assert second[-1].outcome.type == "success" and answers == [None]
-
-
-def test_a_snapshot_converts_a_message_once_while_it_is_unchanged() -> None:
-    memo = SnapshotMemo()
-    history: list[BaseMessage] = [
-        HumanMessage("hello", id="u1"),
-        AIMessage("", id="a1", tool_calls=[{"name": "f", "args": {"q": [1]}, "id": "c1"}]),
-        ToolMessage("done", tool_call_id="c1", id="t1"),
-        AIMessage("hi", id="a2"),
-    ]
-    first = memo.convert(history)
-    assert first == to_agui_messages(history)
-    history.append(HumanMessage("again", id="u2"))
-    second = memo.convert(history)
-    assert second == to_agui_messages(history)
-    assert all(a is b for a, b in zip(first, second, strict=False))  # the same objects
-    # Changed in place, even deep inside: converted anew.
-    history[1].tool_calls[0]["args"]["q"].append(2)
-    history[3].content = "hello again"
-    third = memo.convert(history)
-    assert third == to_agui_messages(history)
-    assert third[1] is not second[1] and third[3] is not second[3]
-    assert third[0] is second[0] and third[2] is second[2]
-    assert len(memo) == 5  # what the last conversion converted, no more
-    memo.convert(history[:2])
-    assert len(memo) == 2

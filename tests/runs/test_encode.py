@@ -21,7 +21,7 @@ from hypothesis import given, reject, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel
 
-from graphwire.runs import _encode, encode_event
+from graphwire.runs import encode_event
 
 EVENTS = sorted(
     (
@@ -139,24 +139,3 @@ def test_what_the_encoder_does_not_write_goes_through_the_sdk() -> None:
         messages=[UserMessage.model_validate({"id": "u", "content": "hi", "note": None})]
     )
     assert encode_event(nested_extra) == nested_extra.model_dump_json(by_alias=True)
-
-
-def test_a_snapshot_writes_a_message_once_and_as_the_sdk_does() -> None:
-    """A thread's snapshot repeats its history: a message object already written
-    is not written again, and the JSON stays the SDK's; a new object is."""
-    old = [UserMessage(id=f"u{n}", content=f"turn {n}") for n in range(3)]
-    first = MessagesSnapshotEvent(messages=old)
-    assert encode_event(first) == first.model_dump_json(by_alias=True)
-    written: list[BaseModel] = []
-    original = _encode._model
-
-    def counted(model: BaseModel, depth: int) -> str | None:
-        written.append(model)
-        return original(model, depth)
-
-    new = UserMessage(id="u3", content="turn 3")
-    second = MessagesSnapshotEvent(messages=[*old, new])
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(_encode, "_model", counted)
-        assert encode_event(second) == second.model_dump_json(by_alias=True)
-    assert [m for m in written if isinstance(m, UserMessage)] == [new]

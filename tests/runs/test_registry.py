@@ -369,26 +369,3 @@ async def test_a_fast_stream_is_saved_in_batches_not_a_write_per_token(tmp_path:
     assert gaps and min(gaps) >= 0.045  # 50 ms batches, not a write per token
     assert await store.read_run("k1", 0) == log.after(0)
     await store.aclose()
-
-
-async def test_a_threads_snapshot_conversions_carry_over_to_its_next_run(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """Each run's MESSAGES_SNAPSHOT converts only what the thread's last run did
-    not (``SnapshotMemo``); the registry keeps a bounded number of threads'."""
-    monkeypatch.setattr(registry_module, "SNAPSHOT_THREADS", 2)
-    registry = RunRegistry()
-    graph = agent_graph(["one", "two", "three", "four"])
-    for n, thread in enumerate(["t1", "t1", "t2", "t3"], start=1):
-        record = registry.start(
-            graph,
-            user_input(thread=thread, run=f"r{n}", msg_id=f"u{n}"),
-            agent="a",
-            thread_key=thread,
-        )
-        assert record.task is not None
-        await record.task
-        assert types(registry, f"r{n}")[-2:] == ["MESSAGES_SNAPSHOT", "RUN_FINISHED"]
-    assert list(registry._snapshots) == ["t2", "t3"]
-    assert registry._snapshot_memo("t3") is registry._snapshot_memo("t3")
-    assert len(registry._snapshot_memo("t3")) == 2  # its user message and the answer

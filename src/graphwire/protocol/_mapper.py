@@ -39,7 +39,7 @@ from pydantic_core import to_jsonable_python
 
 import graphwire.protocol._events as ev
 from graphwire.protocol._interrupts import to_agui_interrupt
-from graphwire.protocol._messages import SnapshotMemo, to_agui_messages
+from graphwire.protocol._messages import to_agui_messages
 from graphwire.protocol._open import OpenEntities
 from graphwire.protocol._state import DEFAULT_HIDDEN_KEYS, as_mapping, state_patch, visible_state
 from graphwire.protocol.errors import ErrorCode, GraphwireError
@@ -96,17 +96,9 @@ class MapperOptions:
 class AguiMapper:
     """Maps one run. Every method returns the AG-UI events it produced."""
 
-    def __init__(
-        self,
-        run: RunInfo,
-        options: MapperOptions | None = None,
-        snapshots: SnapshotMemo | None = None,
-    ) -> None:
-        """``snapshots``: the thread's MESSAGES_SNAPSHOT conversions of earlier
-        runs, to convert only what changed."""
+    def __init__(self, run: RunInfo, options: MapperOptions | None = None) -> None:
         self._run = run
         self._options = options or MapperOptions()
-        self._convert = to_agui_messages if snapshots is None else snapshots.convert
         self._out: list[BaseEvent] = []
         # Clients from before 1.0 may not know SUBAGENT_* events (the AG-UI dojo's
         # @ag-ui/client 0.0.57 rejects them): a subgraph's work is the run's own.
@@ -272,7 +264,7 @@ class AguiMapper:
 
     def _snapshot_messages(self) -> None:
         if self._messages is not None:
-            self._out.append(MessagesSnapshotEvent(messages=self._convert(self._messages)))
+            self._out.append(MessagesSnapshotEvent(messages=to_agui_messages(self._messages)))
 
     # -- handlers -------------------------------------------------------------
 

@@ -31,7 +31,6 @@ from langchain_core.messages import ToolMessage as LcToolMessage
 from langchain_core.messages.tool import tool_call as lc_tool_call
 
 from graphwire.protocol._content import reasoning_of, text_of
-from graphwire.protocol._unchanged import comparable, unchanged
 from graphwire.protocol.errors import ErrorCode, InputError
 
 _DEVELOPER_KEY: Final = "__openai_role__"
@@ -52,41 +51,6 @@ def to_agui_messages(messages: Iterable[BaseMessage]) -> list[Message]:
     for message in messages:
         out.extend(_to_agui(message))
     return out
-
-
-class SnapshotMemo:
-    """``to_agui_messages`` for one thread, run after run: a message is converted
-    once while it stays the same object and unchanged (``_unchanged``), and
-    its AG-UI messages are the same objects each time (``encode_event``
-    writes their JSON once). It holds what the last conversion converted."""
-
-    __slots__ = ("_known",)
-
-    def __init__(self) -> None:
-        self._known: dict[int, tuple[BaseMessage, dict[str, Any] | None, list[Message]]] = {}
-
-    def __len__(self) -> int:
-        return len(self._known)
-
-    def convert(self, messages: Iterable[BaseMessage]) -> list[Message]:
-        known, self._known = self._known, {}
-        out: list[Message] = []
-        for message in messages:
-            entry = known.get(id(message))
-            if entry is None or entry[0] is not message or not _still(message, entry[1]):
-                fields = message.model_dump()
-                entry = (
-                    message,
-                    fields if comparable(message, fields) else None,
-                    _to_agui(message),
-                )
-            self._known[id(message)] = entry
-            out.extend(entry[2])
-        return out
-
-
-def _still(message: BaseMessage, fields: dict[str, Any] | None) -> bool:
-    return fields is not None and unchanged(message, fields)
 
 
 def _to_agui(message: BaseMessage) -> list[Message]:

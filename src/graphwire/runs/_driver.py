@@ -34,7 +34,6 @@ from graphwire.protocol import (
     InputError,
     MapperOptions,
     RunInfo,
-    SnapshotMemo,
     StoreUnavailableError,
     StreamParser,
     ThreadView,
@@ -60,8 +59,6 @@ class RunOptions:
     crash loses the run's progress."""
     new_thread: bool = False
     """The caller knows the thread has no checkpoint yet: skip reading it."""
-    snapshots: SnapshotMemo | None = None
-    """The thread's MESSAGES_SNAPSHOT conversions of its earlier runs."""
 
 
 class GraphRun:
@@ -80,7 +77,6 @@ class GraphRun:
         self._mapper = AguiMapper(
             RunInfo(run.thread_id, run.run_id, run.parent_run_id, run.protocol_version),
             opts.mapper,
-            opts.snapshots,
         )
 
     def start(self, sink: EventSink) -> None:

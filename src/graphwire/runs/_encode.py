@@ -18,16 +18,7 @@ from collections.abc import Callable
 from enum import Enum
 from typing import Any, Final, cast
 
-from ag_ui.core import (
-    ActivityMessage,
-    AssistantMessage,
-    BaseEvent,
-    DeveloperMessage,
-    ReasoningMessage,
-    SystemMessage,
-    ToolMessage,
-    UserMessage,
-)
+from ag_ui.core import BaseEvent
 from pydantic import BaseModel
 
 _quote = cast(Any, json.encoder).encode_basestring
@@ -46,21 +37,6 @@ _LAYOUTS: dict[type[BaseModel], _Layout | None] = {}
 
 _ENUMS: dict[Enum, str] = {}
 """A string enum member's JSON (its value, quoted)."""
-
-_MESSAGE_TYPES: Final = frozenset(
-    (
-        ActivityMessage,
-        AssistantMessage,
-        DeveloperMessage,
-        ReasoningMessage,
-        SystemMessage,
-        ToolMessage,
-        UserMessage,
-    )
-)
-_MESSAGE_JSON: dict[int, tuple[BaseModel, str]] = {}
-"""id -> (an AG-UI message, its JSON); forgotten all at once at the limit."""
-_MESSAGE_JSON_LIMIT: Final = 20_000
 
 
 def encode_event(event: BaseEvent) -> str:
@@ -113,24 +89,8 @@ def _value(value: Any, depth: int) -> str | None:
     if isinstance(value, Enum):
         return _enum(value)
     if isinstance(value, BaseModel):
-        return (_message if cls in _MESSAGE_TYPES else _model)(value, depth + 1)
+        return _model(value, depth + 1)
     return None
-
-
-def _message(message: BaseModel, depth: int) -> str | None:
-    """An AG-UI message's JSON, written once per message object: a thread's
-    MESSAGES_SNAPSHOT repeats its history every run, and ``SnapshotMemo``
-    hands the same objects for what did not change (graphwire never changes
-    an AG-UI message once made)."""
-    known = _MESSAGE_JSON.get(id(message))
-    if known is not None and known[0] is message:
-        return known[1]
-    text = _model(message, depth)
-    if text is not None:
-        if len(_MESSAGE_JSON) >= _MESSAGE_JSON_LIMIT:
-            _MESSAGE_JSON.clear()
-        _MESSAGE_JSON[id(message)] = (message, text)
-    return text
 
 
 def _object(value: dict[Any, Any], depth: int) -> str | None:

@@ -16,7 +16,7 @@ from typing import Any, Literal
 from ag_ui.core import RunAgentInput
 from langgraph.pregel import Pregel
 
-from graphwire.protocol import GraphwireError, SnapshotMemo, StoreUnavailableError, is_resume
+from graphwire.protocol import GraphwireError, StoreUnavailableError, is_resume
 from graphwire.runs._claims import ClaimKeeper, ThreadClaims
 from graphwire.runs._driver import GraphRun, RunOptions
 from graphwire.runs._durable import LogSaver, RunEnd, RunLogs, StoredLog, StoredRun
@@ -34,10 +34,6 @@ what memory keeps passes ``retention_bytes`` and some of it is unsaved."""
 FIRST_SAVE_SECONDS = 1.0
 """How long a re-attach waits for the first events of a run another process
 has just started (they are saved within 50 ms)."""
-SNAPSHOT_THREADS = 256
-SNAPSHOT_MESSAGES = 10_000
-"""Threads, and messages in all, whose MESSAGES_SNAPSHOT conversions are kept
-for their next run (``SnapshotMemo``: ~2.5 kB per message)."""
 
 
 def thread_key(principal: str | None, thread_id: str) -> str:
@@ -124,7 +120,6 @@ class RunRegistry:
         self._expired: OrderedDict[str, None] = OrderedDict()
         self._latest: dict[str, str] = {}
         """thread key -> the id of the thread's latest run, while it is kept."""
-        self._snapshots: OrderedDict[str, SnapshotMemo] = OrderedDict()
         self._retention = retention
         self._retention_bytes = retention_bytes
         self._keeper: ClaimKeeper | None = None
@@ -289,17 +284,6 @@ class RunRegistry:
             await self._logs.close_lost_run(key, self.owner)
         return StoredLog(self._logs, key, self.owner)
 
-    def _snapshot_memo(self, thread_key: str) -> SnapshotMemo:
-        """The thread's snapshot conversions, the least recently used threads'
-        forgotten past ``SNAPSHOT_THREADS`` or ``SNAPSHOT_MESSAGES``."""
-        memo = self._snapshots.pop(thread_key, None) or SnapshotMemo()
-        self._snapshots[thread_key] = memo
-        held = sum(len(kept) for kept in self._snapshots.values())
-        while len(self._snapshots) > SNAPSHOT_THREADS or held > SNAPSHOT_MESSAGES:
-            _, oldest = self._snapshots.popitem(last=False)
-            held -= len(oldest)
-        return memo
-
     def start(
         self,
         graph: Pregel[Any, Any],
@@ -321,11 +305,7 @@ class RunRegistry:
         if thread_key in self._threads:
             raise ThreadBusyError(f"thread {run.thread_id!r} already has an active run")
         record = self._record_for(run, agent, thread_key, principal, on_disconnect)
-        opts = replace(
-            options or RunOptions(),
-            thread_key=thread_key,
-            snapshots=self._snapshot_memo(thread_key),
-        )
+        opts = replace(options or RunOptions(), thread_key=thread_key)
         # The GraphRun (mapper state, the thread's messages) lives only as long as
         # the run: an ended run keeps just its log, for re-attach.
         graph_run = GraphRun(graph, run, opts)

@@ -14,8 +14,11 @@ writer's own object (docs/adr/0009-hostile-input.md, "Growth per turn").
 
 It checks every time: a message changed in place (``msg.content = ...``,
 ``msg.tool_calls.append(...)``, an extra attribute) no longer equals its copy
-and is encoded, or decoded, anew (``graphwire.protocol._unchanged`` says
-what equality tells). The reads of one thread (and checkpoint namespace: a ``scope``) share the
+and is encoded, or decoded, anew. Only messages holding JSON data of exactly
+str, int, float, bool, None, list and dict are remembered, so equality is
+their value. Not seen: a number changed in place into an equal one of
+another type (``1`` into ``True`` or ``1.0``), or a dict's keys reordered.
+The reads of one thread (and checkpoint namespace: a ``scope``) share the
 decoded objects, as a run's nodes share them within a run: a graph that
 changes a message in place, against LangGraph's advice, changes it for an
 earlier read's holder too (what it stores is what LangGraph would store).
@@ -37,8 +40,6 @@ from langchain_core.messages import BaseMessage
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.serde import jsonplus
 from langgraph.checkpoint.serde.jsonplus import EXT_PYDANTIC_V2, JsonPlusSerializer
-
-from graphwire.protocol import comparable, unchanged
 
 SCOPES = 256
 """Threads (and namespaces) whose messages are remembered."""
@@ -69,14 +70,14 @@ class _Known:
         return 3 * len(self.data) + 2_200
 
     def unchanged(self) -> bool:
-        return unchanged(self.message, self.fields)
+        return not self.message.__pydantic_extra__ and vars(self.message) == self.fields
 
 
 def _known(
     message: BaseMessage, fields: dict[str, Any], data: bytes, *, decoded: bool
 ) -> _Known | None:
-    """What to remember of ``message``, if its copy can tell a change."""
-    if not comparable(message, fields):
+    """What to remember of ``message``, if its copy equals it and holds JSON data only."""
+    if message.__pydantic_extra__ or fields != vars(message) or not _plain(fields):
         return None
     return _Known(message, fields, data, _fragment(data), decoded)
 
@@ -221,3 +222,18 @@ def _spliced(scope: _Scope, value: Any) -> Any:
 
 def _fragment(data: bytes) -> ormsgpack.Fragment:
     return ormsgpack.Fragment(ormsgpack.packb(ormsgpack.Ext(EXT_PYDANTIC_V2, data)))
+
+
+def _plain(value: Any) -> bool:
+    """Whether ``value`` is JSON data only, of exactly these types: its
+    equality is its value (not so a ``bytearray`` or a numpy array, which
+    ``model_dump`` hands over as they are, or a str enum)."""
+    kind = type(value)
+    if kind is list:
+        return all(_plain(item) for item in value)
+    if kind is dict:
+        return all(type(k) is str and _plain(v) for k, v in value.items())
+    return kind in _SCALARS
+
+
+_SCALARS = frozenset((str, int, float, bool, type(None)))
