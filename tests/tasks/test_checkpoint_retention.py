@@ -164,6 +164,6 @@ async def test_a_checkpoint_read_again_is_fresh(file: SqliteFile) -> None:
     again = await saver.aget_tuple(config)  # the same checkpoint, with a new write
     assert again is not None and again is not first
     assert [w[1] for w in again.pending_writes or []] == ["messages"]
-    unchanged = await saver.aget_tuple(config)  # handed over once, then read anew
+    unchanged = await saver.aget_tuple(config)  # every read is a read of its own
     assert unchanged is not None and unchanged.pending_writes == again.pending_writes
     assert (await saver.aget_tuple(config)) is not unchanged

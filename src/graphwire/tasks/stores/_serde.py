@@ -160,7 +160,6 @@ class MessageMemo(JsonPlusSerializer):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._scopes: collections.OrderedDict[tuple[str, str], _Scope] = collections.OrderedDict()
-        self._held = 0
         self._lock = threading.Lock()
 
     @contextmanager
@@ -184,7 +183,6 @@ class MessageMemo(JsonPlusSerializer):
                 while self._scopes and (len(self._scopes) > SCOPES or held > MEMO_BYTES):
                     _, oldest = self._scopes.popitem(last=False)
                     held -= oldest.held
-                self._held = held
 
     def dumps_typed(self, obj: Any) -> tuple[str, bytes]:
         scope = _CURRENT.get()
