@@ -15,7 +15,6 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from langgraph.checkpoint.serde.jsonplus import EXT_PYDANTIC_V2, JsonPlusSerializer
-from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 from langgraph.graph import START, MessagesState, StateGraph
 
 from graphwire.tasks import SqliteFile
@@ -203,14 +202,17 @@ def test_the_memo_is_bounded_in_bytes(monkeypatch: pytest.MonkeyPatch) -> None:
 async def stores(
     request: pytest.FixtureRequest, tmp_path: Path
 ) -> AsyncIterator[tuple[BaseCheckpointSaver[Any], BaseCheckpointSaver[Any]]]:
-    """graphwire's checkpointer, and LangGraph's own saver on the same database."""
+    """graphwire's checkpointer, and a reader of the same database that remembers
+    nothing: LangGraph's own saver on PostgreSQL; on SQLite, where messages are
+    stored by reference, graphwire's on the file opened anew (as after a restart)."""
     if request.param == "sqlite":
-        file = SqliteFile(tmp_path / "one.sqlite")
+        file, again = SqliteFile(tmp_path / "one.sqlite"), SqliteFile(tmp_path / "one.sqlite")
         await file.acquire()
+        await again.acquire()
         try:
-            async with AsyncSqliteSaver.from_conn_string(str(tmp_path / "one.sqlite")) as plain:
-                yield file.checkpointer(), plain
+            yield file.checkpointer(), again.checkpointer()
         finally:
+            await again.release()
             await file.release()
     else:
         url = request.getfixturevalue("postgres_url")
@@ -259,7 +261,7 @@ async def test_a_graph_that_changes_a_message_in_place_stores_what_langgraph_wou
         ("again", None),
         ("first answer", True),
     ]
-    # LangGraph's own saver reads the same from the database.
+    # A reader that remembers nothing reads the same from the database.
     stored = await plain.aget_tuple(config)
     assert stored is not None
     assert [

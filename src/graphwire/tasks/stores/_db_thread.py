@@ -102,10 +102,17 @@ class DatabaseThread:
     checkpoint writes. ``check`` raises ``StoreUnavailableError`` when the
     database may no longer be used (its file is gone)."""
 
-    def __init__(self, name: str, check: Callable[[], None] = lambda: None) -> None:
+    def __init__(
+        self,
+        name: str,
+        check: Callable[[], None] = lambda: None,
+        undone: Callable[[], None] = lambda: None,
+    ) -> None:
+        """``undone`` is called (on this thread) whenever writes are rolled back."""
         self.conn: sqlite3.Connection | None = None
         """Bound by the connect job, unbound by the close job (both on this thread)."""
         self._check = check
+        self._undone = undone
         self._urgent: collections.deque[_Job | None] = collections.deque()
         self._normal: collections.deque[_Job | None] = collections.deque()
         self._wake: queue.SimpleQueue[None] = queue.SimpleQueue()  # one token per job
@@ -160,6 +167,7 @@ class DatabaseThread:
             try:
                 done.append(self._run_raw(job) if raw else self._run(job))
             except (TransactionEndedError, _BatchLost) as exc:
+                self._undone()
                 error = exc.error if isinstance(exc, _BatchLost) else exc
                 done = [
                     *(_Result(r.target, False, error) if r.ok else r for r in done),
@@ -187,6 +195,7 @@ class DatabaseThread:
                 # SQLite rolled the whole batch back itself (a full disk, an I/O
                 # error): the batch's earlier writes are gone too.
                 raise _BatchLost(_store_error(exc)) from exc
+            self._undone()
             self._undo(conn)
             return _Result(job.target, False, _store_error(exc))
         self._release(conn)
@@ -238,6 +247,7 @@ class DatabaseThread:
         try:
             return self._commit(done)
         except Exception as exc:  # handed to every caller of the batch
+            self._undone()
             return [_Result(r.target, False, exc) for r in done]
 
     def _commit(self, done: list[_Result]) -> list[_Result]:
@@ -248,6 +258,7 @@ class DatabaseThread:
             self._check()
             conn.execute("COMMIT")
         except (sqlite3.Error, StoreUnavailableError) as exc:
+            self._undone()
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             error = _store_error(exc)

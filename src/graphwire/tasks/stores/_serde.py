@@ -23,23 +23,33 @@ decoded objects, as a run's nodes share them within a run: a graph that
 changes a message in place, against LangGraph's advice, changes it for an
 earlier read's holder too (what it stores is what LangGraph would store).
 The memo is bounded in scopes and bytes.
+
+Given ``MessageRows`` (the SQLite file), a checkpoint stores each list of
+messages by reference: the digests of the messages' LangGraph encodings, each
+encoding stored once per thread as a row (``EXT_MESSAGES``). A turn then
+writes its new messages and a few bytes per message it keeps, not the whole
+history three times over.
 """
 
 from __future__ import annotations
 
 import collections
+import hashlib
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any
+from functools import partial
+from typing import Any, Protocol
 
 import ormsgpack
 from langchain_core.messages import BaseMessage
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.serde import jsonplus
 from langgraph.checkpoint.serde.jsonplus import EXT_PYDANTIC_V2, JsonPlusSerializer
+
+from graphwire.protocol import StoreUnavailableError
 
 SCOPES = 256
 """Threads (and namespaces) whose messages are remembered."""
@@ -49,6 +59,29 @@ _CURRENT: ContextVar[_Scope | None] = ContextVar("graphwire_message_memo", defau
 _GENERATIONS = 8
 """A scope forgets what its last uses (one per checkpoint or write read or
 put, ~7 per turn) did not touch."""
+EXT_MESSAGES = 100
+"""graphwire's msgpack extension: a list of messages by reference, the
+concatenated digests (``DIGEST`` bytes each) of their ``EXT_PYDANTIC_V2``
+payloads, which ``MessageRows`` holds."""
+DIGEST = 16
+
+
+class MessageRows(Protocol):
+    """Where a checkpointer keeps each message's encoding once per thread."""
+
+    epoch: int
+    """Changes whenever rows stored before may be gone (a rollback, a sweep):
+    what was stored at another epoch is stored again (an insert that ignores
+    a row already there)."""
+
+    def fetch(self, digests: Collection[bytes]) -> dict[bytes, bytes]:
+        """The stored encodings of ``digests`` (those found)."""
+        ...
+
+    def store(self, scope: tuple[str, str], digest: bytes, data: bytes) -> None:
+        """Keep ``data`` as ``digest`` for the thread and namespace ``scope``
+        (in the running job: undone with it)."""
+        ...
 
 
 @dataclass(slots=True)
@@ -62,6 +95,9 @@ class _Known:
     """The whole extension, to be spliced into a checkpoint as it is."""
     decoded: bool
     """Made by LangGraph's decoding of ``data``: what a read of ``data`` may get."""
+    digest: bytes
+    stored: int = -1
+    """The ``MessageRows.epoch`` at which ``data`` was last known stored."""
 
     @property
     def cost(self) -> int:
@@ -74,12 +110,12 @@ class _Known:
 
 
 def _known(
-    message: BaseMessage, fields: dict[str, Any], data: bytes, *, decoded: bool
+    message: BaseMessage, fields: dict[str, Any], data: bytes, digest: bytes, *, decoded: bool
 ) -> _Known | None:
     """What to remember of ``message``, if its copy equals it and holds JSON data only."""
     if message.__pydantic_extra__ or fields != vars(message) or not _plain(fields):
         return None
-    return _Known(message, fields, data, _fragment(data), decoded)
+    return _Known(message, fields, data, _fragment(data), decoded, digest)
 
 
 def _encoding(message: BaseMessage, fields: dict[str, Any]) -> bytes:
@@ -92,13 +128,23 @@ def _encoding(message: BaseMessage, fields: dict[str, Any]) -> bytes:
 class _Scope:
     """What one thread's checkpoints encoded and decoded lately, in two generations."""
 
-    __slots__ = ("by_bytes", "by_id", "old_by_bytes", "old_by_id", "old_size", "size", "uses")
+    __slots__ = (
+        "by_digest",
+        "by_id",
+        "key",
+        "old_by_digest",
+        "old_by_id",
+        "old_size",
+        "size",
+        "uses",
+    )
 
-    def __init__(self) -> None:
+    def __init__(self, key: tuple[str, str] = ("", "")) -> None:
+        self.key = key
         self.by_id: dict[int, _Known] = {}
-        self.by_bytes: dict[bytes, _Known] = {}
+        self.by_digest: dict[bytes, _Known] = {}
         self.old_by_id: dict[int, _Known] = {}
-        self.old_by_bytes: dict[bytes, _Known] = {}
+        self.old_by_digest: dict[bytes, _Known] = {}
         self.size = self.old_size = self.uses = 0
 
     @property
@@ -107,33 +153,96 @@ class _Scope:
 
     def encoded(self, message: BaseMessage) -> ormsgpack.Fragment:
         """``message`` as LangGraph encodes it."""
+        known, data = self._encode(message)
+        return known.packed if known is not None else _fragment(data)
+
+    def referenced(self, messages: list[BaseMessage], rows: MessageRows) -> bytes:
+        """The digests of ``messages`` as LangGraph encodes them, their bytes in ``rows``."""
+        epoch, by_id = rows.epoch, self.by_id
+        digests = []
+        for message in messages:
+            known = by_id.get(id(message))  # the common case first: seen in this generation
+            fresh = known is not None and known.message is message and known.stored == epoch
+            if fresh and known is not None and known.unchanged():
+                digests.append(known.digest)
+                continue
+            digests.append(self._stored(message, rows))
+        return b"".join(digests)
+
+    def _stored(self, message: BaseMessage, rows: MessageRows) -> bytes:
+        known, data = self._encode(message)
+        if known is None:
+            digest = _digest(data)
+            rows.store(self.key, digest, data)
+            return digest
+        if known.stored != rows.epoch:
+            rows.store(self.key, known.digest, data)
+            known.stored = rows.epoch
+        return known.digest
+
+    def _encode(self, message: BaseMessage) -> tuple[_Known | None, bytes]:
         known = self.by_id.get(id(message)) or self.old_by_id.get(id(message))
         if known is not None and known.message is message and known.unchanged():
             self._keep(known)
-            return known.packed
+            return known, known.data
         fields = message.model_dump()  # once, for the bytes and for the copy
         data = _encoding(message, fields)
-        known = _known(message, fields, data, decoded=False)
-        if known is None:
-            return _fragment(data)
-        self._keep(known)
-        return known.packed
+        known = _known(message, fields, data, _digest(data), decoded=False)
+        if known is not None:
+            self._keep(known)
+        return known, data
 
     def decoded(self, data: bytes, decode: Callable[[int, bytes], Any]) -> Any:
         """What LangGraph's ``decode`` makes of a pydantic model's ``data``.
         Only what ``decode`` made is handed out again (validated, allowed): never
         a writer's own object. Remembered only if it encodes back to ``data``
         (not a message stored in an older shape)."""
-        known = self.by_bytes.get(data) or self.old_by_bytes.get(data)
+        digest = _digest(data)
+        message = self._known_message(digest)
+        return message if message is not None else self._decode(digest, data, decode, -1)
+
+    def resolved(
+        self, payload: bytes, rows: MessageRows, decode: Callable[[int, bytes], Any]
+    ) -> list[Any]:
+        """The messages an ``EXT_MESSAGES`` payload refers to, as ``decoded``."""
+        wanted = digests(payload)
+        found: dict[bytes, Any] = {}
+        for digest in wanted:  # the common case first: read in this generation
+            known = self.by_digest.get(digest)
+            if known is not None and known.unchanged():
+                found[digest] = known.message
+        for digest in wanted:
+            if digest not in found:
+                found[digest] = self._known_message(digest)
+        missing = [digest for digest, message in found.items() if message is None]
+        if missing:
+            stored = rows.fetch(missing)
+            if len(stored) < len(missing):
+                raise StoreUnavailableError(
+                    f"a checkpoint of thread {self.key[0]!r} refers to "
+                    f"{len(missing) - len(stored)} message(s) the database does not hold"
+                )
+            for digest in missing:
+                found[digest] = self._decode(digest, stored[digest], decode, rows.epoch)
+        return [found[digest] for digest in wanted]
+
+    def _known_message(self, digest: bytes) -> Any:
+        known = self.by_digest.get(digest) or self.old_by_digest.get(digest)
         if known is not None and known.unchanged():
             self._keep(known)
             return known.message
+        return None
+
+    def _decode(
+        self, digest: bytes, data: bytes, decode: Callable[[int, bytes], Any], stored: int
+    ) -> Any:
         value = decode(EXT_PYDANTIC_V2, data)
         if isinstance(value, BaseMessage):
             fields = value.model_dump()
             if _encoding(value, fields) == data:
-                known = _known(value, fields, data, decoded=True)
+                known = _known(value, fields, data, digest, decoded=True)
                 if known is not None:
+                    known.stored = stored
                     self._keep(known)
         return value
 
@@ -143,22 +252,24 @@ class _Scope:
             self.size += known.cost
             self.by_id[key] = known
             if known.decoded:
-                self.by_bytes[known.data] = known
+                self.by_digest[known.digest] = known
 
     def used(self) -> None:
         self.uses += 1
         if self.uses % _GENERATIONS == 0:
             self.old_by_id, self.by_id = self.by_id, {}
-            self.old_by_bytes, self.by_bytes = self.by_bytes, {}
+            self.old_by_digest, self.by_digest = self.by_digest, {}
             self.old_size, self.size = self.size, 0
 
 
 class MessageMemo(JsonPlusSerializer):
     """``JsonPlusSerializer`` that encodes and decodes an unchanged message once,
-    within a ``scope``; outside one it is LangGraph's serializer."""
+    within a ``scope``; outside one it is LangGraph's serializer. With
+    ``rows``, a checkpoint's lists of messages are stored by reference."""
 
-    def __init__(self, **kwargs: Any) -> None:
+    def __init__(self, rows: MessageRows | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        self._rows = rows
         self._scopes: collections.OrderedDict[tuple[str, str], _Scope] = collections.OrderedDict()
         self._lock = threading.Lock()
 
@@ -170,7 +281,7 @@ class MessageMemo(JsonPlusSerializer):
         configurable = config["configurable"]
         key = (str(configurable["thread_id"]), str(configurable.get("checkpoint_ns", "")))
         with self._lock:
-            found = self._scopes.pop(key, None) or _Scope()
+            found = self._scopes.pop(key, None) or _Scope(key)
             self._scopes[key] = found
         token = _CURRENT.set(found)
         try:
@@ -191,7 +302,8 @@ class MessageMemo(JsonPlusSerializer):
         if isinstance(obj, list):  # a write
             obj = _spliced(scope, obj)
         elif isinstance(obj.get("channel_values"), dict):  # a checkpoint
-            values = {k: _spliced(scope, v) for k, v in obj["channel_values"].items()}
+            spliced = _spliced if self._rows is None else partial(_referenced, rows=self._rows)
+            values = {k: spliced(scope, v) for k, v in obj["channel_values"].items()}
             obj = {**obj, "channel_values": values}
         return "msgpack", ormsgpack.packb(
             obj, default=jsonplus._msgpack_default, option=jsonplus._option
@@ -199,23 +311,71 @@ class MessageMemo(JsonPlusSerializer):
 
     def loads_typed(self, data: tuple[str, bytes]) -> Any:
         scope = _CURRENT.get()
-        if scope is None or data[0] != "msgpack":
+        rows = self._rows
+        if data[0] != "msgpack" or (scope is None and rows is None):
             return super().loads_typed(data)
+        if scope is None:  # a read of no one thread (a listing of them all)
+            scope = _Scope()
         decode = self._unpack_ext_hook
+        failed: list[Exception] = []
 
         def ext_hook(code: int, payload: bytes) -> Any:
-            if code == EXT_PYDANTIC_V2:
-                return scope.decoded(payload, decode)
-            return decode(code, payload)
+            try:
+                if code == EXT_PYDANTIC_V2:
+                    return scope.decoded(payload, decode)
+                if code == EXT_MESSAGES and rows is not None:
+                    return scope.resolved(payload, rows, decode)
+                return decode(code, payload)
+            except Exception as exc:  # ormsgpack raises "ext_hook failed" in its place
+                failed.append(exc)
+                raise
 
-        return ormsgpack.unpackb(data[1], ext_hook=ext_hook, option=ormsgpack.OPT_NON_STR_KEYS)
+        try:
+            return ormsgpack.unpackb(data[1], ext_hook=ext_hook, option=ormsgpack.OPT_NON_STR_KEYS)
+        except ValueError:
+            if failed:
+                raise failed[0] from None
+            raise
+
+
+def _messages(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(m, BaseMessage) for m in value)
 
 
 def _spliced(scope: _Scope, value: Any) -> Any:
     """A list of messages with each message's bytes in place; else ``value``."""
-    if not isinstance(value, list) or not all(isinstance(m, BaseMessage) for m in value):
+    if not _messages(value):
         return value
     return [scope.encoded(message) for message in value]
+
+
+def _referenced(scope: _Scope, value: Any, rows: MessageRows) -> Any:
+    """A list of messages by reference (``EXT_MESSAGES``); else ``value``."""
+    if not value or not _messages(value):
+        return value
+    return ormsgpack.Ext(EXT_MESSAGES, scope.referenced(value, rows))
+
+
+def references(blob: bytes) -> list[bytes]:
+    """The ``EXT_MESSAGES`` payloads of a checkpoint as ``MessageMemo`` with rows
+    stores it: one per list of messages in its state."""
+    found: list[bytes] = []
+
+    def ext_hook(code: int, payload: bytes) -> None:
+        if code == EXT_MESSAGES:
+            found.append(payload)
+
+    ormsgpack.unpackb(blob, ext_hook=ext_hook, option=ormsgpack.OPT_NON_STR_KEYS)
+    return found
+
+
+def digests(payload: bytes) -> list[bytes]:
+    """The digests an ``EXT_MESSAGES`` payload holds, in order."""
+    return [payload[at : at + DIGEST] for at in range(0, len(payload), DIGEST)]
+
+
+def _digest(data: bytes) -> bytes:
+    return hashlib.blake2b(data, digest_size=DIGEST).digest()
 
 
 def _fragment(data: bytes) -> ormsgpack.Fragment:

@@ -13,11 +13,12 @@ deleted or replaced under the server is refused, never written into
 from __future__ import annotations
 
 import collections
+import contextlib
 import json
 import os
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Iterator, Mapping, Sequence
 from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
@@ -34,7 +35,7 @@ from langgraph.checkpoint.sqlite import SqliteSaver
 
 from graphwire.protocol import StoreUnavailableError
 from graphwire.tasks.stores._db_thread import DatabaseThread, Mode
-from graphwire.tasks.stores._serde import MessageMemo
+from graphwire.tasks.stores._serde import MessageMemo, digests, references
 
 _T = TypeVar("_T")
 _PRAGMAS = ("journal_mode=WAL", "synchronous=NORMAL")
@@ -45,6 +46,14 @@ _KINDS = 256
 _DELTA_METADATA = "counters_since_delta_snapshot"
 """Checkpoint metadata of graphs with DeltaChannel (kept whole: see ``_prune``)."""
 _PROBE = "CREATE TABLE IF NOT EXISTS graphwire_probe (id INTEGER PRIMARY KEY, at REAL NOT NULL)"
+_MESSAGES = (
+    "CREATE TABLE IF NOT EXISTS graphwire_messages (thread_id TEXT NOT NULL, "
+    "checkpoint_ns TEXT NOT NULL, digest BLOB NOT NULL, data BLOB NOT NULL, "
+    "PRIMARY KEY (thread_id, checkpoint_ns, digest))",
+    "CREATE INDEX IF NOT EXISTS graphwire_messages_digest ON graphwire_messages (digest)",
+)
+_CHUNK = 500
+"""Host parameters per statement."""
 
 
 class SqliteFile:
@@ -63,7 +72,8 @@ class SqliteFile:
         self._thread: DatabaseThread | None = None
         self._users = 0
         self._saver: SqliteSaver | None = None
-        self._memo = MessageMemo()
+        self._rows = _MessageRows(self)
+        self._memo = MessageMemo(self._rows)
         self._identity: tuple[int, int] | None = None
 
     async def acquire(self, schema: str = "") -> None:
@@ -73,7 +83,9 @@ class SqliteFile:
         try:
             if self._users == 1:
                 name = f"graphwire-sqlite-{Path(self.path).name}"
-                self._thread = DatabaseThread(name, check=self._check_file)
+                self._thread = DatabaseThread(
+                    name, check=self._check_file, undone=self._rows.forget
+                )
                 await self._thread.call(self._connect, mode="raw")
             if schema:
                 await self.ensure_schema(schema)
@@ -132,13 +144,15 @@ class SqliteFile:
         """LangGraph checkpoints in this file, on this file's thread."""
         if self._saver is None:
             raise RuntimeError(f"the SQLite file {self.path} is not open")
-        return SqliteCheckpointer(self, self._saver, self._memo, self.checkpoint_turns)
+        return SqliteCheckpointer(self, self._saver, self._memo, self._rows, self.checkpoint_turns)
 
     def _connect(self) -> None:
         conn = sqlite3.connect(self.path, isolation_level=None)
         for pragma in (*_PRAGMAS, f"busy_timeout={int(self.busy_timeout * 1000)}"):
             conn.execute(f"PRAGMA {pragma}")
-        conn.execute(_PROBE)
+        for statement in (_PROBE, *_MESSAGES):
+            conn.execute(statement)
+        self._rows.forget()  # whatever it knew was of the file as it was then
         saver = SqliteSaver(_SaverConnection(conn), serde=self._memo)  # type: ignore[arg-type]
         saver.setup()
         self._saver = saver
@@ -165,7 +179,91 @@ class SqliteFile:
             conn.close()
 
 
-def _prune(conn: sqlite3.Connection, thread_id: str, turns: int, kinds: dict[str, str]) -> None:
+class _MessageRows:
+    """The file's ``graphwire_messages``: each message of a checkpoint's state,
+    as LangGraph encodes it, once per thread and namespace (``MessageMemo``).
+    A checkpoint refers to its messages by digest; ``_prune`` deletes a row
+    when no checkpoint of its thread refers to it any more."""
+
+    def __init__(self, file: SqliteFile) -> None:
+        self._file = file
+        self.epoch = 0
+
+    def forget(self) -> None:
+        """Rows stored so far may be gone (a rollback, a sweep, a deleted thread)."""
+        self.epoch += 1
+
+    def fetch(self, digests: Collection[bytes]) -> dict[bytes, bytes]:
+        found: dict[bytes, bytes] = {}
+        wanted = list(digests)
+        for at in range(0, len(wanted), _CHUNK):
+            chunk = wanted[at : at + _CHUNK]
+            marks = ", ".join("?" * len(chunk))
+            found.update(
+                self._file.conn.execute(
+                    f"SELECT digest, data FROM graphwire_messages WHERE digest IN ({marks})",
+                    chunk,
+                )
+            )
+        return found
+
+    def store(self, scope: tuple[str, str], digest: bytes, data: bytes) -> None:
+        self._file.conn.execute(
+            "INSERT OR IGNORE INTO graphwire_messages (thread_id, checkpoint_ns, digest, data) "
+            "VALUES (?, ?, ?, ?)",
+            (*scope, digest, data),
+        )
+
+    def sweep(self, thread_id: str, gone: Sequence[str], kept: Sequence[str]) -> None:
+        """Delete the rows the root checkpoints ``gone`` (about to be deleted)
+        refer to that none of ``kept`` (the thread's others, newest first)
+        does. Most often a list of messages gone is the start of the newest's."""
+        conn = self._file.conn
+        newest = [p for blob in _blobs(conn, thread_id, kept[:1]) for p in references(blob)]
+        unused: set[bytes] = set()
+        for blob in _blobs(conn, thread_id, gone):
+            for payload in references(blob):
+                if not any(later.startswith(payload) for later in newest):
+                    unused.update(digests(payload))
+        for at in range(0, len(kept), _PAGE):
+            if not unused:
+                return
+            for blob in _blobs(conn, thread_id, kept[at : at + _PAGE]):
+                for payload in references(blob):
+                    unused.difference_update(digests(payload))
+        if unused:
+            conn.executemany(
+                "DELETE FROM graphwire_messages "
+                "WHERE thread_id = ? AND checkpoint_ns = '' AND digest = ?",
+                [(thread_id, digest) for digest in unused],
+            )
+            self.forget()
+
+    def delete_thread(self, thread_id: str) -> None:
+        self._file.conn.execute("DELETE FROM graphwire_messages WHERE thread_id = ?", (thread_id,))
+        self.forget()
+
+
+def _blobs(conn: sqlite3.Connection, thread_id: str, ids: Sequence[str]) -> Iterator[bytes]:
+    """The msgpack checkpoints ``ids`` of a thread's root namespace."""
+    for at in range(0, len(ids), _CHUNK):
+        chunk = ids[at : at + _CHUNK]
+        marks = ", ".join("?" * len(chunk))
+        for (blob,) in conn.execute(
+            "SELECT checkpoint FROM checkpoints WHERE thread_id = ? AND checkpoint_ns = '' "
+            f"AND type = 'msgpack' AND checkpoint_id IN ({marks})",
+            (thread_id, *chunk),
+        ):
+            yield blob
+
+
+def _prune(
+    conn: sqlite3.Connection,
+    thread_id: str,
+    turns: int,
+    kinds: dict[str, str],
+    rows: _MessageRows,
+) -> None:
     """Drop what the retention does not keep (see ``SqliteCheckpointer``).
 
     ``kinds``: what is known of the thread's checkpoints (``_kind``), kept up
@@ -201,13 +299,16 @@ def _prune(conn: sqlite3.Connection, thread_id: str, turns: int, kinds: dict[str
     keep = set(range(starts[1] + 1))
     for start in starts[2 : 2 + turns]:
         keep.update((start, start - 1))
-    gone = [(thread_id, ids[n]) for n in range(len(ids)) if n not in keep]
+    gone = [ids[n] for n in range(len(ids)) if n not in keep]
+    if not gone:
+        return
+    rows.sweep(thread_id, gone, [ids[n] for n in sorted(keep)])
     for table in ("checkpoints", "writes"):
         conn.executemany(
             f"DELETE FROM {table} WHERE thread_id = ? AND checkpoint_ns = '' AND checkpoint_id = ?",
-            gone,
+            [(thread_id, checkpoint_id) for checkpoint_id in gone],
         )
-    for _, checkpoint_id in gone:
+    for checkpoint_id in gone:
         del kinds[checkpoint_id]
 
 
@@ -257,11 +358,17 @@ class SqliteCheckpointer(BaseCheckpointSaver[str]):
     every write) are kept whole. ``turns`` None keeps everything."""
 
     def __init__(
-        self, file: SqliteFile, saver: SqliteSaver, memo: MessageMemo, turns: int | None = None
+        self,
+        file: SqliteFile,
+        saver: SqliteSaver,
+        memo: MessageMemo,
+        rows: _MessageRows,
+        turns: int | None = None,
     ) -> None:
-        """``memo``: the serializer of ``saver``."""
+        """``memo``: the serializer of ``saver``, storing messages in ``rows``."""
         super().__init__(serde=memo)
         self._memo = memo
+        self._rows = rows
         self._file = file
         self._saver = saver
         self._turns = turns
@@ -318,7 +425,11 @@ class SqliteCheckpointer(BaseCheckpointSaver[str]):
         await self._file.call(self._put_writes, config, writes, task_id, task_path)
 
     async def adelete_thread(self, thread_id: str) -> None:
-        await self._file.call(self._saver.delete_thread, thread_id)
+        await self._file.call(self._delete_thread, thread_id)
+
+    def _delete_thread(self, thread_id: str) -> None:
+        self._saver.delete_thread(thread_id)
+        self._rows.delete_thread(thread_id)
 
     async def aget_delta_channel_history(
         self, *, config: RunnableConfig, channels: Sequence[str]
@@ -350,7 +461,13 @@ class SqliteCheckpointer(BaseCheckpointSaver[str]):
         limit: int | None,
     ) -> Callable[[], Sequence[CheckpointTuple]]:
         """The job that reads a listing whole (a job cannot hand back a live cursor)."""
-        return lambda: list(self._saver.list(config, filter=filter, before=before, limit=limit))
+
+        def listing() -> Sequence[CheckpointTuple]:
+            one = config is not None and "thread_id" in config.get("configurable", {})
+            with self._memo.scope(config) if one and config else contextlib.nullcontext():
+                return list(self._saver.list(config, filter=filter, before=before, limit=limit))
+
+        return listing
 
     def put(
         self,
@@ -383,7 +500,7 @@ class SqliteCheckpointer(BaseCheckpointSaver[str]):
             self._kinds.popitem(last=False)
         kinds[checkpoint["id"]] = _kind(metadata)
         if kinds[checkpoint["id"]] == "input":
-            _prune(self._file.conn, thread_id, self._turns, kinds)
+            _prune(self._file.conn, thread_id, self._turns, kinds, self._rows)
         return saved
 
     def put_writes(
@@ -407,7 +524,7 @@ class SqliteCheckpointer(BaseCheckpointSaver[str]):
             self._saver.put_writes(config, writes, task_id, task_path)
 
     def delete_thread(self, thread_id: str) -> None:
-        self._file.call_blocking(partial(self._saver.delete_thread, thread_id))
+        self._file.call_blocking(partial(self._delete_thread, thread_id))
 
     def get_delta_channel_history(
         self, *, config: RunnableConfig, channels: Sequence[str]
