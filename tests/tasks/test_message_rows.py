@@ -240,6 +240,14 @@ async def test_every_rollback_makes_stored_rows_unknown(
         await file.call(fails)
     assert file._rows.epoch == epoch + 1
 
+    def finds_nothing() -> None:  # as a lookup of a task that is not there
+        file.conn.execute("SELECT * FROM graphwire_probe").fetchall()
+        raise LookupError("no such task")
+
+    with pytest.raises(LookupError):
+        await file.call(finds_nothing)
+    assert file._rows.epoch == epoch + 1  # nothing written: nothing to store again
+
     def gone() -> None:
         raise StoreUnavailableError("the file is gone")
 

@@ -108,7 +108,7 @@ class DatabaseThread:
         check: Callable[[], None] = lambda: None,
         undone: Callable[[], None] = lambda: None,
     ) -> None:
-        """``undone`` is called (on this thread) whenever writes are rolled back."""
+        """``undone`` is called (on this thread) whenever rows written are rolled back."""
         self.conn: sqlite3.Connection | None = None
         """Bound by the connect job, unbound by the close job (both on this thread)."""
         self._check = check
@@ -188,6 +188,7 @@ class DatabaseThread:
             conn.execute("SAVEPOINT job")
         except sqlite3.Error as exc:
             return _Result(job.target, False, _store_error(exc))
+        changes = conn.total_changes
         try:
             value = job.fn()
         except Exception as exc:  # the job's own failure: undone, handed to its caller
@@ -195,7 +196,8 @@ class DatabaseThread:
                 # SQLite rolled the whole batch back itself (a full disk, an I/O
                 # error): the batch's earlier writes are gone too.
                 raise _BatchLost(_store_error(exc)) from exc
-            self._undone()
+            if conn.total_changes != changes:  # it wrote: what it wrote is undone
+                self._undone()
             self._undo(conn)
             return _Result(job.target, False, _store_error(exc))
         self._release(conn)
