@@ -8,7 +8,7 @@ open lives in ``_open.OpenEntities`` (docs/adr/0002-event-mapping.md).
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -96,9 +96,17 @@ class MapperOptions:
 class AguiMapper:
     """Maps one run. Every method returns the AG-UI events it produced."""
 
-    def __init__(self, run: RunInfo, options: MapperOptions | None = None) -> None:
+    def __init__(
+        self,
+        run: RunInfo,
+        options: MapperOptions | None = None,
+        snapshot: Callable[[Sequence[Any]], MessagesSnapshotEvent] | None = None,
+    ) -> None:
+        """``snapshot``: makes the MESSAGES_SNAPSHOT of the final messages
+        (default: ``to_agui_messages``, converted anew)."""
         self._run = run
         self._options = options or MapperOptions()
+        self._snapshot = snapshot or _converted
         self._out: list[BaseEvent] = []
         # Clients from before 1.0 may not know SUBAGENT_* events (the AG-UI dojo's
         # @ag-ui/client 0.0.57 rejects them): a subgraph's work is the run's own.
@@ -264,7 +272,7 @@ class AguiMapper:
 
     def _snapshot_messages(self) -> None:
         if self._messages is not None:
-            self._out.append(MessagesSnapshotEvent(messages=to_agui_messages(self._messages)))
+            self._out.append(self._snapshot(self._messages))
 
     # -- handlers -------------------------------------------------------------
 
@@ -378,6 +386,10 @@ class AguiMapper:
             self._out.append(
                 RawEvent(event=to_jsonable_python(event.part, fallback=str), source="langgraph")
             )
+
+
+def _converted(messages: Sequence[Any]) -> MessagesSnapshotEvent:
+    return MessagesSnapshotEvent(messages=to_agui_messages(messages))
 
 
 def _downgraded(outcome: RunFinishedOutcome) -> RunFinishedOutcome | None:

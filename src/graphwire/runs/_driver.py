@@ -41,6 +41,7 @@ from graphwire.protocol import (
 )
 from graphwire.runs._dispatch import FORWARD_DISPATCHED_EVENTS
 from graphwire.runs._log import DeltaSink, EventSink
+from graphwire.runs._snapshots import SnapshotMemo
 
 logger = logging.getLogger("graphwire.runs")
 
@@ -59,6 +60,8 @@ class RunOptions:
     crash loses the run's progress."""
     new_thread: bool = False
     """The caller knows the thread has no checkpoint yet: skip reading it."""
+    snapshots: SnapshotMemo | None = None
+    """The thread's MESSAGES_SNAPSHOT of its runs before."""
 
 
 class GraphRun:
@@ -77,6 +80,7 @@ class GraphRun:
         self._mapper = AguiMapper(
             RunInfo(run.thread_id, run.run_id, run.parent_run_id, run.protocol_version),
             opts.mapper,
+            opts.snapshots.event if opts.snapshots is not None else None,
         )
 
     def start(self, sink: EventSink) -> None:

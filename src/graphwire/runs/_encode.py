@@ -47,6 +47,35 @@ def encode_event(event: BaseEvent) -> str:
     return text
 
 
+def encode_model(model: BaseModel) -> str | None:
+    """An AG-UI message's JSON as ``encode_event`` writes it in a
+    MESSAGES_SNAPSHOT (at depth 2: the event, its list), or None when the
+    event needs the SDK."""
+    text = _model(model, 2)
+    if text is None or (not text.isascii() and not _utf8(text)):
+        return None
+    return text
+
+
+class Written(list[Any]):
+    """Models whose JSON was written already, each in ``texts``
+    (``SnapshotMemo``): ``encode_event`` writes those while the list holds
+    exactly the models it was made with."""
+
+    __slots__ = ("_models", "texts")
+
+    def __init__(self, models: list[Any], texts: list[str]) -> None:
+        super().__init__(models)
+        self._models = tuple(models)
+        self.texts = texts
+
+    def intact(self) -> bool:
+        """The list still holds its models, in order (nobody changed the list)."""
+        return len(self) == len(self._models) and all(
+            item is model for item, model in zip(self, self._models, strict=True)
+        )
+
+
 def _model(model: BaseModel, depth: int) -> str | None:
     """An SDK model's JSON, or None when it needs the SDK."""
     if model.__pydantic_extra__:
@@ -119,10 +148,17 @@ _SCALARS: dict[type, Callable[[Any], str]] = {
     bool: lambda value: "true" if value else "false",
     type(None): lambda _value: "null",
 }
+
+
+def _written(value: Written, depth: int) -> str | None:
+    return "[" + ",".join(value.texts) + "]" if value.intact() else _array(value, depth)
+
+
 _CONTAINERS: dict[type, Callable[[Any, int], str | None]] = {
     dict: _object,
     list: _array,
     tuple: _array,
+    Written: _written,
 }
 
 

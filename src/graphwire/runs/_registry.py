@@ -21,6 +21,7 @@ from graphwire.runs._claims import ClaimKeeper, ThreadClaims
 from graphwire.runs._driver import GraphRun, RunOptions
 from graphwire.runs._durable import LogSaver, RunEnd, RunLogs, StoredLog, StoredRun
 from graphwire.runs._log import RunLog
+from graphwire.runs._snapshots import SnapshotMemo
 
 logger = logging.getLogger("graphwire.runs")
 
@@ -34,6 +35,10 @@ what memory keeps passes ``retention_bytes`` and some of it is unsaved."""
 FIRST_SAVE_SECONDS = 1.0
 """How long a re-attach waits for the first events of a run another process
 has just started (they are saved within 50 ms)."""
+SNAPSHOT_THREADS = 256
+SNAPSHOT_BYTES = 64 * 1024 * 1024
+"""Threads whose last MESSAGES_SNAPSHOT is kept for their next run
+(``SnapshotMemo``), and the memory those may hold in all."""
 
 
 def thread_key(principal: str | None, thread_id: str) -> str:
@@ -120,6 +125,7 @@ class RunRegistry:
         self._expired: OrderedDict[str, None] = OrderedDict()
         self._latest: dict[str, str] = {}
         """thread key -> the id of the thread's latest run, while it is kept."""
+        self._snapshots: OrderedDict[str, SnapshotMemo] = OrderedDict()
         self._retention = retention
         self._retention_bytes = retention_bytes
         self._keeper: ClaimKeeper | None = None
@@ -284,6 +290,17 @@ class RunRegistry:
             await self._logs.close_lost_run(key, self.owner)
         return StoredLog(self._logs, key, self.owner)
 
+    def _snapshot_memo(self, thread_key: str) -> SnapshotMemo:
+        """The thread's last snapshot; the least recently used threads' are
+        forgotten past ``SNAPSHOT_THREADS`` or ``SNAPSHOT_BYTES``."""
+        memo = self._snapshots.pop(thread_key, None) or SnapshotMemo()
+        self._snapshots[thread_key] = memo
+        held = sum(kept.size for kept in self._snapshots.values())
+        while len(self._snapshots) > SNAPSHOT_THREADS or held > SNAPSHOT_BYTES:
+            _, oldest = self._snapshots.popitem(last=False)
+            held -= oldest.size
+        return memo
+
     def start(
         self,
         graph: Pregel[Any, Any],
@@ -305,7 +322,11 @@ class RunRegistry:
         if thread_key in self._threads:
             raise ThreadBusyError(f"thread {run.thread_id!r} already has an active run")
         record = self._record_for(run, agent, thread_key, principal, on_disconnect)
-        opts = replace(options or RunOptions(), thread_key=thread_key)
+        opts = replace(
+            options or RunOptions(),
+            thread_key=thread_key,
+            snapshots=self._snapshot_memo(thread_key),
+        )
         # The GraphRun (mapper state, the thread's messages) lives only as long as
         # the run: an ended run keeps just its log, for re-attach.
         graph_run = GraphRun(graph, run, opts)

@@ -14,10 +14,8 @@ writer's own object (docs/adr/0009-hostile-input.md, "Growth per turn").
 
 It checks every time: a message changed in place (``msg.content = ...``,
 ``msg.tool_calls.append(...)``, an extra attribute) no longer equals its copy
-and is encoded, or decoded, anew. Only messages holding JSON data of exactly
-str, int, float, bool, None, list and dict are remembered, so equality is
-their value. Not seen: a number changed in place into an equal one of
-another type (``1`` into ``True`` or ``1.0``), or a dict's keys reordered.
+and is encoded, or decoded, anew; what equality cannot tell is never
+remembered (``protocol.unchanged``).
 The reads of one thread (and checkpoint namespace: a ``scope``) share the
 decoded objects, as a run's nodes share them within a run: a graph that
 changes a message in place, against LangGraph's advice, changes it for an
@@ -49,7 +47,7 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.serde import jsonplus
 from langgraph.checkpoint.serde.jsonplus import EXT_PYDANTIC_V2, JsonPlusSerializer
 
-from graphwire.protocol import StoreUnavailableError
+from graphwire.protocol import StoreUnavailableError, comparable, unchanged
 
 SCOPES = 256
 """Threads (and namespaces) whose messages are remembered."""
@@ -106,14 +104,14 @@ class _Known:
         return 3 * len(self.data) + 2_200
 
     def unchanged(self) -> bool:
-        return not self.message.__pydantic_extra__ and vars(self.message) == self.fields
+        return unchanged(self.message, self.fields)
 
 
 def _known(
     message: BaseMessage, fields: dict[str, Any], data: bytes, digest: bytes, *, decoded: bool
 ) -> _Known | None:
-    """What to remember of ``message``, if its copy equals it and holds JSON data only."""
-    if message.__pydantic_extra__ or fields != vars(message) or not _plain(fields):
+    """What to remember of ``message``, if its copy tells whether it changes."""
+    if not comparable(message, fields):
         return None
     return _Known(message, fields, data, _fragment(data), decoded, digest)
 
@@ -380,18 +378,3 @@ def _digest(data: bytes) -> bytes:
 
 def _fragment(data: bytes) -> ormsgpack.Fragment:
     return ormsgpack.Fragment(ormsgpack.packb(ormsgpack.Ext(EXT_PYDANTIC_V2, data)))
-
-
-def _plain(value: Any) -> bool:
-    """Whether ``value`` is JSON data only, of exactly these types: its
-    equality is its value (not so a ``bytearray`` or a numpy array, which
-    ``model_dump`` hands over as they are, or a str enum)."""
-    kind = type(value)
-    if kind is list:
-        return all(_plain(item) for item in value)
-    if kind is dict:
-        return all(type(k) is str and _plain(v) for k, v in value.items())
-    return kind in _SCALARS
-
-
-_SCALARS = frozenset((str, int, float, bool, type(None)))
