@@ -27,25 +27,21 @@ TURNS = 2
 CONFIG: RunnableConfig = {"configurable": {"thread_id": "t"}}
 
 
-@pytest.fixture
-async def file(tmp_path: Path) -> AsyncIterator[SqliteFile]:
-    file = SqliteFile(tmp_path / "one.sqlite", checkpoint_turns=TURNS)
-    await file.acquire()
-    try:
-        yield file
-    finally:
-        await file.release()
-
-
 @contextlib.asynccontextmanager
 async def _reopened(path: Path) -> AsyncIterator[SqliteFile]:
-    """The file opened anew, remembering nothing (as after a restart)."""
+    """The file opened (again: remembering nothing, as after a restart)."""
     again = SqliteFile(path, checkpoint_turns=TURNS)
     await again.acquire()
     try:
         yield again
     finally:
         await again.release()
+
+
+@pytest.fixture
+async def file(tmp_path: Path) -> AsyncIterator[SqliteFile]:
+    async with _reopened(tmp_path / "one.sqlite") as opened:
+        yield opened
 
 
 def _chat(file: SqliteFile, keep: int | None = None) -> Pregel[Any, Any]:
