@@ -56,8 +56,8 @@ class SnapshotMemo:
         texts: list[str] = []
         for message in messages:
             entry = known.get(id(message))
-            same = entry is not None and entry.message is message
-            if not same or entry is None or not unchanged(message, entry.fields):
+            kept = entry is not None and entry.message is message
+            if entry is None or not kept or not unchanged(message, entry.fields):
                 entry = _entry(message)
             if entry is None:  # not one to remember, or its JSON needs the SDK
                 return MessagesSnapshotEvent(messages=to_agui_messages(messages))

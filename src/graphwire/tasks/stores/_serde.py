@@ -160,8 +160,12 @@ class _Scope:
         digests = []
         for message in messages:
             known = by_id.get(id(message))  # the common case first: seen in this generation
-            fresh = known is not None and known.message is message and known.stored == epoch
-            if fresh and known is not None and known.unchanged():
+            if (
+                known is not None
+                and known.message is message
+                and known.stored == epoch
+                and known.unchanged()
+            ):
                 digests.append(known.digest)
                 continue
             digests.append(self._stored(message, rows))

@@ -280,14 +280,14 @@ def _prune(
     for stale in kinds.keys() - set(ids):  # pruned or deleted by another checkpointer
         del kinds[stale]
     unknown = [i for i in ids if i not in kinds]
-    for chunk in range(0, len(unknown), 500):
-        marks = ", ".join("?" * len(unknown[chunk : chunk + 500]))
+    for chunk in range(0, len(unknown), _CHUNK):
+        marks = ", ".join("?" * len(unknown[chunk : chunk + _CHUNK]))
         kinds.update(
             (checkpoint_id, _kind(json.loads(meta)))
             for checkpoint_id, meta in conn.execute(
                 "SELECT checkpoint_id, metadata FROM checkpoints WHERE thread_id = ? "
                 f"AND checkpoint_ns = '' AND checkpoint_id IN ({marks})",
-                (thread_id, *unknown[chunk : chunk + 500]),
+                (thread_id, *unknown[chunk : chunk + _CHUNK]),
             )
         )
     if any(kinds[i] == "delta" for i in ids):
