@@ -127,16 +127,8 @@ async def test_a_put_undone_stores_its_messages_again(
     checkpoint holding that message stores the row anew, not a dangling digest."""
     saver = file.checkpointer()
     message = HumanMessage("kept", id="u1")
-    checkpoint: Any = {
-        "v": 4,
-        "id": "00000000-0000-6000-8000-000000000001",
-        "ts": "2026-12-02T00:00:00+00:00",
-        "channel_values": {"messages": [message]},
-        "channel_versions": {"messages": "1"},
-        "versions_seen": {},
-        "updated_channels": ["messages"],
-    }
-    config: RunnableConfig = {"configurable": {"thread_id": "t", "checkpoint_ns": ""}}
+    checkpoint = _checkpoint(1, [message])
+    config = ROOT
     inner = file._saver
     assert inner is not None
     original = inner.put
@@ -149,8 +141,7 @@ async def test_a_put_undone_stores_its_messages_again(
     with pytest.raises(RuntimeError, match="the disk said no"):
         await saver.aput(config, checkpoint, {"source": "input", "step": -1}, {})
     monkeypatch.setattr(inner, "put", original)
-    again = {**checkpoint, "id": "00000000-0000-6000-8000-000000000002"}
-    await saver.aput(config, again, {"source": "loop", "step": 0}, {})
+    await saver.aput(config, _checkpoint(2, [message]), {"source": "loop", "step": 0}, {})
     async with _reopened(tmp_path / "one.sqlite") as again:
         read = await again.checkpointer().aget_tuple(config)
     assert read is not None and read.checkpoint["channel_values"]["messages"] == [message]
@@ -199,20 +190,121 @@ async def test_a_deleted_thread_takes_its_rows(file: SqliteFile, tmp_path: Path)
     with sqlite3.connect(tmp_path / "one.sqlite") as conn:
         threads = [t for (t,) in conn.execute("SELECT thread_id FROM graphwire_messages")]
     assert threads == ["u", "u"]
-    # The memo forgot what it had stored: the thread starts anew, whole.
-    await graph.ainvoke({"messages": [HumanMessage("again", id="u1")]}, CONFIG)
+
+
+def _checkpoint(n: int, messages: list[Any]) -> Any:
+    return {
+        "v": 4,
+        "id": f"00000000-0000-6000-8000-{n:012d}",
+        "ts": "2026-12-02T00:00:00+00:00",
+        "channel_values": {"messages": messages},
+        "channel_versions": {"messages": str(n)},
+        "versions_seen": {},
+        "updated_channels": ["messages"],
+    }
+
+
+ROOT: RunnableConfig = {"configurable": {"thread_id": "t", "checkpoint_ns": ""}}
+
+
+@pytest.mark.parametrize("how", ["deleted", "swept"])
+@pytest.mark.parametrize("where", ["here", "by another handle"])
+async def test_rows_gone_are_stored_again_by_whoever_refers_to_them(
+    file: SqliteFile, tmp_path: Path, how: str, where: str
+) -> None:
+    """The thread's rows go (its deletion, a sweep), here or through another
+    handle on the file (another process): the same message objects put again
+    are stored again, never referred to while gone."""
+    messages = [HumanMessage("kept", id="u1"), AIMessage("also kept", id="a1")]
+    saver = file.checkpointer()
+    await saver.aput(ROOT, _checkpoint(1, messages), {"source": "input", "step": -1}, {})
+    async with contextlib.AsyncExitStack() as stack:
+        other = file
+        if where != "here":
+            other = await stack.enter_async_context(_reopened(tmp_path / "one.sqlite"))
+        if how == "deleted":
+            await other.checkpointer().adelete_thread("t")
+        else:
+            ids = [_checkpoint(1, [])["id"]]
+            await other.call(lambda: other._rows.sweep("t", gone=ids, kept=[]))
+    with sqlite3.connect(tmp_path / "one.sqlite") as conn:
+        assert conn.execute("SELECT COUNT(*) FROM graphwire_messages").fetchone() == (0,)
+    await saver.aput(ROOT, _checkpoint(2, messages), {"source": "loop", "step": 0}, {})
     async with _reopened(tmp_path / "one.sqlite") as again:
-        state = await _chat(again).aget_state(CONFIG)
-    assert [m.content for m in state.values["messages"]] == ["again", "answer to again"]
+        read = await again.checkpointer().aget_tuple(ROOT)
+    assert read is not None and read.checkpoint["channel_values"]["messages"] == messages
+
+
+async def test_a_sweep_of_one_thread_leaves_what_another_stored(file: SqliteFile) -> None:
+    """Only the thread whose rows went stores its history again."""
+    graph = _chat(file)
+    for n in range(3):
+        await graph.ainvoke({"messages": [HumanMessage(f"q{n}", id=f"u{n}")]}, CONFIG)
+    trimmed = _chat(file, keep=2)
+    other: RunnableConfig = {"configurable": {"thread_id": "u"}}
+    for n in range(3 + 2 * TURNS):  # its sweeps delete rows
+        await trimmed.ainvoke({"messages": [HumanMessage(f"q{n}", id=f"u{n}")]}, other)
+    stored: list[tuple[str, str]] = []
+    store = file._rows.store
+
+    def counted(scope: tuple[str, str], digest: bytes, data: bytes) -> None:
+        stored.append(scope)
+        store(scope, digest, data)
+
+    file._rows.store = counted  # type: ignore[method-assign]
+    await graph.ainvoke({"messages": [HumanMessage("q3", id="u3")]}, CONFIG)
+    assert stored == [("t", "")] * 2  # the turn's two messages, not the thread's eight
+
+
+async def test_langgraphs_own_saver_refuses_a_checkpoint_by_reference(
+    file: SqliteFile, tmp_path: Path
+) -> None:
+    """Not a state whose messages read as None: an error."""
+    await _chat(file).ainvoke({"messages": [HumanMessage("hi", id="u0")]}, CONFIG)
+    async with AsyncSqliteSaver.from_conn_string(str(tmp_path / "one.sqlite")) as plain:
+        with pytest.raises(NotImplementedError, match="Unknown serialization type"):
+            await plain.aget_tuple(CONFIG)
+
+
+async def test_a_write_that_looks_like_a_checkpoint_is_stored_whole(
+    file: SqliteFile, tmp_path: Path
+) -> None:
+    """Only a checkpoint refers to rows (the sweep reads only checkpoints)."""
+    message = HumanMessage("in a write", id="u1")
+    saver = file.checkpointer()
+    config = await saver.aput(ROOT, _checkpoint(1, []), {"source": "input", "step": -1}, {})
+    value = {"channel_values": {"messages": [message]}}
+    await saver.aput_writes(config, [("extra", value)], "task-1")
+    with sqlite3.connect(tmp_path / "one.sqlite") as conn:
+        blobs = [b for (b,) in conn.execute("SELECT value FROM writes")]
+        assert conn.execute("SELECT COUNT(*) FROM graphwire_messages").fetchone() == (0,)
+    assert len(blobs) == 1 and references(blobs[0]) == []
+    async with _reopened(tmp_path / "one.sqlite") as again:
+        read = await again.checkpointer().aget_tuple(config)
+    assert read is not None and read.pending_writes == [("task-1", "extra", value)]
+
+
+async def test_a_corrupt_checkpoint_is_the_store_failing(file: SqliteFile, tmp_path: Path) -> None:
+    graph = _chat(file)
+    for n in range(2 + TURNS):
+        await graph.ainvoke({"messages": [HumanMessage(f"q{n}", id=f"u{n}")]}, CONFIG)
+    with sqlite3.connect(tmp_path / "one.sqlite") as conn:
+        newest = conn.execute("SELECT MAX(checkpoint_id) FROM checkpoints").fetchone()[0]
+        conn.execute("UPDATE checkpoints SET checkpoint = x'c1' WHERE checkpoint_id < ?", (newest,))
+    with pytest.raises(StoreUnavailableError, match="cannot be read"):
+        await graph.ainvoke({"messages": [HumanMessage("next", id="u9")]}, CONFIG)
 
 
 async def test_a_missing_row_is_a_clear_error(file: SqliteFile, tmp_path: Path) -> None:
+    """Even when another thread holds the same message."""
     graph = _chat(file)
-    await graph.ainvoke({"messages": [HumanMessage("hi", id="u0")]}, CONFIG)
+    for thread in ("u", "t"):
+        config: RunnableConfig = {"configurable": {"thread_id": thread}}
+        await graph.ainvoke({"messages": [HumanMessage("hi", id="u0")]}, config)
     with sqlite3.connect(tmp_path / "one.sqlite") as conn:
         conn.execute(
-            "DELETE FROM graphwire_messages "
-            "WHERE rowid = (SELECT MIN(rowid) FROM graphwire_messages)"
+            "DELETE FROM graphwire_messages WHERE rowid = "
+            "(SELECT MIN(rowid) FROM graphwire_messages WHERE thread_id = 't')"
         )
     async with _reopened(tmp_path / "one.sqlite") as again:
         with pytest.raises(
@@ -226,7 +318,7 @@ async def test_every_rollback_makes_stored_rows_unknown(
 ) -> None:
     """A job's own failure, a failed COMMIT, a batch SQLite rolled back: each
     changes the epoch, so what the memo knew stored is stored again."""
-    epoch = file._rows.epoch
+    epoch = file._rows._rollbacks
 
     def fails() -> None:
         file.conn.execute("INSERT INTO graphwire_probe (id, at) VALUES (2, 0)")
@@ -234,7 +326,7 @@ async def test_every_rollback_makes_stored_rows_unknown(
 
     with pytest.raises(RuntimeError):
         await file.call(fails)
-    assert file._rows.epoch == epoch + 1
+    assert file._rows._rollbacks == epoch + 1
 
     def finds_nothing() -> None:  # as a lookup of a task that is not there
         file.conn.execute("SELECT * FROM graphwire_probe").fetchall()
@@ -242,7 +334,7 @@ async def test_every_rollback_makes_stored_rows_unknown(
 
     with pytest.raises(LookupError):
         await file.call(finds_nothing)
-    assert file._rows.epoch == epoch + 1  # nothing written: nothing to store again
+    assert file._rows._rollbacks == epoch + 1  # nothing written: nothing to store again
 
     def gone() -> None:
         raise StoreUnavailableError("the file is gone")
@@ -250,7 +342,7 @@ async def test_every_rollback_makes_stored_rows_unknown(
     monkeypatch.setattr(file._thread, "_check", gone)
     with pytest.raises(StoreUnavailableError):
         await file.call(lambda: file.conn.execute("INSERT INTO graphwire_probe VALUES (3, 0)"))
-    assert file._rows.epoch == epoch + 2
+    assert file._rows._rollbacks == epoch + 2
     monkeypatch.undo()
 
     def ends() -> None:
@@ -259,4 +351,4 @@ async def test_every_rollback_makes_stored_rows_unknown(
 
     with pytest.raises(Exception, match="ended the shared transaction"):
         await file.call(ends)
-    assert file._rows.epoch == epoch + 3
+    assert file._rows._rollbacks == epoch + 3

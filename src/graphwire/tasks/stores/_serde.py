@@ -26,7 +26,9 @@ Given ``MessageRows`` (the SQLite file), a checkpoint stores each list of
 messages by reference: the digests of the messages' LangGraph encodings, each
 encoding stored once per thread as a row (``EXT_MESSAGES``). A turn then
 writes its new messages and a few bytes per message it keeps, not the whole
-history three times over.
+history three times over. Such a checkpoint's type is ``REFERENCED``, not
+"msgpack": a reader that cannot resolve references (LangGraph's own saver,
+an older graphwire) fails on it rather than read its messages as None.
 """
 
 from __future__ import annotations
@@ -34,12 +36,11 @@ from __future__ import annotations
 import collections
 import hashlib
 import threading
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Hashable, Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from functools import partial
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import ormsgpack
 from langchain_core.messages import BaseMessage
@@ -47,13 +48,17 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.serde import jsonplus
 from langgraph.checkpoint.serde.jsonplus import EXT_PYDANTIC_V2, JsonPlusSerializer
 
-from graphwire.protocol import StoreUnavailableError, comparable, unchanged
+from graphwire.protocol import StoreUnavailableError
+from graphwire.protocol._unchanged import comparable, unchanged
 
 SCOPES = 256
 """Threads (and namespaces) whose messages are remembered."""
 MEMO_BYTES = 64 * 1024 * 1024
 """Memory the remembered messages may take (``_Known.cost``)."""
-_CURRENT: ContextVar[_Scope | None] = ContextVar("graphwire_message_memo", default=None)
+_CURRENT: ContextVar[tuple[_Scope, bool] | None] = ContextVar(
+    "graphwire_message_memo", default=None
+)
+"""The scope in use, and whether what is dumped in it is a checkpoint."""
 _GENERATIONS = 8
 """A scope forgets what its last uses (one per checkpoint or write read or
 put, ~7 per turn) did not touch."""
@@ -62,18 +67,25 @@ EXT_MESSAGES = 100
 concatenated digests (``DIGEST`` bytes each) of their ``EXT_PYDANTIC_V2``
 payloads, which ``MessageRows`` holds."""
 DIGEST = 16
+REFERENCED = "msgpack+graphwire-messages"
+"""The type of a checkpoint that holds ``EXT_MESSAGES``."""
 
 
 class MessageRows(Protocol):
     """Where a checkpointer keeps each message's encoding once per thread."""
 
-    epoch: int
-    """Changes whenever rows stored before may be gone (a rollback, a sweep):
-    what was stored at another epoch is stored again (an insert that ignores
-    a row already there)."""
+    def epoch(self, scope: tuple[str, str]) -> Hashable:
+        """Changes whenever rows of ``scope`` stored before may be gone (a
+        rollback, a sweep, a deleted thread, by any process): what was stored
+        at another epoch is stored again (an insert that ignores a row already
+        there). Read in the job that relies on it."""
+        ...
 
-    def fetch(self, digests: Collection[bytes]) -> dict[bytes, bytes]:
-        """The stored encodings of ``digests`` (those found)."""
+    def fetch(
+        self, scope: tuple[str, str] | None, digests: Collection[bytes]
+    ) -> dict[bytes, bytes]:
+        """The stored encodings of ``digests`` (those found) of ``scope``
+        (None: of whichever thread holds them)."""
         ...
 
     def store(self, scope: tuple[str, str], digest: bytes, data: bytes) -> None:
@@ -94,7 +106,7 @@ class _Known:
     decoded: bool
     """Made by LangGraph's decoding of ``data``: what a read of ``data`` may get."""
     digest: bytes
-    stored: int = -1
+    stored: Hashable = None
     """The ``MessageRows.epoch`` at which ``data`` was last known stored."""
 
     @property
@@ -137,7 +149,8 @@ class _Scope:
         "uses",
     )
 
-    def __init__(self, key: tuple[str, str] = ("", "")) -> None:
+    def __init__(self, key: tuple[str, str] | None) -> None:
+        """``key``: the thread and namespace; None for a read of no one thread."""
         self.key = key
         self.by_id: dict[int, _Known] = {}
         self.by_digest: dict[bytes, _Known] = {}
@@ -154,9 +167,10 @@ class _Scope:
         known, data = self._encode(message)
         return known.packed if known is not None else _fragment(data)
 
-    def referenced(self, messages: list[BaseMessage], rows: MessageRows) -> bytes:
-        """The digests of ``messages`` as LangGraph encodes them, their bytes in ``rows``."""
-        epoch, by_id = rows.epoch, self.by_id
+    def referenced(self, messages: list[BaseMessage], rows: MessageRows, epoch: Hashable) -> bytes:
+        """The digests of ``messages`` as LangGraph encodes them, their bytes in
+        ``rows`` (at ``epoch``, this scope's)."""
+        by_id = self.by_id
         digests = []
         for message in messages:
             known = by_id.get(id(message))  # the common case first: seen in this generation
@@ -168,18 +182,18 @@ class _Scope:
             ):
                 digests.append(known.digest)
                 continue
-            digests.append(self._stored(message, rows))
+            digests.append(self._stored(message, rows, epoch))
         return b"".join(digests)
 
-    def _stored(self, message: BaseMessage, rows: MessageRows) -> bytes:
+    def _stored(self, message: BaseMessage, rows: MessageRows, epoch: Hashable) -> bytes:
         known, data = self._encode(message)
         if known is None:
             digest = _digest(data)
-            rows.store(self.key, digest, data)
+            rows.store(_key(self), digest, data)
             return digest
-        if known.stored != rows.epoch:
-            rows.store(self.key, known.digest, data)
-            known.stored = rows.epoch
+        if known.stored != epoch:
+            rows.store(_key(self), known.digest, data)
+            known.stored = epoch
         return known.digest
 
     def _encode(self, message: BaseMessage) -> tuple[_Known | None, bytes]:
@@ -201,7 +215,7 @@ class _Scope:
         (not a message stored in an older shape)."""
         digest = _digest(data)
         message = self._known_message(digest)
-        return message if message is not None else self._decode(digest, data, decode, -1)
+        return message if message is not None else self._decode(digest, data, decode, None)
 
     def resolved(
         self, payload: bytes, rows: MessageRows, decode: Callable[[int, bytes], Any]
@@ -218,14 +232,17 @@ class _Scope:
                 found[digest] = self._known_message(digest)
         missing = [digest for digest, message in found.items() if message is None]
         if missing:
-            stored = rows.fetch(missing)
+            # The epoch first: a row found after it was read is gone only at a later one.
+            epoch = None if self.key is None else rows.epoch(self.key)
+            stored = rows.fetch(self.key, missing)
             if len(stored) < len(missing):
+                thread = "" if self.key is None else f" of thread {self.key[0]!r}"
                 raise StoreUnavailableError(
-                    f"a checkpoint of thread {self.key[0]!r} refers to "
-                    f"{len(missing) - len(stored)} message(s) the database does not hold"
+                    f"a checkpoint{thread} refers to {len(missing) - len(stored)} "
+                    "message(s) the database does not hold"
                 )
             for digest in missing:
-                found[digest] = self._decode(digest, stored[digest], decode, rows.epoch)
+                found[digest] = self._decode(digest, stored[digest], decode, epoch)
         return [found[digest] for digest in wanted]
 
     def _known_message(self, digest: bytes) -> Any:
@@ -236,7 +253,7 @@ class _Scope:
         return None
 
     def _decode(
-        self, digest: bytes, data: bytes, decode: Callable[[int, bytes], Any], stored: int
+        self, digest: bytes, data: bytes, decode: Callable[[int, bytes], Any], stored: Hashable
     ) -> Any:
         value = decode(EXT_PYDANTIC_V2, data)
         if isinstance(value, BaseMessage):
@@ -272,20 +289,40 @@ class MessageMemo(JsonPlusSerializer):
     def __init__(self, rows: MessageRows | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._rows = rows
+        self._fresh()
+
+    def _fresh(self) -> None:
         self._scopes: collections.OrderedDict[tuple[str, str], _Scope] = collections.OrderedDict()
         self._lock = threading.Lock()
+        self._allowing: dict[frozenset[Any], MessageMemo] = {}
+
+    def with_msgpack_allowlist(self, extra_allowlist: Iterable[tuple[str, ...] | type]) -> Any:
+        """LangGraph's derived serializer (a graph's allowlist, under
+        ``LANGGRAPH_STRICT_MSGPACK``), one per allowlist: LangGraph asks on
+        every run. It remembers apart: an object decoded under a looser
+        allowlist is never handed to a stricter one."""
+        extra = frozenset(extra_allowlist)
+        derived = self._allowing.get(extra)
+        if derived is None:
+            derived = cast(MessageMemo, super().with_msgpack_allowlist(extra))
+            if derived is not self:
+                derived._fresh()
+            self._allowing[extra] = derived
+        return derived
 
     @contextmanager
-    def scope(self, config: RunnableConfig) -> Iterator[None]:
+    def scope(self, config: RunnableConfig, *, checkpoint: bool = False) -> Iterator[None]:
         """What is encoded and decoded meanwhile (in this context: this thread,
         this task, what it hands to ``asyncio.to_thread``) belongs to the
-        LangGraph thread and checkpoint namespace of ``config``."""
+        LangGraph thread and checkpoint namespace of ``config``. ``checkpoint``:
+        what is dumped meanwhile is a checkpoint, whose lists of messages are
+        stored by reference (with ``rows``)."""
         configurable = config["configurable"]
         key = (str(configurable["thread_id"]), str(configurable.get("checkpoint_ns", "")))
         with self._lock:
             found = self._scopes.pop(key, None) or _Scope(key)
             self._scopes[key] = found
-        token = _CURRENT.set(found)
+        token = _CURRENT.set((found, checkpoint))
         try:
             yield
         finally:
@@ -298,26 +335,34 @@ class MessageMemo(JsonPlusSerializer):
                     held -= oldest.held
 
     def dumps_typed(self, obj: Any) -> tuple[str, bytes]:
-        scope = _CURRENT.get()
-        if scope is None or not isinstance(obj, list | dict):
+        use = _CURRENT.get()
+        if use is None or not isinstance(obj, list | dict):
             return super().dumps_typed(obj)
-        if isinstance(obj, list):  # a write
+        scope, checkpoint = use
+        kind = "msgpack"
+        if isinstance(obj, list):  # a write of messages, maybe
             obj = _spliced(scope, obj)
-        elif isinstance(obj.get("channel_values"), dict):  # a checkpoint
-            spliced = _spliced if self._rows is None else partial(_referenced, rows=self._rows)
-            values = {k: spliced(scope, v) for k, v in obj["channel_values"].items()}
+        elif checkpoint and self._rows is not None:
+            rows, epoch = self._rows, self._rows.epoch(_key(scope))
+            channels = obj["channel_values"].items()
+            values = {k: _referenced(scope, v, rows, epoch) for k, v in channels}
             obj = {**obj, "channel_values": values}
-        return "msgpack", ormsgpack.packb(
-            obj, default=jsonplus._msgpack_default, option=jsonplus._option
-        )
+            if any(isinstance(v, ormsgpack.Ext) for v in values.values()):
+                kind = REFERENCED
+        elif isinstance(obj.get("channel_values"), dict):  # a checkpoint, maybe: bytes alike
+            values = {k: _spliced(scope, v) for k, v in obj["channel_values"].items()}
+            obj = {**obj, "channel_values": values}
+        packed = ormsgpack.packb(obj, default=jsonplus._msgpack_default, option=jsonplus._option)
+        return kind, packed
 
     def loads_typed(self, data: tuple[str, bytes]) -> Any:
-        scope = _CURRENT.get()
+        use = _CURRENT.get()
         rows = self._rows
-        if data[0] != "msgpack" or (scope is None and rows is None):
+        if data[0] == REFERENCED and rows is None:
+            raise StoreUnavailableError("a checkpoint holds messages by reference, and no rows")
+        if data[0] not in ("msgpack", REFERENCED) or (use is None and rows is None):
             return super().loads_typed(data)
-        if scope is None:  # a read of no one thread (a listing of them all)
-            scope = _Scope()
+        scope = _Scope(None) if use is None else use[0]  # None: a listing of every thread
         decode = self._unpack_ext_hook
         failed: list[Exception] = []
 
@@ -351,11 +396,16 @@ def _spliced(scope: _Scope, value: Any) -> Any:
     return [scope.encoded(message) for message in value]
 
 
-def _referenced(scope: _Scope, value: Any, rows: MessageRows) -> Any:
+def _key(scope: _Scope) -> tuple[str, str]:
+    assert scope.key is not None  # a put is always of one thread
+    return scope.key
+
+
+def _referenced(scope: _Scope, value: Any, rows: MessageRows, epoch: Hashable) -> Any:
     """A list of messages by reference (``EXT_MESSAGES``); else ``value``."""
     if not value or not _messages(value):
         return value
-    return ormsgpack.Ext(EXT_MESSAGES, scope.referenced(value, rows))
+    return ormsgpack.Ext(EXT_MESSAGES, scope.referenced(value, rows, epoch))
 
 
 def references(blob: bytes) -> list[bytes]:
@@ -367,7 +417,10 @@ def references(blob: bytes) -> list[bytes]:
         if code == EXT_MESSAGES:
             found.append(payload)
 
-    ormsgpack.unpackb(blob, ext_hook=ext_hook, option=ormsgpack.OPT_NON_STR_KEYS)
+    try:
+        ormsgpack.unpackb(blob, ext_hook=ext_hook, option=ormsgpack.OPT_NON_STR_KEYS)
+    except ValueError as exc:  # ormsgpack.MsgpackDecodeError
+        raise StoreUnavailableError(f"a checkpoint in the database cannot be read: {exc}") from exc
     return found
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import copy
 import json
 import os
 import sqlite3
@@ -21,7 +22,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Collection, Iterator, Mapping, Sequence
 from functools import partial
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import (
@@ -35,7 +36,7 @@ from langgraph.checkpoint.sqlite import SqliteSaver
 
 from graphwire.protocol import StoreUnavailableError
 from graphwire.tasks.stores._db_thread import DatabaseThread, Mode
-from graphwire.tasks.stores._serde import MessageMemo, digests, references
+from graphwire.tasks.stores._serde import REFERENCED, MessageMemo, digests, references
 
 _T = TypeVar("_T")
 _PRAGMAS = ("journal_mode=WAL", "synchronous=NORMAL")
@@ -50,7 +51,11 @@ _MESSAGES = (
     "CREATE TABLE IF NOT EXISTS graphwire_messages (thread_id TEXT NOT NULL, "
     "checkpoint_ns TEXT NOT NULL, digest BLOB NOT NULL, data BLOB NOT NULL, "
     "PRIMARY KEY (thread_id, checkpoint_ns, digest))",
+    # A listing of every thread reads a checkpoint without knowing its thread.
     "CREATE INDEX IF NOT EXISTS graphwire_messages_digest ON graphwire_messages (digest)",
+    "CREATE TABLE IF NOT EXISTS graphwire_message_epochs (thread_id TEXT NOT NULL, "
+    "checkpoint_ns TEXT NOT NULL, epoch INTEGER NOT NULL, "
+    "PRIMARY KEY (thread_id, checkpoint_ns))",
 )
 _CHUNK = 500
 """Host parameters per statement."""
@@ -183,29 +188,42 @@ class _MessageRows:
     """The file's ``graphwire_messages``: each message of a checkpoint's state,
     as LangGraph encodes it, once per thread and namespace (``MessageMemo``).
     A checkpoint refers to its messages by digest; ``_prune`` deletes a row
-    when no checkpoint of its thread refers to it any more."""
+    when no checkpoint of its thread refers to it any more.
+
+    The epoch of a thread and namespace is this handle's count of rollbacks
+    with that namespace's count of deletions in ``graphwire_message_epochs``:
+    a deletion by any process on the file, a rollback in this one, makes the
+    memo store the rows again. Only the thread whose rows went stores again.
+    A deleted thread leaves its count behind (a few bytes), so that a thread
+    of the same id never starts at a count already seen."""
 
     def __init__(self, file: SqliteFile) -> None:
         self._file = file
-        self.epoch = 0
+        self._rollbacks = 0
 
     def forget(self) -> None:
-        """Rows stored so far may be gone (a rollback, a sweep, a deleted thread)."""
-        self.epoch += 1
+        """Rows this handle stored may be gone (a rollback, a new connection)."""
+        self._rollbacks += 1
 
-    def fetch(self, digests: Collection[bytes]) -> dict[bytes, bytes]:
-        found: dict[bytes, bytes] = {}
-        wanted = list(digests)
-        for at in range(0, len(wanted), _CHUNK):
-            chunk = wanted[at : at + _CHUNK]
-            marks = ", ".join("?" * len(chunk))
-            found.update(
-                self._file.conn.execute(
-                    f"SELECT digest, data FROM graphwire_messages WHERE digest IN ({marks})",
-                    chunk,
-                )
-            )
-        return found
+    def epoch(self, scope: tuple[str, str]) -> tuple[int, int]:
+        row = self._file.conn.execute(
+            "SELECT epoch FROM graphwire_message_epochs WHERE thread_id = ? AND checkpoint_ns = ?",
+            scope,
+        ).fetchone()
+        return self._rollbacks, 0 if row is None else row[0]
+
+    def fetch(
+        self, scope: tuple[str, str] | None, digests: Collection[bytes]
+    ) -> dict[bytes, bytes]:
+        conn = self._file.conn
+        if scope is None:
+            query = "SELECT digest, data FROM graphwire_messages WHERE digest IN ({})"
+            return dict(_select_in(conn, query, (), list(digests)))
+        query = (
+            "SELECT digest, data FROM graphwire_messages "
+            "WHERE thread_id = ? AND checkpoint_ns = ? AND digest IN ({})"
+        )
+        return dict(_select_in(conn, query, scope, list(digests)))
 
     def store(self, scope: tuple[str, str], digest: bytes, data: bytes) -> None:
         self._file.conn.execute(
@@ -237,24 +255,46 @@ class _MessageRows:
                 "WHERE thread_id = ? AND checkpoint_ns = '' AND digest = ?",
                 [(thread_id, digest) for digest in unused],
             )
-            self.forget()
+            conn.execute(
+                "INSERT INTO graphwire_message_epochs (thread_id, checkpoint_ns, epoch) "
+                "VALUES (?, '', 1) "
+                "ON CONFLICT (thread_id, checkpoint_ns) DO UPDATE SET epoch = epoch + 1",
+                (thread_id,),
+            )
 
     def delete_thread(self, thread_id: str) -> None:
-        self._file.conn.execute("DELETE FROM graphwire_messages WHERE thread_id = ?", (thread_id,))
-        self.forget()
+        conn = self._file.conn
+        conn.execute(
+            "UPDATE graphwire_message_epochs SET epoch = epoch + 1 WHERE thread_id = ?",
+            (thread_id,),
+        )
+        conn.execute(
+            "INSERT OR IGNORE INTO graphwire_message_epochs (thread_id, checkpoint_ns, epoch) "
+            "SELECT DISTINCT thread_id, checkpoint_ns, 1 FROM graphwire_messages "
+            "WHERE thread_id = ?",
+            (thread_id,),
+        )
+        conn.execute("DELETE FROM graphwire_messages WHERE thread_id = ?", (thread_id,))
+
+
+def _select_in(
+    conn: sqlite3.Connection, query: str, params: Sequence[Any], values: Sequence[Any]
+) -> Iterator[Any]:
+    """The rows of ``query`` with its ``IN ({})`` over ``values``, a chunk at a time."""
+    for at in range(0, len(values), _CHUNK):
+        chunk = values[at : at + _CHUNK]
+        yield from conn.execute(query.format(", ".join("?" * len(chunk))), (*params, *chunk))
 
 
 def _blobs(conn: sqlite3.Connection, thread_id: str, ids: Sequence[str]) -> Iterator[bytes]:
-    """The msgpack checkpoints ``ids`` of a thread's root namespace."""
-    for at in range(0, len(ids), _CHUNK):
-        chunk = ids[at : at + _CHUNK]
-        marks = ", ".join("?" * len(chunk))
-        for (blob,) in conn.execute(
-            "SELECT checkpoint FROM checkpoints WHERE thread_id = ? AND checkpoint_ns = '' "
-            f"AND type = 'msgpack' AND checkpoint_id IN ({marks})",
-            (thread_id, *chunk),
-        ):
-            yield blob
+    """The msgpack checkpoints ``ids`` of a thread's root namespace (those that
+    may refer to rows: those written before there was a type ``REFERENCED`` are msgpack)."""
+    query = (
+        "SELECT checkpoint FROM checkpoints WHERE thread_id = ? AND checkpoint_ns = '' "
+        "AND type IN ('msgpack', ?) AND checkpoint_id IN ({})"
+    )
+    for (blob,) in _select_in(conn, query, (thread_id, REFERENCED), ids):
+        yield blob
 
 
 def _prune(
@@ -280,16 +320,14 @@ def _prune(
     for stale in kinds.keys() - set(ids):  # pruned or deleted by another checkpointer
         del kinds[stale]
     unknown = [i for i in ids if i not in kinds]
-    for chunk in range(0, len(unknown), _CHUNK):
-        marks = ", ".join("?" * len(unknown[chunk : chunk + _CHUNK]))
-        kinds.update(
-            (checkpoint_id, _kind(json.loads(meta)))
-            for checkpoint_id, meta in conn.execute(
-                "SELECT checkpoint_id, metadata FROM checkpoints WHERE thread_id = ? "
-                f"AND checkpoint_ns = '' AND checkpoint_id IN ({marks})",
-                (thread_id, *unknown[chunk : chunk + _CHUNK]),
-            )
-        )
+    query = (
+        "SELECT checkpoint_id, metadata FROM checkpoints WHERE thread_id = ? "
+        "AND checkpoint_ns = '' AND checkpoint_id IN ({})"
+    )
+    kinds.update(
+        (checkpoint_id, _kind(json.loads(meta)))
+        for checkpoint_id, meta in _select_in(conn, query, (thread_id,), unknown)
+    )
     if any(kinds[i] == "delta" for i in ids):
         return
     starts = [n for n, i in enumerate(ids) if kinds[i] == "input"]
@@ -367,13 +405,27 @@ class SqliteCheckpointer(BaseCheckpointSaver[str]):
     ) -> None:
         """``memo``: the serializer of ``saver``, storing messages in ``rows``."""
         super().__init__(serde=memo)
-        self._memo = memo
         self._rows = rows
         self._file = file
         self._saver = saver
         self._turns = turns
         self._kinds: collections.OrderedDict[str, dict[str, str]] = collections.OrderedDict()
         """What ``_prune`` knows of a thread's checkpoints."""
+
+    @property
+    def _memo(self) -> MessageMemo:
+        """The serializer (of ``_saver`` too)."""
+        return cast(MessageMemo, self.serde)
+
+    def with_allowlist(
+        self, extra_allowlist: Collection[tuple[str, ...]]
+    ) -> BaseCheckpointSaver[str]:
+        """LangGraph's clone with a graph's msgpack allowlist, its saver's too."""
+        clone = super().with_allowlist(extra_allowlist)
+        if isinstance(clone, SqliteCheckpointer) and clone is not self:
+            clone._saver = copy.copy(self._saver)
+            clone._saver.serde = clone.serde
+        return clone
 
     # -- async: on the database thread -----------------------------------------------
 
@@ -489,7 +541,7 @@ class SqliteCheckpointer(BaseCheckpointSaver[str]):
     ) -> RunnableConfig:
         """The saver's put, then the retention when a turn starts (one job)."""
         configurable = config["configurable"]
-        with self._memo.scope(config):
+        with self._memo.scope(config, checkpoint=True):
             saved = self._saver.put(config, checkpoint, metadata, new_versions)
         if self._turns is None or configurable.get("checkpoint_ns"):
             return saved

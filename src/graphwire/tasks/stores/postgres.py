@@ -25,7 +25,7 @@ import dataclasses
 import logging
 import uuid
 from collections.abc import AsyncIterator, Callable, Collection, Iterator, Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 import psycopg
 from langchain_core.runnables import RunnableConfig
@@ -237,8 +237,12 @@ class PostgresCheckpointer(AsyncPostgresSaver):
     and decodes an unchanged message once (``MessageMemo``)."""
 
     def __init__(self, conn: AsyncConnectionPool[Any]) -> None:
-        self._memo = MessageMemo()
-        super().__init__(conn, serde=self._memo)
+        super().__init__(conn, serde=MessageMemo())
+
+    @property
+    def _memo(self) -> MessageMemo:
+        """The serializer: LangGraph's ``with_allowlist`` clone has a derived one."""
+        return cast(MessageMemo, self.serde)
 
     async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
         with _translated(), self._memo.scope(config):
