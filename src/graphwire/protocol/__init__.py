@@ -28,6 +28,7 @@ from graphwire.protocol._messages import to_agui_messages, to_langchain_messages
 from graphwire.protocol._parser import STREAM_MODES, StreamParser
 from graphwire.protocol._state import DEFAULT_HIDDEN_KEYS, visible_state
 from graphwire.protocol._tools import bind_frontend_tools, frontend_tools
+from graphwire.protocol._unchanged import comparable, unchanged
 from graphwire.protocol.errors import ErrorCode, GraphwireError, InputError, StoreUnavailableError
 
 __all__ = [
@@ -54,6 +55,7 @@ __all__ = [
     "cancelled_resume",
     "check_answers",
     "closing_events",
+    "comparable",
     "frontend_tool_specs",
     "frontend_tools",
     "is_cancelled_resume",
@@ -62,5 +64,6 @@ __all__ = [
     "to_agui_interrupt",
     "to_agui_messages",
     "to_langchain_messages",
+    "unchanged",
     "visible_state",
 ]

@@ -21,8 +21,7 @@ from typing import Any
 from ag_ui.core import Message, MessagesSnapshotEvent
 from langchain_core.messages import BaseMessage
 
-from graphwire.protocol import to_agui_messages
-from graphwire.protocol._unchanged import comparable, unchanged
+from graphwire.protocol import comparable, to_agui_messages, unchanged
 from graphwire.runs._encode import Written, encode_model
 
 

@@ -48,8 +48,7 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.serde import jsonplus
 from langgraph.checkpoint.serde.jsonplus import EXT_PYDANTIC_V2, JsonPlusSerializer
 
-from graphwire.protocol import StoreUnavailableError
-from graphwire.protocol._unchanged import comparable, unchanged
+from graphwire.protocol import StoreUnavailableError, comparable, unchanged
 
 SCOPES = 256
 """Threads (and namespaces) whose messages are remembered."""
