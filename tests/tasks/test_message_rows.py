@@ -18,10 +18,11 @@ from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 from langgraph.graph import START, MessagesState, StateGraph
 from langgraph.pregel import Pregel
+from pydantic import BaseModel
 
 from graphwire.protocol import StoreUnavailableError
 from graphwire.tasks import SqliteFile
-from graphwire.tasks.stores._serde import DIGEST, digests, references
+from graphwire.tasks.stores._serde import DIGEST, MessageMemo, digests, references
 
 TURNS = 2
 CONFIG: RunnableConfig = {"configurable": {"thread_id": "t"}}
@@ -352,3 +353,35 @@ async def test_every_rollback_makes_stored_rows_unknown(
     with pytest.raises(Exception, match="ended the shared transaction"):
         await file.call(ends)
     assert file._rows._rollbacks == epoch + 3
+
+
+class Custom(BaseModel):
+    """A graph's own type, in its state."""
+
+    name: str
+
+
+async def test_a_graphs_allowlist_reads_through_its_own_clone(tmp_path: Path) -> None:
+    """Under strict msgpack, LangGraph clones the checkpointer with a graph's
+    allowlist: the clone's reads and writes use the derived serializer (one
+    per allowlist), the original stays strict."""
+    file = SqliteFile(tmp_path / "strict.sqlite", checkpoint_turns=TURNS)
+    file._memo = MessageMemo(file._rows, allowed_msgpack_modules=None)
+    await file.acquire()
+    try:
+        plain = file.checkpointer()
+        allowing = plain.with_allowlist([(__name__, "Custom")])
+        assert allowing is not plain
+        assert plain.with_allowlist([(__name__, "Custom")]).serde is allowing.serde
+        checkpoint = _checkpoint(1, [HumanMessage("hi", id="u1")])
+        checkpoint["channel_values"]["custom"] = Custom(name="mine")
+        config = await allowing.aput(ROOT, checkpoint, {"source": "input", "step": -1}, {})
+        read = await allowing.aget_tuple(config)
+        refused = await plain.aget_tuple(config)
+    finally:
+        await file.release()
+    assert read is not None and read.checkpoint["channel_values"]["custom"] == Custom(name="mine")
+    assert refused is not None and not isinstance(
+        refused.checkpoint["channel_values"]["custom"], Custom
+    )
+    assert [m.content for m in read.checkpoint["channel_values"]["messages"]] == ["hi"]
