@@ -3,6 +3,8 @@ unchanged message converted and written once, any change in place seen."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,6 +21,8 @@ from graphwire.protocol import to_agui_messages
 from graphwire.runs import _registry, _snapshots, encode_event
 from graphwire.runs._registry import RunRegistry
 from graphwire.runs._snapshots import SnapshotMemo
+from graphwire.tasks import SqliteFile
+from tests.graphs import agent_graph, user_input
 
 
 def _history() -> list[BaseMessage]:
@@ -84,7 +88,8 @@ def test_a_message_changed_in_place_is_written_anew(change: str) -> None:
     assert encode_event(memo.event(history)) == _fresh(history)
 
 
-def test_an_unchanged_message_is_converted_once(monkeypatch: pytest.MonkeyPatch) -> None:
+def _counting(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The ids of the messages the memo converts from now on."""
     converted: list[str] = []
 
     def counting(messages: list[BaseMessage]) -> Any:
@@ -92,6 +97,11 @@ def test_an_unchanged_message_is_converted_once(monkeypatch: pytest.MonkeyPatch)
         return to_agui_messages(messages)
 
     monkeypatch.setattr(_snapshots, "to_agui_messages", counting)
+    return converted
+
+
+def test_an_unchanged_message_is_converted_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    converted = _counting(monkeypatch)
     memo, history = SnapshotMemo(), _history()
     memo.event(history)
     assert converted == ["s1", "u1", "a1", "t1", "a2"]
@@ -105,17 +115,23 @@ def test_an_unchanged_message_is_converted_once(monkeypatch: pytest.MonkeyPatch)
     assert converted == ["u1"]  # kept by object: an equal one is converted
 
 
-def test_a_message_equality_cannot_tell_about_is_never_trusted() -> None:
+def test_a_message_equality_cannot_tell_about_is_never_trusted(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """A tool's result holding a bytearray (written as its ``str``): a copy of
-    it would equal it after any change."""
+    it would equal it after any change. It is converted anew every time; the
+    thread's other messages are still converted once."""
+    converted = _counting(monkeypatch)
     raw = bytearray(b"ab")
     result = ToolMessage([{"type": "blob", "raw": raw}], tool_call_id="c1", id="t9")
     history: list[Any] = [*_history(), result]
     memo = SnapshotMemo()
     before = encode_event(memo.event(history))
     assert before == _fresh(history)
+    converted.clear()
     raw.append(ord("c"))
     assert encode_event(memo.event(history)) == _fresh(history) != before
+    assert converted == ["t9"]
 
 
 def test_a_snapshot_whose_list_was_changed_is_written_from_the_list() -> None:
@@ -138,3 +154,33 @@ def test_the_registry_keeps_a_bounded_number_of_memos(monkeypatch: pytest.Monkey
     assert big.size > 10_000
     registry._snapshot_memo("next")
     assert list(registry._snapshots) == ["next"]
+
+
+async def test_a_threads_next_runs_convert_only_their_new_messages(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Through the registry, on the SQLite file, whose serializer hands a
+    thread's unchanged messages back as the same objects run after run once
+    it decoded them: a run converts its own messages and the last run's (made
+    by the graph, decoded first now), never the older history."""
+    file = SqliteFile(tmp_path / "one.sqlite")
+    await file.acquire()
+    try:
+        graph = agent_graph([f"answer {n}" for n in range(1, 5)])
+        graph.checkpointer = file.checkpointer()
+        registry = RunRegistry()
+        converted = _counting(monkeypatch)
+        for n in range(1, 5):
+            converted.clear()
+            record = registry.start(
+                graph, user_input(f"q{n}", run=f"r{n}", msg_id=f"u{n}"), agent="a", thread_key="t1"
+            )
+            assert record.task is not None
+            await record.task
+    finally:
+        await file.release()
+    assert converted == ["u3", "ai-3", "u4", "ai-4"]
+    events = [json.loads(frame) for frame in record.log.after(0)]
+    snapshot = next(e for e in events if e["type"] == "MESSAGES_SNAPSHOT")
+    texts = [m["content"] for m in snapshot["messages"]]
+    assert texts == [text for n in range(1, 5) for text in (f"q{n}", f"answer {n}")]

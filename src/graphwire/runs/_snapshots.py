@@ -31,6 +31,9 @@ class _Entry:
     fields: dict[str, Any]
     models: list[Message]
     texts: list[str]
+    remembered: bool
+    """Whether equality with ``fields`` tells if the message changes: if not,
+    it is converted anew in every snapshot, the others still remembered."""
 
     @property
     def cost(self) -> int:
@@ -56,13 +59,17 @@ class SnapshotMemo:
         texts: list[str] = []
         for message in messages:
             entry = known.get(id(message))
-            kept = entry is not None and entry.message is message
-            if entry is None or not kept or not unchanged(message, entry.fields):
+            if (
+                entry is None
+                or entry.message is not message
+                or not unchanged(message, entry.fields)
+            ):
                 entry = _entry(message)
-            if entry is None:  # not one to remember, or its JSON needs the SDK
+            if entry is None:  # not a LangChain message, or its JSON needs the SDK
                 return MessagesSnapshotEvent(messages=to_agui_messages(messages))
-            self._known[id(message)] = entry
-            self.size += entry.cost
+            if entry.remembered:
+                self._known[id(message)] = entry
+                self.size += entry.cost
             models += entry.models
             texts += entry.texts
         return MessagesSnapshotEvent.model_construct(messages=Written(models, texts))
@@ -72,10 +79,9 @@ def _entry(message: Any) -> _Entry | None:
     if not isinstance(message, BaseMessage):
         return None
     fields = message.model_dump()
-    if not comparable(message, fields):
-        return None
     models = to_agui_messages([message])
     texts = [encode_model(model) for model in models]
     if any(text is None for text in texts):
         return None
-    return _Entry(message, fields, models, [text for text in texts if text is not None])
+    written = [text for text in texts if text is not None]
+    return _Entry(message, fields, models, written, comparable(message, fields))
