@@ -8,7 +8,9 @@ turns 10, 100 and 200, the SQLite file (and -wal) size and its checkpoint rows
 there, and an edit of the user message five turns back at the end; then
 "paired": turn 10 of a fresh thread and, right after it, one more turn of the
 long thread, fifteen times (the medians and their ratio: the machine's slow
-spells fall on both sides of a pair).
+spells fall on both sides of a pair). Then the same turns and pairs against
+bench/floor_server.py, the protocol's floor (the body parsed, the events and
+the snapshot written, nothing else), and graphwire's time over it.
 
     .venv/bin/python bench/turns_bench.py [--turns 200] [--env KEY=VALUE ...]
 """
@@ -20,10 +22,12 @@ import json
 import os
 import sqlite3
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +36,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.processes import serve  # noqa: E402
+from tests.processes import clean_env, free_port, serve  # noqa: E402
 
 THREAD = "bench-thread"
 AROUND = (10, 100, 200)
@@ -92,17 +96,16 @@ def main() -> None:
     env = {"GRAPHWIRE_DATA_DIR": str(data), "PYTHONPATH": f"{ROOT}:{ROOT / 'src'}"}
     env.update(item.split("=", 1) for item in args.env)
     server, url = serve(["chat=bench.graphs:chat"], ROOT, env, log=sys.stderr)
-    times: list[float] = []
     storage: dict[int, dict[str, int]] = {}
+
+    def measure(n: int) -> None:
+        if n in AROUND:
+            storage[n] = _storage(data / "graphwire.sqlite")
+
     try:
         with httpx.Client(base_url=url, timeout=120) as client:
             _wait(client)
-            history: list[Any] = []
-            for n in range(1, args.turns + 1):
-                ms, history = _turn(client, history, f"turn {n}: hello there")
-                times.append(ms)
-                if n in AROUND:
-                    storage[n] = _storage(data / "graphwire.sqlite")
+            times, history = _thread(client, args.turns, measure)
             # An edit of the user message five turns back: a fork from the history.
             at = 2 * (args.turns - 5)
             edited = [*history[:at], {**history[at], "content": "edited"}]
@@ -112,22 +115,66 @@ def main() -> None:
         server.terminate()
         server.wait(30)
     report: dict[str, Any] = {"turns": args.turns, "env": args.env}
-    for n in AROUND:
-        if n <= args.turns:
-            window = times[max(n - 5, 0) : n + 5]
-            report[f"turn_{n}_ms"] = round(statistics.median(window), 1)
-            report[f"turn_{n}_storage"] = storage.get(n)
+    report.update(_around(times, storage))
     if args.turns >= 200:
         report["ratio_200_to_10"] = round(report["turn_200_ms"] / report["turn_10_ms"], 2)
     report["edit_5_turns_back_ms"] = round(edit_ms, 1)
+    report["paired"] = _medians(paired, args.turns)
+    report["floor"] = _floor(args.turns)
+    ours, floor = report["paired"], report["floor"]["paired"]
+    sides = ("turn_10_ms", f"turn_{args.turns}_ms")
+    report["paired_over_floor_ms"] = {side: round(ours[side] - floor[side], 1) for side in sides}
+    print(json.dumps(report, indent=2))
+
+
+def _floor(turns: int) -> dict[str, Any]:
+    """The same turns and pairs against bench/floor_server.py: the protocol alone."""
+    port = free_port()
+    command = [sys.executable, str(ROOT / "bench" / "floor_server.py"), str(port)]
+    floor = subprocess.Popen(command, env=clean_env(), stderr=sys.stderr)
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=120) as client:
+            _wait(client)
+            times, history = _thread(client, turns, lambda n: None)
+            paired = _paired(client, history)
+    finally:
+        floor.terminate()
+        floor.wait(30)
+    return {**_around(times, {}), "paired": _medians(paired, turns)}
+
+
+def _thread(
+    client: httpx.Client, turns: int, after: Callable[[int], None]
+) -> tuple[list[float], list[Any]]:
+    """One thread of ``turns`` turns: each turn's wall time, and the history."""
+    times: list[float] = []
+    history: list[Any] = []
+    for n in range(1, turns + 1):
+        ms, history = _turn(client, history, f"turn {n}: hello there")
+        times.append(ms)
+        after(n)
+    return times, history
+
+
+def _around(times: list[float], storage: dict[int, dict[str, int]]) -> dict[str, Any]:
+    """The median of the ten turns around each of ``AROUND``, and ``storage`` there."""
+    report: dict[str, Any] = {}
+    for n in AROUND:
+        if n <= len(times):
+            report[f"turn_{n}_ms"] = round(statistics.median(times[max(n - 5, 0) : n + 5]), 1)
+            if storage:
+                report[f"turn_{n}_storage"] = storage.get(n)
+    return report
+
+
+def _medians(paired: list[tuple[float, float]], turns: int) -> dict[str, Any]:
     short, long = (statistics.median(side) for side in zip(*paired, strict=True))
-    report["paired"] = {
+    return {
         "pairs": len(paired),
         "turn_10_ms": round(short, 1),
-        f"turn_{args.turns}_ms": round(long, 1),
+        f"turn_{turns}_ms": round(long, 1),
         "ratio": round(long / short, 2),
     }
-    print(json.dumps(report, indent=2))
 
 
 def _paired(client: httpx.Client, history: list[Any]) -> list[tuple[float, float]]:
