@@ -193,13 +193,13 @@ async def test_a_deleted_thread_takes_its_rows(file: SqliteFile, tmp_path: Path)
     assert threads == ["u", "u"]
 
 
-def _checkpoint(n: int, messages: list[Any]) -> Any:
+def _checkpoint(n: int, messages: list[Any], version: int | None = None) -> Any:
     return {
         "v": 4,
         "id": f"00000000-0000-6000-8000-{n:012d}",
         "ts": "2026-12-02T00:00:00+00:00",
         "channel_values": {"messages": messages},
-        "channel_versions": {"messages": str(n)},
+        "channel_versions": {"messages": str(version or n)},
         "versions_seen": {},
         "updated_channels": ["messages"],
     }
@@ -210,12 +210,14 @@ ROOT: RunnableConfig = {"configurable": {"thread_id": "t", "checkpoint_ns": ""}}
 
 @pytest.mark.parametrize("how", ["deleted", "swept"])
 @pytest.mark.parametrize("where", ["here", "by another handle"])
+@pytest.mark.parametrize("version", [2, 1])
 async def test_rows_gone_are_stored_again_by_whoever_refers_to_them(
-    file: SqliteFile, tmp_path: Path, how: str, where: str
+    file: SqliteFile, tmp_path: Path, how: str, where: str, version: int
 ) -> None:
     """The thread's rows go (its deletion, a sweep), here or through another
     handle on the file (another process): the same message objects put again
-    are stored again, never referred to while gone."""
+    are stored again, never referred to while gone — at a new version of the
+    channel, or at the one put before (a turn's input checkpoint)."""
     messages = [HumanMessage("kept", id="u1"), AIMessage("also kept", id="a1")]
     saver = file.checkpointer()
     await saver.aput(ROOT, _checkpoint(1, messages), {"source": "input", "step": -1}, {})
@@ -230,10 +232,30 @@ async def test_rows_gone_are_stored_again_by_whoever_refers_to_them(
             await other.call(lambda: other._rows.sweep("t", gone=ids, kept=[]))
     with sqlite3.connect(tmp_path / "one.sqlite") as conn:
         assert conn.execute("SELECT COUNT(*) FROM graphwire_messages").fetchone() == (0,)
-    await saver.aput(ROOT, _checkpoint(2, messages), {"source": "loop", "step": 0}, {})
+    await saver.aput(ROOT, _checkpoint(2, messages, version), {"source": "loop", "step": 0}, {})
     async with _reopened(tmp_path / "one.sqlite") as again:
         read = await again.checkpointer().aget_tuple(ROOT)
     assert read is not None and read.checkpoint["channel_values"]["messages"] == messages
+
+
+async def test_a_channel_is_stored_once_per_version(file: SqliteFile) -> None:
+    """As LangGraph's savers that store a channel's value once per version
+    (Postgres, in memory): a checkpoint holding the version put last holds
+    what was put then (a turn's input checkpoint: the history unchanged),
+    even if a message changed in place since; a new version holds the change."""
+    messages = [HumanMessage("question", id="u1"), AIMessage("answer", id="a1")]
+    saver = file.checkpointer()
+
+    async def put(n: int, version: int) -> str:
+        await saver.aput(ROOT, _checkpoint(n, messages, version), {"step": n}, {})
+        read = await saver.aget_tuple(ROOT)
+        assert read is not None and read.checkpoint["id"] == _checkpoint(n, [])["id"]
+        return str(read.checkpoint["channel_values"]["messages"][1].content)
+
+    assert await put(1, 1) == "answer"
+    messages[1].content = "changed in place"
+    assert await put(2, 1) == "answer"
+    assert await put(3, 2) == "changed in place"
 
 
 async def test_a_sweep_of_one_thread_leaves_what_another_stored(file: SqliteFile) -> None:

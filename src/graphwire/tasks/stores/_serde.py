@@ -26,7 +26,10 @@ Given ``MessageRows`` (the SQLite file), a checkpoint stores each list of
 messages by reference: the digests of the messages' LangGraph encodings, each
 encoding stored once per thread as a row (``EXT_MESSAGES``). A turn then
 writes its new messages and a few bytes per message it keeps, not the whole
-history three times over. Such a checkpoint's type is ``REFERENCED``, not
+history three times over; a channel at the version the thread's last put
+held (a turn's input checkpoint) refers to what that put did, as LangGraph's
+savers that store a channel once per version (Postgres, in memory) store it.
+Such a checkpoint's type is ``REFERENCED``, not
 "msgpack": a reader that cannot resolve references (LangGraph's own saver,
 an older graphwire) fails on it rather than read its messages as None.
 """
@@ -140,6 +143,7 @@ class _Scope:
     __slots__ = (
         "by_digest",
         "by_id",
+        "channels",
         "key",
         "old_by_digest",
         "old_by_id",
@@ -155,6 +159,9 @@ class _Scope:
         self.by_digest: dict[bytes, _Known] = {}
         self.old_by_id: dict[int, _Known] = {}
         self.old_by_digest: dict[bytes, _Known] = {}
+        self.channels: dict[str, tuple[Any, Hashable, ormsgpack.Ext]] = {}
+        """Each channel's list of messages in the last checkpoint put: its
+        version, the epoch, the references."""
         self.size = self.old_size = self.uses = 0
 
     @property
@@ -165,6 +172,24 @@ class _Scope:
         """``message`` as LangGraph encodes it."""
         known, data = self._encode(message)
         return known.packed if known is not None else _fragment(data)
+
+    def channel(
+        self,
+        name: str,
+        version: Any,
+        messages: list[BaseMessage],
+        rows: MessageRows,
+        epoch: Hashable,
+    ) -> ormsgpack.Ext:
+        """Channel ``name``'s ``messages`` by reference, at ``epoch``. A version
+        put last at this epoch is stored as it was then, as LangGraph's savers
+        that store a channel once per version (Postgres, in memory) store it."""
+        last = self.channels.get(name)
+        if last is not None and version is not None and last[:2] == (version, epoch):
+            return last[2]
+        references = ormsgpack.Ext(EXT_MESSAGES, self.referenced(messages, rows, epoch))
+        self.channels[name] = (version, epoch, references)
+        return references
 
     def referenced(self, messages: list[BaseMessage], rows: MessageRows, epoch: Hashable) -> bytes:
         """The digests of ``messages`` as LangGraph encodes them, their bytes in
@@ -343,8 +368,11 @@ class MessageMemo(JsonPlusSerializer):
             obj = _spliced(scope, obj)
         elif checkpoint and self._rows is not None:
             rows, epoch = self._rows, self._rows.epoch(_key(scope))
-            channels = obj["channel_values"].items()
-            values = {k: _referenced(scope, v, rows, epoch) for k, v in channels}
+            versions = obj.get("channel_versions") or {}
+            values = {
+                k: scope.channel(k, versions.get(k), v, rows, epoch) if v and _messages(v) else v
+                for k, v in obj["channel_values"].items()
+            }
             obj = {**obj, "channel_values": values}
             if any(isinstance(v, ormsgpack.Ext) for v in values.values()):
                 kind = REFERENCED
@@ -398,13 +426,6 @@ def _spliced(scope: _Scope, value: Any) -> Any:
 def _key(scope: _Scope) -> tuple[str, str]:
     assert scope.key is not None  # a put is always of one thread
     return scope.key
-
-
-def _referenced(scope: _Scope, value: Any, rows: MessageRows, epoch: Hashable) -> Any:
-    """A list of messages by reference (``EXT_MESSAGES``); else ``value``."""
-    if not value or not _messages(value):
-        return value
-    return ormsgpack.Ext(EXT_MESSAGES, scope.referenced(value, rows, epoch))
 
 
 def references(blob: bytes) -> list[bytes]:
