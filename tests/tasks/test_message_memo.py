@@ -83,21 +83,20 @@ def test_the_bytes_are_langgraphs_and_an_unchanged_message_is_encoded_once(
 ) -> None:
     memo = MessageMemo()
     messages = _history()
-    checkpoint = _checkpoint(messages)
-    with memo.scope(_at("t")):
-        first = memo.dumps_typed(checkpoint)
+    with memo.scope(_at("t")):  # a channel's value, as the PostgreSQL saver dumps it
+        first = memo.dumps_typed(messages)
     assert len(dumps) == 4
     dumps.clear()
-    grown = _checkpoint([*messages, HumanMessage("thanks", id="u2")])
+    grown = [*messages, HumanMessage("thanks", id="u2")]
     with memo.scope(_at("t")):
         second = memo.dumps_typed(grown)
         write = memo.dumps_typed(messages[-1:])
     assert [m.id for m in dumps] == ["u2"]  # only the new message
     dumps.clear()
-    assert first == LANGGRAPH.dumps_typed(checkpoint)
+    assert first == LANGGRAPH.dumps_typed(messages)
     assert second == LANGGRAPH.dumps_typed(grown)
     assert write == LANGGRAPH.dumps_typed(messages[-1:])
-    assert memo.dumps_typed(checkpoint) == first  # outside a scope: LangGraph's own
+    assert memo.dumps_typed(messages) == first  # outside a scope: LangGraph's own
 
 
 @pytest.mark.parametrize(
@@ -115,7 +114,7 @@ def test_a_message_changed_in_place_is_encoded_anew(change: str) -> None:
     memo = MessageMemo()
     messages = _history()
     with memo.scope(_at("t")):
-        memo.dumps_typed(_checkpoint(messages))
+        memo.dumps_typed(messages)
     if change == "content":
         messages[0].content = "and in Rome?"
     elif change == "nested tool call args":
@@ -129,9 +128,8 @@ def test_a_message_changed_in_place_is_encoded_anew(change: str) -> None:
         messages[0].marker = "x"  # BaseMessage allows extra fields
     else:
         messages[2] = ToolMessage("rain", tool_call_id="c1", id="t1")
-    checkpoint = _checkpoint(messages)
     with memo.scope(_at("t")):
-        assert memo.dumps_typed(checkpoint) == LANGGRAPH.dumps_typed(checkpoint)
+        assert memo.dumps_typed(messages) == LANGGRAPH.dumps_typed(messages)
 
 
 def test_an_unchanged_message_is_decoded_once_and_a_changed_one_anew(
@@ -155,9 +153,10 @@ def test_an_unchanged_message_is_decoded_once_and_a_changed_one_anew(
     assert fresh[1].tool_calls[0]["args"]["city"] == "Paris"
     assert fresh[0] is old[0]
     # Bytes it decoded are bytes it can write without encoding again.
+    expected = LANGGRAPH.dumps_typed(fresh)
     dumps.clear()
     with memo.scope(_at("t")):
-        assert memo.dumps_typed(_checkpoint(fresh)) == data
+        assert memo.dumps_typed(fresh) == expected
     assert dumps == []
 
 

@@ -18,6 +18,7 @@ from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 from langgraph.graph import START, MessagesState, StateGraph
 from langgraph.pregel import Pregel
+from langgraph.types import interrupt
 from pydantic import BaseModel
 
 from graphwire.protocol import StoreUnavailableError
@@ -182,6 +183,44 @@ async def test_a_listing_of_every_thread_reads_their_messages(file: SqliteFile) 
     }
 
 
+async def test_a_listing_of_a_thread_reads_its_subgraphs_messages(file: SqliteFile) -> None:
+    """A listing of a thread without ``checkpoint_ns`` holds its subgraphs'
+    checkpoints too (LangGraph's listing): each reads its own namespace's
+    rows, merged newest first, and with a limit, as LangGraph's."""
+
+    def think(state: MessagesState) -> dict[str, Any]:
+        return {"messages": [AIMessage("thinking in the subgraph", id="sub-1")]}
+
+    def ask(state: MessagesState) -> dict[str, Any]:
+        interrupt("ok?")
+        return {}
+
+    inner = StateGraph(MessagesState)
+    inner.add_node(think)
+    inner.add_node(ask)
+    inner.add_edge(START, "think")
+    inner.add_edge("think", "ask")
+    outer = StateGraph(MessagesState)
+    outer.add_node("inner", inner.compile())
+    outer.add_edge(START, "inner")
+    saver = file.checkpointer()
+    graph = outer.compile(checkpointer=saver)
+    await graph.ainvoke({"messages": [HumanMessage("hi", id="u1")]}, CONFIG)
+    listed = [item async for item in saver.alist(CONFIG)]
+    with sqlite3.connect(file.path) as conn:  # LangGraph's order
+        query = "SELECT checkpoint_id FROM checkpoints WHERE thread_id = 't' ORDER BY 1 DESC"
+        order = [c for (c,) in conn.execute(query)]
+    assert [item.config["configurable"]["checkpoint_id"] for item in listed] == order
+    assert len({item.config["configurable"]["checkpoint_ns"] for item in listed}) == 2
+    texts = {
+        m.content for item in listed for m in item.checkpoint["channel_values"].get("messages", [])
+    }
+    assert "thinking in the subgraph" in texts
+    assert [i.config for i in [x async for x in saver.alist(CONFIG, limit=3)]] == [
+        i.config for i in listed[:3]
+    ]
+
+
 async def test_a_deleted_thread_takes_its_rows(file: SqliteFile, tmp_path: Path) -> None:
     graph = _chat(file)
     for thread in ("t", "u"):
@@ -208,19 +247,24 @@ def _checkpoint(n: int, messages: list[Any], version: int | None = None) -> Any:
 ROOT: RunnableConfig = {"configurable": {"thread_id": "t", "checkpoint_ns": ""}}
 
 
+def _after(n: int) -> RunnableConfig:
+    """The config a put of the checkpoint after ``_checkpoint(n)`` gets."""
+    return {"configurable": {**ROOT["configurable"], "checkpoint_id": _checkpoint(n, [])["id"]}}
+
+
 @pytest.mark.parametrize("how", ["deleted", "swept"])
 @pytest.mark.parametrize("where", ["here", "by another handle"])
-@pytest.mark.parametrize("version", [2, 1])
+@pytest.mark.parametrize("source", ["loop", "input"])
 async def test_rows_gone_are_stored_again_by_whoever_refers_to_them(
-    file: SqliteFile, tmp_path: Path, how: str, where: str, version: int
+    file: SqliteFile, tmp_path: Path, how: str, where: str, source: str
 ) -> None:
     """The thread's rows go (its deletion, a sweep), here or through another
     handle on the file (another process): the same message objects put again
-    are stored again, never referred to while gone — at a new version of the
-    channel, or at the one put before (a turn's input checkpoint)."""
+    are stored again, never referred to while gone — in a step's checkpoint,
+    or in an input checkpoint that copies the one put before."""
     messages = [HumanMessage("kept", id="u1"), AIMessage("also kept", id="a1")]
     saver = file.checkpointer()
-    await saver.aput(ROOT, _checkpoint(1, messages), {"source": "input", "step": -1}, {})
+    await saver.aput(ROOT, _checkpoint(1, messages), {"source": "loop", "step": 0}, {})
     async with contextlib.AsyncExitStack() as stack:
         other = file
         if where != "here":
@@ -232,30 +276,37 @@ async def test_rows_gone_are_stored_again_by_whoever_refers_to_them(
             await other.call(lambda: other._rows.sweep("t", gone=ids, kept=[]))
     with sqlite3.connect(tmp_path / "one.sqlite") as conn:
         assert conn.execute("SELECT COUNT(*) FROM graphwire_messages").fetchone() == (0,)
-    await saver.aput(ROOT, _checkpoint(2, messages, version), {"source": "loop", "step": 0}, {})
+    version = 1 if source == "input" else 2
+    copy = _checkpoint(2, messages, version)
+    await saver.aput(_after(1), copy, {"source": source, "step": 1}, {})
     async with _reopened(tmp_path / "one.sqlite") as again:
         read = await again.checkpointer().aget_tuple(ROOT)
     assert read is not None and read.checkpoint["channel_values"]["messages"] == messages
 
 
-async def test_a_channel_is_stored_once_per_version(file: SqliteFile) -> None:
-    """As LangGraph's savers that store a channel's value once per version
-    (Postgres, in memory): a checkpoint holding the version put last holds
-    what was put then (a turn's input checkpoint: the history unchanged),
-    even if a message changed in place since; a new version holds the change."""
+async def test_an_input_checkpoint_refers_to_what_its_parent_did(file: SqliteFile) -> None:
+    """A turn's input checkpoint copies the checkpoint just read where a
+    channel's version is unchanged: it refers to the parent's rows without
+    checking the history again. Any other checkpoint at that version — a
+    step whose node changed a message in place and wrote nothing, an input
+    checkpoint whose parent is not the last put — holds what is there now,
+    as LangGraph's SqliteSaver would."""
     messages = [HumanMessage("question", id="u1"), AIMessage("answer", id="a1")]
     saver = file.checkpointer()
 
-    async def put(n: int, version: int) -> str:
-        await saver.aput(ROOT, _checkpoint(n, messages, version), {"step": n}, {})
+    async def put(n: int, source: str, after: int) -> str:
+        parent = _after(after) if after else ROOT
+        await saver.aput(parent, _checkpoint(n, messages, 1), {"source": source, "step": n}, {})
         read = await saver.aget_tuple(ROOT)
         assert read is not None and read.checkpoint["id"] == _checkpoint(n, [])["id"]
         return str(read.checkpoint["channel_values"]["messages"][1].content)
 
-    assert await put(1, 1) == "answer"
-    messages[1].content = "changed in place"
-    assert await put(2, 1) == "answer"
-    assert await put(3, 2) == "changed in place"
+    assert await put(1, "loop", 0) == "answer"
+    messages[1].content = "changed in place"  # never between a read and its input put
+    assert await put(2, "input", 1) == "answer"  # the parent's references
+    assert await put(3, "loop", 2) == "changed in place"
+    messages[1].content = "changed again"
+    assert await put(4, "input", 1) == "changed again"  # its parent is not the last put
 
 
 async def test_a_sweep_of_one_thread_leaves_what_another_stored(file: SqliteFile) -> None:
@@ -334,6 +385,8 @@ async def test_a_missing_row_is_a_clear_error(file: SqliteFile, tmp_path: Path) 
             StoreUnavailableError, match="message\\(s\\) the database does not hold"
         ):
             await _chat(again).aget_state(CONFIG)
+        with pytest.raises(StoreUnavailableError, match="of thread 't'"):  # a listing of all
+            [item async for item in again.checkpointer().alist(None)]
 
 
 async def test_every_rollback_makes_stored_rows_unknown(

@@ -59,11 +59,7 @@ class SnapshotMemo:
         texts: list[str] = []
         for message in messages:
             entry = known.get(id(message))
-            if (
-                entry is None
-                or entry.message is not message
-                or not unchanged(message, entry.fields)
-            ):
+            if entry is None or not unchanged(message, entry.fields):  # entries keep their ids
                 entry = _entry(message)
             if entry is None:  # not a LangChain message, or its JSON needs the SDK
                 return MessagesSnapshotEvent(messages=to_agui_messages(messages))

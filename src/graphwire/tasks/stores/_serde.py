@@ -26,10 +26,9 @@ Given ``MessageRows`` (the SQLite file), a checkpoint stores each list of
 messages by reference: the digests of the messages' LangGraph encodings, each
 encoding stored once per thread as a row (``EXT_MESSAGES``). A turn then
 writes its new messages and a few bytes per message it keeps, not the whole
-history three times over; a channel at the version the thread's last put
-held (a turn's input checkpoint) refers to what that put did, as LangGraph's
-savers that store a channel once per version (Postgres, in memory) store it.
-Such a checkpoint's type is ``REFERENCED``, not
+history three times over; a turn's input checkpoint, which copies its parent
+(the thread's last put) where a channel's version is unchanged, refers to
+what that put did. Such a checkpoint's type is ``REFERENCED``, not
 "msgpack": a reader that cannot resolve references (LangGraph's own saver,
 an older graphwire) fails on it rather than read its messages as None.
 """
@@ -39,7 +38,7 @@ from __future__ import annotations
 import collections
 import hashlib
 import threading
-from collections.abc import Callable, Collection, Hashable, Iterable, Iterator
+from collections.abc import Callable, Collection, Hashable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -57,10 +56,11 @@ SCOPES = 256
 """Threads (and namespaces) whose messages are remembered."""
 MEMO_BYTES = 64 * 1024 * 1024
 """Memory the remembered messages may take (``_Known.cost``)."""
-_CURRENT: ContextVar[tuple[_Scope, bool] | None] = ContextVar(
+_CURRENT: ContextVar[tuple[_Scope, bool, str | None] | None] = ContextVar(
     "graphwire_message_memo", default=None
 )
-"""The scope in use, and whether what is dumped in it is a checkpoint."""
+"""The scope in use, whether what is dumped in it is a checkpoint, and the
+checkpoint it copies its unchanged channels from (``MessageMemo.scope``)."""
 _GENERATIONS = 8
 """A scope forgets what its last uses (one per checkpoint or write read or
 put, ~7 per turn) did not touch."""
@@ -83,11 +83,8 @@ class MessageRows(Protocol):
         there). Read in the job that relies on it."""
         ...
 
-    def fetch(
-        self, scope: tuple[str, str] | None, digests: Collection[bytes]
-    ) -> dict[bytes, bytes]:
-        """The stored encodings of ``digests`` (those found) of ``scope``
-        (None: of whichever thread holds them)."""
+    def fetch(self, scope: tuple[str, str], digests: Collection[bytes]) -> dict[bytes, bytes]:
+        """The stored encodings of ``digests`` (those found) of ``scope``."""
         ...
 
     def store(self, scope: tuple[str, str], digest: bytes, data: bytes) -> None:
@@ -137,8 +134,20 @@ def _encoding(message: BaseMessage, fields: dict[str, Any]) -> bytes:
     return jsonplus._msgpack_enc((cls.__module__, cls.__name__, fields, "model_validate_json"))
 
 
+@dataclass(frozen=True, slots=True)
+class _Put:
+    """A checkpoint being put by reference."""
+
+    checkpoint_id: str
+    versions: Mapping[str, Any]
+    copied_from: str | None
+    rows: MessageRows
+    epoch: Hashable
+
+
 class _Scope:
-    """What one thread's checkpoints encoded and decoded lately, in two generations."""
+    """What one thread's checkpoints encoded and decoded lately, in two generations.
+    An entry keeps its message alive: the message's ``id()`` is its own."""
 
     __slots__ = (
         "by_digest",
@@ -152,16 +161,16 @@ class _Scope:
         "uses",
     )
 
-    def __init__(self, key: tuple[str, str] | None) -> None:
-        """``key``: the thread and namespace; None for a read of no one thread."""
+    def __init__(self, key: tuple[str, str]) -> None:
+        """``key``: the thread and namespace."""
         self.key = key
         self.by_id: dict[int, _Known] = {}
         self.by_digest: dict[bytes, _Known] = {}
         self.old_by_id: dict[int, _Known] = {}
         self.old_by_digest: dict[bytes, _Known] = {}
-        self.channels: dict[str, tuple[Any, Hashable, ormsgpack.Ext]] = {}
-        """Each channel's list of messages in the last checkpoint put: its
-        version, the epoch, the references."""
+        self.channels: dict[str, tuple[str, Any, Hashable, ormsgpack.Ext]] = {}
+        """Each channel's list of messages in the last checkpoint put: the
+        checkpoint's id, the channel's version, the epoch, the references."""
         self.size = self.old_size = self.uses = 0
 
     @property
@@ -173,23 +182,20 @@ class _Scope:
         known, data = self._encode(message)
         return known.packed if known is not None else _fragment(data)
 
-    def channel(
-        self,
-        name: str,
-        version: Any,
-        messages: list[BaseMessage],
-        rows: MessageRows,
-        epoch: Hashable,
-    ) -> ormsgpack.Ext:
-        """Channel ``name``'s ``messages`` by reference, at ``epoch``. A version
-        put last at this epoch is stored as it was then, as LangGraph's savers
-        that store a channel once per version (Postgres, in memory) store it."""
+    def channel(self, name: str, messages: list[BaseMessage], put: _Put) -> ormsgpack.Ext:
+        """Channel ``name``'s ``messages`` by reference, in checkpoint ``put``.
+        A checkpoint that copies the last one put at the same epoch, the
+        channel at the same version, refers to what that one did."""
+        version = put.versions.get(name)
         last = self.channels.get(name)
-        if last is not None and version is not None and last[:2] == (version, epoch):
-            return last[2]
-        references = ormsgpack.Ext(EXT_MESSAGES, self.referenced(messages, rows, epoch))
-        self.channels[name] = (version, epoch, references)
-        return references
+        copied = (put.copied_from, version, put.epoch)
+        if put.copied_from is not None and last is not None and last[:3] == copied:
+            self.channels[name] = (put.checkpoint_id, *last[1:])
+            return last[3]
+        references = self.referenced(messages, put.rows, put.epoch)
+        packed = ormsgpack.Ext(EXT_MESSAGES, references)
+        self.channels[name] = (put.checkpoint_id, version, put.epoch, packed)
+        return packed
 
     def referenced(self, messages: list[BaseMessage], rows: MessageRows, epoch: Hashable) -> bytes:
         """The digests of ``messages`` as LangGraph encodes them, their bytes in
@@ -198,12 +204,7 @@ class _Scope:
         digests = []
         for message in messages:
             known = by_id.get(id(message))  # the common case first: seen in this generation
-            if (
-                known is not None
-                and known.message is message
-                and known.stored == epoch
-                and known.unchanged()
-            ):
+            if known is not None and known.stored == epoch and known.unchanged():
                 digests.append(known.digest)
                 continue
             digests.append(self._stored(message, rows, epoch))
@@ -222,7 +223,7 @@ class _Scope:
 
     def _encode(self, message: BaseMessage) -> tuple[_Known | None, bytes]:
         known = self.by_id.get(id(message)) or self.old_by_id.get(id(message))
-        if known is not None and known.message is message and known.unchanged():
+        if known is not None and known.unchanged():
             self._keep(known)
             return known, known.data
         fields = message.model_dump()  # once, for the bytes and for the copy
@@ -257,12 +258,12 @@ class _Scope:
         missing = [digest for digest, message in found.items() if message is None]
         if missing:
             # The epoch first: a row found after it was read is gone only at a later one.
-            epoch = None if self.key is None else rows.epoch(self.key)
+            epoch = rows.epoch(self.key)
             stored = rows.fetch(self.key, missing)
             if len(stored) < len(missing):
-                thread = "" if self.key is None else f" of thread {self.key[0]!r}"
                 raise StoreUnavailableError(
-                    f"a checkpoint{thread} refers to {len(missing) - len(stored)} "
+                    f"a checkpoint of thread {self.key[0]!r} refers to "
+                    f"{len(missing) - len(stored)} "
                     "message(s) the database does not hold"
                 )
             for digest in missing:
@@ -335,50 +336,67 @@ class MessageMemo(JsonPlusSerializer):
         return derived
 
     @contextmanager
-    def scope(self, config: RunnableConfig, *, checkpoint: bool = False) -> Iterator[None]:
+    def scope(
+        self,
+        config: RunnableConfig,
+        *,
+        checkpoint: bool = False,
+        copied_from: str | None = None,
+        remember: bool = True,
+    ) -> Iterator[None]:
         """What is encoded and decoded meanwhile (in this context: this thread,
         this task, what it hands to ``asyncio.to_thread``) belongs to the
         LangGraph thread and checkpoint namespace of ``config``. ``checkpoint``:
         what is dumped meanwhile is a checkpoint, whose lists of messages are
-        stored by reference (with ``rows``)."""
+        stored by reference (with ``rows``). ``copied_from``: the checkpoint
+        that one copies where its channels' versions are unchanged, no node
+        having run since it was read (a turn's input checkpoint: its parent).
+        ``remember`` False: a read that
+        neither uses nor keeps what the memo holds (a listing of many threads,
+        which would push the threads in use out)."""
         configurable = config["configurable"]
         key = (str(configurable["thread_id"]), str(configurable.get("checkpoint_ns", "")))
-        with self._lock:
-            found = self._scopes.pop(key, None) or _Scope(key)
-            self._scopes[key] = found
-        token = _CURRENT.set((found, checkpoint))
+        found = _Scope(key)
+        if remember:
+            with self._lock:
+                found = self._scopes.pop(key, found)
+                self._scopes[key] = found
+        token = _CURRENT.set((found, checkpoint, copied_from))
         try:
             yield
         finally:
             _CURRENT.reset(token)
-            found.used()
-            with self._lock:  # summed anew: scopes may be in use at once, or evicted
-                held = sum(scope.held for scope in self._scopes.values())
-                while self._scopes and (len(self._scopes) > SCOPES or held > MEMO_BYTES):
-                    _, oldest = self._scopes.popitem(last=False)
-                    held -= oldest.held
+            if remember:
+                found.used()
+                self._forget()
+
+    def _forget(self) -> None:
+        """Drop the scopes used least lately beyond ``SCOPES`` and ``MEMO_BYTES``."""
+        with self._lock:  # summed anew: scopes may be in use at once, or evicted
+            held = sum(scope.held for scope in self._scopes.values())
+            while self._scopes and (len(self._scopes) > SCOPES or held > MEMO_BYTES):
+                _, oldest = self._scopes.popitem(last=False)
+                held -= oldest.held
 
     def dumps_typed(self, obj: Any) -> tuple[str, bytes]:
         use = _CURRENT.get()
         if use is None or not isinstance(obj, list | dict):
             return super().dumps_typed(obj)
-        scope, checkpoint = use
+        scope, checkpoint, copied_from = use
         kind = "msgpack"
         if isinstance(obj, list):  # a write of messages, maybe
             obj = _spliced(scope, obj)
         elif checkpoint and self._rows is not None:
-            rows, epoch = self._rows, self._rows.epoch(_key(scope))
+            epoch = self._rows.epoch(_key(scope))
             versions = obj.get("channel_versions") or {}
+            put = _Put(str(obj["id"]), versions, copied_from, self._rows, epoch)
             values = {
-                k: scope.channel(k, versions.get(k), v, rows, epoch) if v and _messages(v) else v
+                k: scope.channel(k, v, put) if v and _messages(v) else v
                 for k, v in obj["channel_values"].items()
             }
             obj = {**obj, "channel_values": values}
             if any(isinstance(v, ormsgpack.Ext) for v in values.values()):
                 kind = REFERENCED
-        elif isinstance(obj.get("channel_values"), dict):  # a checkpoint, maybe: bytes alike
-            values = {k: _spliced(scope, v) for k, v in obj["channel_values"].items()}
-            obj = {**obj, "channel_values": values}
         packed = ormsgpack.packb(obj, default=jsonplus._msgpack_default, option=jsonplus._option)
         return kind, packed
 
@@ -387,9 +405,9 @@ class MessageMemo(JsonPlusSerializer):
         rows = self._rows
         if data[0] == REFERENCED and rows is None:
             raise StoreUnavailableError("a checkpoint holds messages by reference, and no rows")
-        if data[0] not in ("msgpack", REFERENCED) or (use is None and rows is None):
+        if data[0] not in ("msgpack", REFERENCED) or use is None:
             return super().loads_typed(data)
-        scope = _Scope(None) if use is None else use[0]  # None: a listing of every thread
+        scope = use[0]
         decode = self._unpack_ext_hook
         failed: list[Exception] = []
 

@@ -13,8 +13,9 @@ deleted or replaced under the server is refused, never written into
 from __future__ import annotations
 
 import collections
-import contextlib
 import copy
+import heapq
+import itertools
 import json
 import os
 import sqlite3
@@ -51,8 +52,8 @@ _MESSAGES = (
     "CREATE TABLE IF NOT EXISTS graphwire_messages (thread_id TEXT NOT NULL, "
     "checkpoint_ns TEXT NOT NULL, digest BLOB NOT NULL, data BLOB NOT NULL, "
     "PRIMARY KEY (thread_id, checkpoint_ns, digest))",
-    # A listing of every thread reads a checkpoint without knowing its thread.
-    "CREATE INDEX IF NOT EXISTS graphwire_messages_digest ON graphwire_messages (digest)",
+    # Every read knows its thread: the index by digest alone (2026-12-02) went.
+    "DROP INDEX IF EXISTS graphwire_messages_digest",
     "CREATE TABLE IF NOT EXISTS graphwire_message_epochs (thread_id TEXT NOT NULL, "
     "checkpoint_ns TEXT NOT NULL, epoch INTEGER NOT NULL, "
     "PRIMARY KEY (thread_id, checkpoint_ns))",
@@ -212,13 +213,8 @@ class _MessageRows:
         ).fetchone()
         return self._rollbacks, 0 if row is None else row[0]
 
-    def fetch(
-        self, scope: tuple[str, str] | None, digests: Collection[bytes]
-    ) -> dict[bytes, bytes]:
+    def fetch(self, scope: tuple[str, str], digests: Collection[bytes]) -> dict[bytes, bytes]:
         conn = self._file.conn
-        if scope is None:
-            query = "SELECT digest, data FROM graphwire_messages WHERE digest IN ({})"
-            return dict(_select_in(conn, query, (), list(digests)))
         query = (
             "SELECT digest, data FROM graphwire_messages "
             "WHERE thread_id = ? AND checkpoint_ns = ? AND digest IN ({})"
@@ -512,14 +508,38 @@ class SqliteCheckpointer(BaseCheckpointSaver[str]):
         before: RunnableConfig | None,
         limit: int | None,
     ) -> Callable[[], Sequence[CheckpointTuple]]:
-        """The job that reads a listing whole (a job cannot hand back a live cursor)."""
+        """The job that reads a listing whole (a job cannot hand back a live cursor).
+        Each checkpoint is read in its own thread and namespace: a listing of a
+        thread without ``checkpoint_ns`` (its subgraphs' too), or of every
+        thread, is the listings of each, merged newest first as LangGraph's."""
 
-        def listing() -> Sequence[CheckpointTuple]:
-            one = config is not None and "thread_id" in config.get("configurable", {})
-            with self._memo.scope(config) if one and config else contextlib.nullcontext():
+        def listed(config: RunnableConfig, remember: bool) -> Sequence[CheckpointTuple]:
+            with self._memo.scope(config, remember=remember):
                 return list(self._saver.list(config, filter=filter, before=before, limit=limit))
 
+        def listing() -> Sequence[CheckpointTuple]:
+            configurable = dict(config["configurable"]) if config is not None else {}
+            if configurable.get("checkpoint_ns") is not None and "thread_id" in configurable:
+                return listed({"configurable": configurable}, True)
+            if config is not None and "thread_id" not in configurable:
+                return list(self._saver.list(config, filter=filter, before=before, limit=limit))
+            each = [
+                listed(
+                    {"configurable": {**configurable, "thread_id": t, "checkpoint_ns": ns}}, False
+                )
+                for t, ns in self._scopes_of(configurable.get("thread_id"))
+            ]
+            merged = heapq.merge(*each, key=_checkpoint_id, reverse=True)
+            return list(itertools.islice(merged, limit))
+
         return listing
+
+    def _scopes_of(self, thread_id: Any) -> Sequence[tuple[str, str]]:
+        """The threads and namespaces with checkpoints (of ``thread_id``, unless None)."""
+        query = "SELECT DISTINCT thread_id, checkpoint_ns FROM checkpoints"
+        if thread_id is None:
+            return self._file.conn.execute(query).fetchall()
+        return self._file.conn.execute(f"{query} WHERE thread_id = ?", (thread_id,)).fetchall()
 
     def put(
         self,
@@ -541,7 +561,9 @@ class SqliteCheckpointer(BaseCheckpointSaver[str]):
     ) -> RunnableConfig:
         """The saver's put, then the retention when a turn starts (one job)."""
         configurable = config["configurable"]
-        with self._memo.scope(config, checkpoint=True):
+        # An input checkpoint copies its parent, read just before: no node ran.
+        parent = configurable.get("checkpoint_id") if metadata.get("source") == "input" else None
+        with self._memo.scope(config, checkpoint=True, copied_from=parent):
             saved = self._saver.put(config, checkpoint, metadata, new_versions)
         if self._turns is None or configurable.get("checkpoint_ns"):
             return saved
@@ -586,3 +608,7 @@ class SqliteCheckpointer(BaseCheckpointSaver[str]):
 
     def get_next_version(self, current: str | None, channel: None) -> str:
         return self._saver.get_next_version(current, channel)
+
+
+def _checkpoint_id(item: CheckpointTuple) -> str:
+    return str(item.config["configurable"]["checkpoint_id"])
