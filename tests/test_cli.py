@@ -144,9 +144,11 @@ async def test_a_second_process_on_one_sqlite_data_directory_is_refused(tmp_path
     try:
         await wait_healthy(url)
         second = run_cli("serve", "--port", str(free_port()), cwd=tmp_path)
-        assert second.returncode != 0
+        assert second.returncode == 2, second.stderr
         assert "another graphwire process (pid " in second.stderr
         assert "share PostgreSQL" in second.stderr
+        assert "Traceback" not in second.stderr  # refused before it says it serves
+        assert "agent 'demo' at" not in second.stdout
         assert (await asyncio.to_thread(httpx.get, f"{url}/readyz")).status_code == 200
     finally:
         first.terminate()

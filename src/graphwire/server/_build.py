@@ -55,6 +55,9 @@ LOCK_FILE = "graphwire.lock"
 class Served:
     app: Starlette
     agents: list[str]
+    only: OneProcess | None = None
+    """The data directory's one-process lock (the SQLite store), which the
+    app takes when it starts."""
 
 
 def agent_specs(settings: Settings, cli_specs: Sequence[str]) -> list[AgentSpec]:
@@ -118,6 +121,7 @@ def build(settings: Settings, cli_specs: Sequence[str]) -> Served:
         only = OneProcess(Path(settings.data_dir))
         tasks = _sqlite_tasks(file, only, settings.kept_run_logs or None)
         app = create_app(agents, options, _sqlite_saver(file, only), tasks)
+        return Served(app, [a.name for a in agents], only)
     return Served(app, [a.name for a in agents])
 
 
@@ -170,8 +174,7 @@ def _sqlite_tasks(file: SqliteFile, only: OneProcess, kept_runs: int | None) -> 
 
 @contextlib.asynccontextmanager
 async def _acquired(file: SqliteFile, only: OneProcess) -> AsyncIterator[SqliteFile]:
-    Path(file.path).parent.mkdir(parents=True, exist_ok=True)
-    with only:
+    with only:  # makes the data directory
         await file.acquire()
         try:
             yield file
@@ -202,6 +205,7 @@ class OneProcess:
             self._file = None
 
     def _locked(self) -> IO[str]:
+        self._path.parent.mkdir(parents=True, exist_ok=True)
         file = self._path.open("a+")
         try:
             fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
