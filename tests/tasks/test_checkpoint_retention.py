@@ -134,11 +134,14 @@ def _add_batches(state: list[AnyMessage], writes: list[Any]) -> list[AnyMessage]
 
 class _DeltaState(TypedDict):
     messages: Annotated[list[AnyMessage], DeltaChannel(_add_batches)]
+    notes: Annotated[list[AnyMessage], add_messages]
+    """A list of messages stored by reference beside the delta channel."""
 
 
 async def test_a_delta_channel_thread_is_kept_whole(file: SqliteFile, tmp_path: Path) -> None:
     def agent(state: _DeltaState) -> dict[str, Any]:
-        return {"messages": [AIMessage(f"answer {len(state['messages'])}")]}
+        answer = f"answer {len(state['messages'])}"
+        return {"messages": [AIMessage(answer)], "notes": [AIMessage(f"note on {answer}")]}
 
     builder = StateGraph(_DeltaState)
     builder.add_node("agent", agent)
@@ -149,6 +152,7 @@ async def test_a_delta_channel_thread_is_kept_whole(file: SqliteFile, tmp_path: 
         history, _ = await _turn(graph, history, f"question {n}", n)
     state = await graph.aget_state({"configurable": {"thread_id": "t1"}})
     assert len(state.values["messages"]) == 2 * (2 * TURNS + 5)
+    assert len(state.values["notes"]) == 2 * TURNS + 5
     assert _rows(tmp_path / "one.sqlite") == 3 * (2 * TURNS + 5)  # nothing pruned
 
 

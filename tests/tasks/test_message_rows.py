@@ -23,7 +23,7 @@ from pydantic import BaseModel
 
 from graphwire.protocol import StoreUnavailableError
 from graphwire.tasks import SqliteFile
-from graphwire.tasks.stores._serde import DIGEST, MessageMemo, digests, references
+from graphwire.tasks.stores._serde import DIGEST, MessageMemo, _Scope, digests, references
 
 TURNS = 2
 CONFIG: RunnableConfig = {"configurable": {"thread_id": "t"}}
@@ -219,6 +219,28 @@ async def test_a_listing_of_a_thread_reads_its_subgraphs_messages(file: SqliteFi
     assert [i.config for i in [x async for x in saver.alist(CONFIG, limit=3)]] == [
         i.config for i in listed[:3]
     ]
+
+
+async def test_a_listing_decodes_only_what_it_returns(
+    file: SqliteFile, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A listing of every thread, or of a thread's namespaces, with a limit
+    decodes the checkpoints it returns, not a page of each thread's."""
+    graph = _chat(file)
+    for n in range(8):
+        config: RunnableConfig = {"configurable": {"thread_id": f"t{n}"}}
+        await graph.ainvoke({"messages": [HumanMessage("hi", id="u0")]}, config)
+    decoded: list[bytes] = []
+    resolved = _Scope.resolved
+
+    def counted(self: _Scope, payload: bytes, *args: Any) -> list[Any]:
+        decoded.append(payload)
+        return resolved(self, payload, *args)
+
+    monkeypatch.setattr(_Scope, "resolved", counted)
+    listed = [item async for item in file.checkpointer().alist(None, limit=3)]
+    holding = [i for i in listed if i.checkpoint["channel_values"].get("messages")]
+    assert len(listed) == 3 and len(decoded) == len(holding) > 0
 
 
 async def test_a_deleted_thread_takes_its_rows(file: SqliteFile, tmp_path: Path) -> None:

@@ -13,9 +13,8 @@ deleted or replaced under the server is refused, never written into
 from __future__ import annotations
 
 import collections
+import contextlib
 import copy
-import heapq
-import itertools
 import json
 import os
 import sqlite3
@@ -34,6 +33,7 @@ from langgraph.checkpoint.base import (
     CheckpointTuple,
 )
 from langgraph.checkpoint.sqlite import SqliteSaver
+from langgraph.checkpoint.sqlite.utils import search_where
 
 from graphwire.protocol import StoreUnavailableError
 from graphwire.tasks.stores._db_thread import DatabaseThread, Mode
@@ -482,8 +482,12 @@ class SqliteCheckpointer(BaseCheckpointSaver[str]):
     async def aget_delta_channel_history(
         self, *, config: RunnableConfig, channels: Sequence[str]
     ) -> Mapping[str, Any]:
-        history = partial(self._saver.get_delta_channel_history, config=config, channels=channels)
-        return await self._file.call(history, mode="read")
+        return await self._file.call(self._delta_history, config, channels, mode="read")
+
+    def _delta_history(self, config: RunnableConfig, channels: Sequence[str]) -> Mapping[str, Any]:
+        """The saver's, in the thread's scope: its checkpoints may hold references."""
+        with self._memo.scope(config):
+            return self._saver.get_delta_channel_history(config=config, channels=channels)
 
     # -- sync: the same jobs, waited for ---------------------------------------------
 
@@ -511,35 +515,50 @@ class SqliteCheckpointer(BaseCheckpointSaver[str]):
         """The job that reads a listing whole (a job cannot hand back a live cursor).
         Each checkpoint is read in its own thread and namespace: a listing of a
         thread without ``checkpoint_ns`` (its subgraphs' too), or of every
-        thread, is the listings of each, merged newest first as LangGraph's."""
-
-        def listed(config: RunnableConfig, remember: bool) -> Sequence[CheckpointTuple]:
-            with self._memo.scope(config, remember=remember):
-                return list(self._saver.list(config, filter=filter, before=before, limit=limit))
+        thread, finds its rows as LangGraph's does (its WHERE, its order, its
+        limit), then reads each one where it belongs."""
 
         def listing() -> Sequence[CheckpointTuple]:
-            configurable = dict(config["configurable"]) if config is not None else {}
-            if configurable.get("checkpoint_ns") is not None and "thread_id" in configurable:
-                return listed({"configurable": configurable}, True)
-            if config is not None and "thread_id" not in configurable:
+            if config is None:
+                return self._each(config, filter, before, limit)
+            configurable = config["configurable"]
+            if "thread_id" in configurable and configurable.get("checkpoint_ns") is None:
+                return self._each(config, filter, before, limit)
+            # One namespace of one thread (or no thread: LangGraph's own error).
+            with (
+                self._memo.scope(config)
+                if "thread_id" in configurable
+                else contextlib.nullcontext()
+            ):
                 return list(self._saver.list(config, filter=filter, before=before, limit=limit))
-            each = [
-                listed(
-                    {"configurable": {**configurable, "thread_id": t, "checkpoint_ns": ns}}, False
-                )
-                for t, ns in self._scopes_of(configurable.get("thread_id"))
-            ]
-            merged = heapq.merge(*each, key=_checkpoint_id, reverse=True)
-            return list(itertools.islice(merged, limit))
 
         return listing
 
-    def _scopes_of(self, thread_id: Any) -> Sequence[tuple[str, str]]:
-        """The threads and namespaces with checkpoints (of ``thread_id``, unless None)."""
-        query = "SELECT DISTINCT thread_id, checkpoint_ns FROM checkpoints"
-        if thread_id is None:
-            return self._file.conn.execute(query).fetchall()
-        return self._file.conn.execute(f"{query} WHERE thread_id = ?", (thread_id,)).fetchall()
+    def _each(
+        self,
+        config: RunnableConfig | None,
+        filter: dict[str, Any] | None,
+        before: RunnableConfig | None,
+        limit: int | None,
+    ) -> Sequence[CheckpointTuple]:
+        where, params = search_where(config, filter, before)
+        query = f"SELECT thread_id, checkpoint_ns, checkpoint_id FROM checkpoints {where} "
+        query += "ORDER BY checkpoint_id DESC" + (" LIMIT ?" if limit is not None else "")
+        found = self._file.conn.execute(query, [*params, limit] if limit is not None else params)
+        items = []
+        for thread_id, namespace, checkpoint_id in found.fetchall():
+            one: RunnableConfig = {
+                "configurable": {
+                    "thread_id": thread_id,
+                    "checkpoint_ns": namespace,
+                    "checkpoint_id": checkpoint_id,
+                }
+            }
+            with self._memo.scope(one, remember=False):  # many threads: keep none
+                item = self._saver.get_tuple(one)
+            if item is not None:
+                items.append(item)
+        return items
 
     def put(
         self,
@@ -603,12 +622,7 @@ class SqliteCheckpointer(BaseCheckpointSaver[str]):
     def get_delta_channel_history(
         self, *, config: RunnableConfig, channels: Sequence[str]
     ) -> Mapping[str, Any]:
-        history = partial(self._saver.get_delta_channel_history, config=config, channels=channels)
-        return self._file.call_blocking(history, "read")
+        return self._file.call_blocking(partial(self._delta_history, config, channels), "read")
 
     def get_next_version(self, current: str | None, channel: None) -> str:
         return self._saver.get_next_version(current, channel)
-
-
-def _checkpoint_id(item: CheckpointTuple) -> str:
-    return str(item.config["configurable"]["checkpoint_id"])
