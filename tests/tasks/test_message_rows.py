@@ -186,7 +186,7 @@ async def test_a_listing_of_every_thread_reads_their_messages(file: SqliteFile) 
 async def test_a_listing_of_a_thread_reads_its_subgraphs_messages(file: SqliteFile) -> None:
     """A listing of a thread without ``checkpoint_ns`` holds its subgraphs'
     checkpoints too (LangGraph's listing): each reads its own namespace's
-    rows, merged newest first, and with a limit, as LangGraph's."""
+    rows, in LangGraph's order, and with a limit, as LangGraph's."""
 
     def think(state: MessagesState) -> dict[str, Any]:
         return {"messages": [AIMessage("thinking in the subgraph", id="sub-1")]}

@@ -214,10 +214,10 @@ class _Scope:
         known, data = self._encode(message)
         if known is None:
             digest = _digest(data)
-            rows.store(_key(self), digest, data)
+            rows.store(self.key, digest, data)
             return digest
         if known.stored != epoch:
-            rows.store(_key(self), known.digest, data)
+            rows.store(self.key, known.digest, data)
             known.stored = epoch
         return known.digest
 
@@ -351,16 +351,16 @@ class MessageMemo(JsonPlusSerializer):
         stored by reference (with ``rows``). ``copied_from``: the checkpoint
         that one copies where its channels' versions are unchanged, no node
         having run since it was read (a turn's input checkpoint: its parent).
-        ``remember`` False: a read that
-        neither uses nor keeps what the memo holds (a listing of many threads,
-        which would push the threads in use out)."""
+        ``remember`` False: a read that neither uses nor keeps what the memo
+        holds (a listing of many threads, which would push out those in use)."""
         configurable = config["configurable"]
         key = (str(configurable["thread_id"]), str(configurable.get("checkpoint_ns", "")))
-        found = _Scope(key)
         if remember:
             with self._lock:
-                found = self._scopes.pop(key, found)
+                found = self._scopes.pop(key, None) or _Scope(key)
                 self._scopes[key] = found
+        else:
+            found = _Scope(key)
         token = _CURRENT.set((found, checkpoint, copied_from))
         try:
             yield
@@ -387,7 +387,7 @@ class MessageMemo(JsonPlusSerializer):
         if isinstance(obj, list):  # a write of messages, maybe
             obj = _spliced(scope, obj)
         elif checkpoint and self._rows is not None:
-            epoch = self._rows.epoch(_key(scope))
+            epoch = self._rows.epoch(scope.key)
             versions = obj.get("channel_versions") or {}
             put = _Put(str(obj["id"]), versions, copied_from, self._rows, epoch)
             values = {
@@ -439,11 +439,6 @@ def _spliced(scope: _Scope, value: Any) -> Any:
     if not _messages(value):
         return value
     return [scope.encoded(message) for message in value]
-
-
-def _key(scope: _Scope) -> tuple[str, str]:
-    assert scope.key is not None  # a put is always of one thread
-    return scope.key
 
 
 def references(blob: bytes) -> list[bytes]:

@@ -13,7 +13,6 @@ deleted or replaced under the server is refused, never written into
 from __future__ import annotations
 
 import collections
-import contextlib
 import copy
 import json
 import os
@@ -519,18 +518,10 @@ class SqliteCheckpointer(BaseCheckpointSaver[str]):
         limit), then reads each one where it belongs."""
 
         def listing() -> Sequence[CheckpointTuple]:
-            if config is None:
-                return self._each(config, filter, before, limit)
-            configurable = config["configurable"]
-            if "thread_id" in configurable and configurable.get("checkpoint_ns") is None:
-                return self._each(config, filter, before, limit)
-            # One namespace of one thread (or no thread: LangGraph's own error).
-            with (
-                self._memo.scope(config)
-                if "thread_id" in configurable
-                else contextlib.nullcontext()
-            ):
-                return list(self._saver.list(config, filter=filter, before=before, limit=limit))
+            if config is not None and config["configurable"].get("checkpoint_ns") is not None:
+                with self._memo.scope(config):  # one namespace of one thread: the memo's
+                    return list(self._saver.list(config, filter=filter, before=before, limit=limit))
+            return self._each(config, filter, before, limit)
 
         return listing
 
@@ -541,6 +532,8 @@ class SqliteCheckpointer(BaseCheckpointSaver[str]):
         before: RunnableConfig | None,
         limit: int | None,
     ) -> Sequence[CheckpointTuple]:
+        """LangGraph's listing (its WHERE, order and limit; its KeyError for a
+        config without a thread), each checkpoint read in its own namespace."""
         where, params = search_where(config, filter, before)
         query = f"SELECT thread_id, checkpoint_ns, checkpoint_id FROM checkpoints {where} "
         query += "ORDER BY checkpoint_id DESC" + (" LIMIT ?" if limit is not None else "")
