@@ -156,6 +156,20 @@ def test_the_registry_keeps_a_bounded_number_of_memos(monkeypatch: pytest.Monkey
     assert list(registry._snapshots) == ["next"]
 
 
+async def test_a_snapshot_past_the_bound_is_forgotten_when_its_run_ends(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A run's snapshot is made as it ends: the bound holds then, not only at
+    the next run's start."""
+    monkeypatch.setattr(_registry, "SNAPSHOT_BYTES", 4_000)  # ~2.5 kB a message
+    registry = RunRegistry()
+    graph = agent_graph(["a short answer"])
+    record = registry.start(graph, user_input("a question"), agent="a", thread_key="t1")
+    assert record.task is not None
+    await record.task
+    assert "t1" not in registry._snapshots
+
+
 async def test_a_threads_next_runs_convert_only_their_new_messages(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -291,15 +291,20 @@ class RunRegistry:
         return StoredLog(self._logs, key, self.owner)
 
     def _snapshot_memo(self, thread_key: str) -> SnapshotMemo:
-        """The thread's last snapshot; the least recently used threads' are
-        forgotten past ``SNAPSHOT_THREADS`` or ``SNAPSHOT_BYTES``."""
+        """The thread's last snapshot, now the most recently used."""
         memo = self._snapshots.pop(thread_key, None) or SnapshotMemo()
         self._snapshots[thread_key] = memo
+        self._trim_snapshots()
+        return memo
+
+    def _trim_snapshots(self) -> None:
+        """Forget the least recently used threads' snapshots past
+        ``SNAPSHOT_THREADS`` or ``SNAPSHOT_BYTES``: when a run starts, and when
+        one ends (its snapshot, made last, may have grown past the bound)."""
         held = sum(kept.size for kept in self._snapshots.values())
         while len(self._snapshots) > SNAPSHOT_THREADS or held > SNAPSHOT_BYTES:
             _, oldest = self._snapshots.popitem(last=False)
             held -= oldest.size
-        return memo
 
     def start(
         self,
@@ -465,6 +470,7 @@ class RunRegistry:
         self._ended_bytes += record.size
         self._unsaved += record.unsaved > 0
         self._trim()
+        self._trim_snapshots()
 
     def _trim(self) -> None:
         """Forget the oldest ended runs past the retention limits (saved ones
