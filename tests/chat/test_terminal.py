@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shlex
 import subprocess
@@ -23,11 +24,14 @@ AGENT = "tests/chat/agent.py:graph"
 
 class Terminal:
     """One program in a private tmux server (its own socket: the test's
-    environment, no user configuration)."""
+    environment, no user configuration). The server goes when the tests'
+    process does, killed or not: a watcher in the pane stops it."""
 
     def __init__(self, command: list[str], cwd: Path) -> None:
         self.socket = f"graphwire-test-{uuid.uuid4().hex[:8]}"
-        shell = f"cd {shlex.quote(str(cwd))} && {shlex.join(command)}; echo EXITED $?; sleep 60"
+        watch = f"while kill -0 {os.getpid()}; do sleep 1; done; tmux -L {self.socket} kill-server"
+        run = f"cd {shlex.quote(str(cwd))} && {shlex.join(command)}; echo EXITED $?; sleep 60"
+        shell = f"({watch}) >/dev/null 2>&1 & {run}"
         self._tmux("new-session", "-d", "-s", "chat", "-x", "150", "-y", "50", shell)
 
     def _tmux(self, *args: str) -> str:
