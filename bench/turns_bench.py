@@ -10,9 +10,12 @@ there, and an edit of the user message five turns back at the end; then
 long thread, fifteen times (the medians and their ratio: the machine's slow
 spells fall on both sides of a pair). Then the same turns and pairs against
 bench/floor_server.py, the protocol's floor (the body parsed, the events and
-the snapshot written, nothing else), and graphwire's time over it.
+the snapshot written, nothing else), graphwire's time over it, and the ratio
+graphwire would have if its own work did not grow with the thread at all.
+With --peer, the same turns and pairs against ag-ui-langgraph
+(bench/peer_server.py: its InMemorySaver, no disk).
 
-    .venv/bin/python bench/turns_bench.py [--turns 200] [--env KEY=VALUE ...]
+    .venv/bin/python bench/turns_bench.py [--turns 200] [--env KEY=VALUE ...] [--peer]
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.server_bench import start_peer  # noqa: E402
 from tests.processes import clean_env, free_port, serve  # noqa: E402
 
 THREAD = "bench-thread"
@@ -91,6 +95,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--turns", type=int, default=200)
     parser.add_argument("--env", action="append", default=[], help="KEY=VALUE for the server")
+    parser.add_argument("--peer", action="store_true", help="also drive ag-ui-langgraph")
     args = parser.parse_args()
     data = Path(tempfile.mkdtemp(prefix="turns-bench-"))
     env = {"GRAPHWIRE_DATA_DIR": str(data), "PYTHONPATH": f"{ROOT}:{ROOT / 'src'}"}
@@ -120,26 +125,36 @@ def main() -> None:
         report["ratio_200_to_10"] = round(report["turn_200_ms"] / report["turn_10_ms"], 2)
     report["edit_5_turns_back_ms"] = round(edit_ms, 1)
     report["paired"] = _medians(paired, args.turns)
-    report["floor"] = _floor(args.turns)
+    report["floor"] = _other(args.turns, _floor)
     ours, floor = report["paired"], report["floor"]["paired"]
     sides = ("turn_10_ms", f"turn_{args.turns}_ms")
     report["paired_over_floor_ms"] = {side: round(ours[side] - floor[side], 1) for side in sides}
+    # The best ratio graphwire could reach: its own work not growing at all,
+    # only the protocol's (what the floor spends more on the long thread).
+    grown = floor[sides[1]] - floor[sides[0]]
+    report["paired_ratio_without_own_growth"] = round((ours[sides[0]] + grown) / ours[sides[0]], 2)
+    if args.peer:
+        report["peer"] = _other(args.turns, start_peer)
     print(json.dumps(report, indent=2))
 
 
-def _floor(turns: int) -> dict[str, Any]:
-    """The same turns and pairs against bench/floor_server.py: the protocol alone."""
-    port = free_port()
+def _floor(port: int) -> subprocess.Popen[bytes]:
     command = [sys.executable, str(ROOT / "bench" / "floor_server.py"), str(port)]
-    floor = subprocess.Popen(command, env=clean_env(), stderr=sys.stderr)
+    return subprocess.Popen(command, env=clean_env(), stderr=sys.stderr)
+
+
+def _other(turns: int, start: Callable[[int], subprocess.Popen[bytes]]) -> dict[str, Any]:
+    """The same turns and pairs against another server ``start`` starts on a port."""
+    port = free_port()
+    other = start(port)
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=120) as client:
             _wait(client)
             times, history = _thread(client, turns, lambda n: None)
             paired = _paired(client, history)
     finally:
-        floor.terminate()
-        floor.wait(30)
+        other.terminate()
+        other.wait(30)
     return {**_around(times, {}), "paired": _medians(paired, turns)}
 
 
