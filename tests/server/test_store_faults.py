@@ -13,6 +13,7 @@ from pathlib import Path
 
 import httpx
 import psycopg
+import pytest
 from ag_ui.core import RunErrorEvent, RunFinishedEvent
 from psycopg.conninfo import conninfo_to_dict
 
@@ -87,10 +88,17 @@ async def test_a_lock_held_past_the_busy_timeout_is_a_503_and_reads_go_on(
         assert (await until(client, created.json()["taskId"], "done"))["attempt"] >= 1
 
 
-async def test_a_data_directory_deleted_while_serving_is_refused(tmp_path: Path) -> None:
+@pytest.mark.parametrize("deleted", ["data", "data/graphwire.sqlite-wal"])
+async def test_a_data_directory_deleted_while_serving_is_refused(
+    tmp_path: Path, deleted: str
+) -> None:
+    gone = tmp_path / deleted
     async with _served(tmp_path) as client:
         assert isinstance(await _chat(client, "first"), RunFinishedEvent)
-        shutil.rmtree(tmp_path / "data")
+        if gone.is_dir():
+            shutil.rmtree(gone)
+        else:
+            gone.unlink()
         run = await client.post("/agents/demo", json=run_body(thread="second", run="r2"))
         task = await client.post("/agents/demo/tasks", json={"prompt": "into the void"})
         thread = await client.get("/agents/demo/threads/first")
@@ -99,7 +107,7 @@ async def test_a_data_directory_deleted_while_serving_is_refused(tmp_path: Path)
         assert refused.status_code == 503, refused.text
         assert refused.json()["code"] == "STORE_UNAVAILABLE"
         assert "deleted or replaced" in refused.json()["message"]
-    assert not (tmp_path / "data").exists()  # nothing recreated, nothing written
+    assert not gone.exists()  # nothing recreated, nothing written
 
 
 @contextlib.contextmanager

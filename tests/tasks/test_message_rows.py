@@ -434,10 +434,13 @@ async def test_every_rollback_makes_stored_rows_unknown(
         await file.call(finds_nothing)
     assert file._rows._rollbacks == epoch + 1  # nothing written: nothing to store again
 
-    def gone() -> None:
-        raise StoreUnavailableError("the file is gone")
+    checks = iter(["before the batch"])
 
-    monkeypatch.setattr(file._thread, "_check", gone)
+    def gone_at_commit() -> None:  # the file went while the batch ran
+        if next(checks, None) is None:
+            raise StoreUnavailableError("the file is gone")
+
+    monkeypatch.setattr(file._thread, "_check", gone_at_commit)
     with pytest.raises(StoreUnavailableError):
         await file.call(lambda: file.conn.execute("INSERT INTO graphwire_probe VALUES (3, 0)"))
     assert file._rows._rollbacks == epoch + 2

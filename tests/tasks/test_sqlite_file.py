@@ -238,6 +238,32 @@ async def test_a_replaced_database_file_is_refused_and_left_alone(tmp_path: Path
     assert _data_files(tmp_path) == files
 
 
+async def test_a_deleted_write_ahead_log_is_refused_and_what_it_held_is_kept(
+    tmp_path: Path,
+) -> None:
+    """The -wal deleted under the server: the connection would go on writing
+    into a file nobody reads again, and a crash would lose every commit it
+    held. Refused; what was committed goes into the database file first."""
+    path = tmp_path / "one.sqlite"
+    store = await SqliteTaskStore.open(path)
+    try:
+        kept = await store.create(TaskSpec(agent="a", prompt="kept"))
+        Path(f"{path}-wal").unlink()
+        with pytest.raises(StoreUnavailableError, match="write-ahead log"):
+            await store.create(TaskSpec(agent="a", prompt="lost"))
+        with pytest.raises(StoreUnavailableError, match="write-ahead log"):
+            await store.probe()
+        with pytest.raises(StoreUnavailableError, match="write-ahead log"):
+            await store.list_tasks(TaskQuery())
+        crashed = tmp_path / "crashed.sqlite"  # what a crash would leave: the file alone
+        crashed.write_bytes(path.read_bytes())
+        with contextlib.closing(sqlite3.connect(crashed)) as conn:
+            ids = [i for (i,) in conn.execute("SELECT id FROM graphwire_tasks")]
+        assert ids == [kept.id]
+    finally:
+        await store.aclose()
+
+
 def _data_files(folder: Path) -> dict[str, bytes]:
     """The database files' contents (the -shm index holds locks, not data)."""
     return {p.name: p.read_bytes() for p in folder.iterdir() if not p.name.endswith("-shm")}

@@ -16,9 +16,9 @@ Read jobs take no write lock: outside a batch they run in a read transaction
 of their own, so another process holding the write lock does not stop them.
 SQLite failures that mean "the store cannot be used now" (locked past the
 busy timeout, read-only, full, I/O error, not a database) reach the caller as
-``StoreUnavailableError``, and before every COMMIT and read the file's
-``check`` refuses a database whose file was deleted or replaced
-(docs/adr/0009-hostile-input.md).
+``StoreUnavailableError``, and before every batch, COMMIT and read the file's
+``check`` refuses a database whose file or write-ahead log was deleted or
+replaced (docs/adr/0009-hostile-input.md).
 """
 
 from __future__ import annotations
@@ -184,9 +184,10 @@ class DatabaseThread:
             return self._run_read(conn, job)
         try:
             if not conn.in_transaction:
+                self._check()
                 conn.execute("BEGIN IMMEDIATE")
             conn.execute("SAVEPOINT job")
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, StoreUnavailableError) as exc:
             return _Result(job.target, False, _store_error(exc))
         changes = conn.total_changes
         try:

@@ -5,9 +5,9 @@ Every operation — a task transition, a log append, a checkpoint put — runs a
 one atomic job on the file's thread: one hop from the event loop per
 operation, and jobs that queue up commit together (``_db_thread``). Other
 processes on the same file are kept apart by SQLite's own locking (WAL, busy
-timeout) (docs/adr/0005-task-engine.md). Reads take no write lock; a file
-deleted or replaced under the server is refused, never written into
-(docs/adr/0009-hostile-input.md).
+timeout) (docs/adr/0005-task-engine.md). Reads take no write lock; a file or
+its write-ahead log deleted or replaced under the server is refused, never
+written into (docs/adr/0009-hostile-input.md).
 """
 
 from __future__ import annotations
@@ -80,6 +80,8 @@ class SqliteFile:
         self._rows = _MessageRows(self)
         self._memo = MessageMemo(self._rows)
         self._identity: tuple[int, int] | None = None
+        self._wal: tuple[int, int] | None = None
+        """The write-ahead log's identity as the connection opened it (None: no log)."""
 
     async def acquire(self, schema: str = "") -> None:
         """Open the file (first user) and make sure ``schema`` exists."""
@@ -162,6 +164,7 @@ class SqliteFile:
         saver.setup()
         self._saver = saver
         self._identity = _identity(self.path)
+        self._wal = _wal_identity(self.path)
         self._thread_or_fail().conn = conn
 
     def _check_file(self) -> None:
@@ -174,6 +177,17 @@ class SqliteFile:
         if not same:
             raise StoreUnavailableError(
                 f"the database file {self.path} was deleted or replaced while in use; "
+                "restart graphwire"
+            )
+        if self._wal is not None and _wal_identity(self.path) != self._wal:
+            if not self.conn.in_transaction:
+                # The log is gone by name only: the connection still holds it, so
+                # what was committed goes into the database file before a crash
+                # can lose it (inside a transaction it cannot: the next check).
+                self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            raise StoreUnavailableError(
+                f"the database's write-ahead log {self.path}-wal was deleted or replaced "
+                "while in use; what was committed is kept in the database file; "
                 "restart graphwire"
             )
 
@@ -355,6 +369,14 @@ def _kind(metadata: Mapping[str, Any]) -> str:
 def _identity(path: str) -> tuple[int, int]:
     stat = os.stat(path)
     return stat.st_dev, stat.st_ino
+
+
+def _wal_identity(path: str) -> tuple[int, int] | None:
+    """The identity of the database's write-ahead log (None: there is none)."""
+    try:
+        return _identity(f"{path}-wal")
+    except FileNotFoundError:
+        return None
 
 
 class _SaverConnection:
