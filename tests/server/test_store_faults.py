@@ -15,10 +15,16 @@ import httpx
 import psycopg
 import pytest
 from ag_ui.core import RunErrorEvent, RunFinishedEvent
+from langgraph.checkpoint.memory import InMemorySaver
 from psycopg.conninfo import conninfo_to_dict
 
+from graphwire.demo import build_demo_graph
+from graphwire.protocol import StoreUnavailableError
+from graphwire.server import Agent
+from graphwire.tasks import postgres_checkpointer
+from graphwire.tasks.stores.postgres import PostgresCheckpointer
 from tests.processes import serve, wait_healthy
-from tests.server.conftest import read_events, run_body
+from tests.server.conftest import live_server, read_events, run_body
 from tests.server.test_tasks_http import until
 
 
@@ -145,3 +151,56 @@ async def test_a_postgresql_outage_is_a_503_and_then_over(
         assert isinstance(await _chat(client, "after"), RunFinishedEvent)
         after = await client.get("/agents/demo/threads/before")
         assert after.status_code == 200 and after.json()["messages"]
+
+
+async def test_a_postgresql_lock_held_past_the_busy_timeout_is_a_503(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    """A lock another session holds is waited for ``store_busy_timeout_seconds``
+    (0.5 here), as on SQLite — not until it goes; then all is as before."""
+    async with _served(tmp_path, ["--store", postgres_url]) as client:
+        assert isinstance(await _chat(client, "before"), RunFinishedEvent)
+        tables = "graphwire_tasks, graphwire_probe, checkpoints"
+        with psycopg.connect(postgres_url) as other:  # one transaction, held
+            other.execute(f"LOCK TABLE {tables} IN ACCESS EXCLUSIVE MODE")
+            async with asyncio.timeout(10):
+                thread = await client.get("/agents/demo/threads/before")  # the checkpointer
+                task = await client.post("/agents/demo/tasks", json={"prompt": "x"})
+                ready = await client.get("/readyz")
+            other.rollback()
+        for refused in (thread, task, ready):
+            assert refused.status_code == 503, refused.text
+            assert refused.json()["code"] == "STORE_UNAVAILABLE"
+        assert (await client.get("/readyz")).status_code == 200
+        assert isinstance(await _chat(client, "after"), RunFinishedEvent)
+        assert (await client.get("/tasks")).json()["tasks"] == []  # the 503 wrote nothing
+
+
+class _Unready(InMemorySaver):
+    """A checkpointer on a database of its own that cannot be used now (its
+    pool has not connected again, say, while the task store's has)."""
+
+    async def probe(self) -> None:
+        raise StoreUnavailableError("the checkpoints' database cannot be used now")
+
+
+async def test_readiness_asks_the_checkpointer_too() -> None:
+    @contextlib.asynccontextmanager
+    async def unready() -> AsyncIterator[InMemorySaver]:
+        yield _Unready()
+
+    agent = Agent("demo", build_demo_graph())
+    async with live_server([agent], checkpointer=unready) as url, httpx.AsyncClient() as client:
+        ready = await client.get(f"{url}/readyz")
+    assert ready.status_code == 503, ready.text
+    assert ready.json()["code"] == "STORE_UNAVAILABLE"
+
+
+async def test_the_postgresql_checkpointer_says_whether_it_can_be_used(
+    postgres_admin: str, postgres_url: str
+) -> None:
+    async with postgres_checkpointer(postgres_url, timeout=0.5) as saver:
+        assert isinstance(saver, PostgresCheckpointer)
+        await saver.probe()
+        with _outage(postgres_admin, postgres_url), pytest.raises(StoreUnavailableError):
+            await saver.probe()

@@ -6,9 +6,9 @@ import contextlib
 import hmac
 import inspect
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from ag_ui.core import (
     AgentCapabilities,
@@ -66,13 +66,27 @@ from graphwire.server._bodies import (
 from graphwire.server._errors import ApiError
 from graphwire.server._hosts import TrustedHosts
 from graphwire.server._sse import EventStream, LogSource, RunLogSource
-from graphwire.server._state import STATE_AGENTS, STATE_TASKS, served_agents, task_runner
+from graphwire.server._state import (
+    STATE_AGENTS,
+    STATE_PROBES,
+    STATE_TASKS,
+    readiness_probes,
+    served_agents,
+    task_runner,
+)
 from graphwire.server._tasks_api import TaskRoutes, events_url
 from graphwire.tasks import RunnerOptions, TaskRunner, TaskStore
 
 logger = logging.getLogger("graphwire.server")
 Reply = Response | EventStream
 AuthHook = Callable[[Request], "str | Awaitable[str | None] | None"]
+
+
+@runtime_checkable
+class _Probed(Protocol):
+    """A checkpointer that can say whether its database can be used now."""
+
+    async def probe(self) -> None: ...
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -127,27 +141,21 @@ def create_app(
         request finds it in ``request.state``."""
         async with contextlib.AsyncExitStack() as stack:
             served = {a.name: a for a in agents}
+            probes: list[Callable[[], Awaitable[None]]] = []
             if checkpointer is not None:
                 saver = await stack.enter_async_context(checkpointer())
+                if isinstance(saver, _Probed):  # a pool of its own (PostgreSQL)
+                    probes.append(saver.probe)
                 served = {
                     name: replace(a, graph=with_checkpointer(a.graph, saver))
                     for name, a in served.items()
                 }
             runner = None
             if tasks is not None:
-                store = await stack.enter_async_context(tasks())
-                logs = store.run_logs()
-                if logs is not None:  # every run's log, durable (ADR 0012)
-                    registry.keep_logs(logs)
-                claims = store.thread_claims()
-                if claims is not None:  # other processes share it: one run per thread
-                    registry.share_threads(claims, options.tasks.lease_seconds)
-                graphs = {name: a.graph for name, a in served.items()}
-                runner = TaskRunner(store, graphs, options.tasks)
-                await runner.start()
-                stack.push_async_callback(runner.aclose)
+                runner = await _start_tasks(stack, tasks(), registry, served, options)
+                probes.append(runner.store.probe)
             try:
-                yield {STATE_AGENTS: served, STATE_TASKS: runner}
+                yield {STATE_AGENTS: served, STATE_TASKS: runner, STATE_PROBES: probes}
             finally:
                 await registry.aclose()
 
@@ -183,6 +191,29 @@ def create_app(
     )
     app.state.registry = api.registry
     return app
+
+
+async def _start_tasks(
+    stack: contextlib.AsyncExitStack,
+    opening: contextlib.AbstractAsyncContextManager[TaskStore],
+    registry: RunRegistry,
+    served: Mapping[str, Agent],
+    options: ServerOptions,
+) -> TaskRunner:
+    """Open the task store (closed with ``stack``), keep every run's log in it
+    (ADR 0012), share threads through it where other processes do (one run
+    per thread), and start the task runner on it."""
+    store = await stack.enter_async_context(opening)
+    logs = store.run_logs()
+    if logs is not None:
+        registry.keep_logs(logs)
+    claims = store.thread_claims()
+    if claims is not None:
+        registry.share_threads(claims, options.tasks.lease_seconds)
+    runner = TaskRunner(store, {name: a.graph for name, a in served.items()}, options.tasks)
+    await runner.start()
+    stack.push_async_callback(runner.aclose)
+    return runner
 
 
 class _Endpoint:
@@ -265,11 +296,11 @@ class _Api:
         return JSONResponse({"status": "ok"})
 
     async def _readyz(self, request: Request) -> Response:
-        """Readiness: the task store (which ``graphwire serve`` shares with the
-        checkpoints) can be written now; 503 ``STORE_UNAVAILABLE`` when not."""
-        runner = task_runner(request)
-        if runner is not None:
-            await runner.store.probe()
+        """Readiness: the task store can be written now (on SQLite it holds the
+        checkpoints too), a checkpointer on a pool of its own reaches its
+        database; 503 ``STORE_UNAVAILABLE`` when not."""
+        for probe in readiness_probes(request):
+            await probe()
         return JSONResponse({"status": "ready"})
 
     async def _list_agents(self, request: Request) -> Response:

@@ -1,9 +1,10 @@
 """What a started app serves, kept in Starlette's lifespan state: the agents
-(with the checkpointer the app opened) and the task runner."""
+(with the checkpointer the app opened), the task runner and the readiness
+probes."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 from starlette.requests import Request
 
@@ -13,6 +14,7 @@ from graphwire.tasks import TaskRunner
 
 STATE_AGENTS = "graphwire_agents"
 STATE_TASKS = "graphwire_tasks"
+STATE_PROBES = "graphwire_probes"
 
 
 def served_agents(request: Request) -> Mapping[str, Agent]:
@@ -29,3 +31,11 @@ def task_runner(request: Request) -> TaskRunner | None:
     served_agents(request)  # started at all
     runner: TaskRunner | None = request.scope["state"][STATE_TASKS]
     return runner
+
+
+def readiness_probes(request: Request) -> Sequence[Callable[[], Awaitable[None]]]:
+    """What readiness asks: each store the app opened that can say whether it
+    can be used now (each raises ``StoreUnavailableError`` when not)."""
+    served_agents(request)
+    probes: Sequence[Callable[[], Awaitable[None]]] = request.scope["state"][STATE_PROBES]
+    return probes

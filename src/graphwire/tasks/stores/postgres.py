@@ -37,6 +37,7 @@ from langgraph.checkpoint.base import (
 )
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from psycopg import AsyncConnection, AsyncCursor
+from psycopg.conninfo import conninfo_to_dict
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
@@ -215,6 +216,7 @@ async def migrate(conn: AsyncConnection[Any]) -> None:
     """Bring the schema to the newest version (idempotent; safe when several
     processes run it at once: the advisory lock orders them)."""
     async with conn.transaction():
+        await conn.execute("SET LOCAL lock_timeout = 0")  # another process may be migrating
         await conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
         await conn.execute(
             "CREATE TABLE IF NOT EXISTS graphwire_migrations ("
@@ -238,6 +240,13 @@ class PostgresCheckpointer(AsyncPostgresSaver):
 
     def __init__(self, conn: AsyncConnectionPool[Any]) -> None:
         super().__init__(conn, serde=MessageMemo())
+
+    async def probe(self) -> None:
+        """Readiness: its own pool reaches the database now (it reconnects
+        after an outage apart from the task store's)."""
+        with _translated():
+            async with self._cursor() as cur:
+                await cur.execute("SELECT 1")
 
     @property
     def _memo(self) -> MessageMemo:
@@ -300,7 +309,12 @@ async def postgres_checkpointer(
         open=False,
         timeout=timeout,
         # What AsyncPostgresSaver's queries expect of a connection.
-        kwargs={"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row},
+        kwargs={
+            "autocommit": True,
+            "prepare_threshold": 0,
+            "row_factory": dict_row,
+            **_lock_timeout(url, timeout),
+        },
         check=AsyncConnectionPool.check_connection,
     )
     with _translated():
@@ -325,9 +339,11 @@ async def _setup_alone(conn: AsyncConnection[Any], saver: AsyncPostgresSaver) ->
         if row is not None and row["pg_try_advisory_lock"]:
             break
         await asyncio.sleep(SETUP_POLL_SECONDS)
+    await conn.execute("SET lock_timeout = 0")  # its index waits for others' transactions
     try:
         await saver.setup()
     finally:
+        await conn.execute("RESET lock_timeout")
         await conn.execute("SELECT pg_advisory_unlock(%s)", (CHECKPOINT_SETUP_LOCK,))
 
 
@@ -363,7 +379,7 @@ class PostgresTaskStore(DurableTaskStore):
             max_size=pool_size,
             open=False,
             timeout=timeout,
-            kwargs={"autocommit": True},
+            kwargs={"autocommit": True, **_lock_timeout(url, timeout)},
             check=AsyncConnectionPool.check_connection,  # none dead after a restart
         )
         with _translated():
@@ -714,6 +730,14 @@ class PostgresTaskStore(DurableTaskStore):
 def _listener_ended(listener: asyncio.Task[None]) -> None:
     if not listener.cancelled() and listener.exception() is not None:
         logger.error("listening for task changes stopped", exc_info=listener.exception())
+
+
+def _lock_timeout(url: str, timeout: float) -> dict[str, str]:
+    """A connection's options that make a statement wait ``timeout`` seconds at
+    most for a lock another session holds (then LockNotAvailable: the store
+    cannot be used now), beside the options the URL gives."""
+    given = conninfo_to_dict(url).get("options") or ""
+    return {"options": f"{given} -c lock_timeout={max(1, int(timeout * 1000))}".strip()}
 
 
 @contextlib.contextmanager
