@@ -10,6 +10,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from psycopg.conninfo import conninfo_to_dict
 
 from graphwire.cli import main
 from tests.processes import GRAPHWIRE, clean_env, free_port, serve, wait_healthy
@@ -137,6 +138,25 @@ def test_a_postgresql_store_is_a_url_and_its_password_is_not_printed(
         main(["serve", "--store", "mysql://x"])
     assert bad.value.code == 2
     assert "sqlite, memory or a postgresql:// URL" in capsys.readouterr().err
+
+
+def test_a_postgresql_store_that_cannot_be_used_is_one_line_at_start(
+    tmp_path: Path, postgres_admin: str
+) -> None:
+    """Down, or no such database: refused before it says it serves, with the
+    database's own reason, not a lifespan traceback half a minute later."""
+    admin = conninfo_to_dict(postgres_admin)  # a unix socket: host is its folder
+    port = f"&port={admin['port']}" if admin.get("port") else ""
+    missing = f"postgresql://{admin['user']}@/no_such_db?host={admin['host']}{port}"
+    down = f"postgresql://app:s3cret@127.0.0.1:{free_port()}/graphwire"
+    for url, reason in ((missing, '"no_such_db" does not exist'), (down, "127.0.0.1")):
+        refused = run_cli("serve", "--port", str(free_port()), "--store", url, cwd=tmp_path)
+        assert refused.returncode == 2, refused.stderr
+        assert "the PostgreSQL store cannot be used" in refused.stderr
+        assert reason in refused.stderr
+        assert "Traceback" not in refused.stderr
+        assert "agent 'demo' at" not in refused.stdout
+        assert "s3cret" not in refused.stderr
 
 
 async def test_a_second_process_on_one_sqlite_data_directory_is_refused(tmp_path: Path) -> None:

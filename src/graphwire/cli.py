@@ -162,9 +162,7 @@ def _serve(args: argparse.Namespace) -> int:
     cli = {k: getattr(args, k) for k in flags} | (args.store or {})
     settings = load_settings(cli=cli, config_file=args.config)
     served = build(settings, args.specs)
-    if served.only is not None:
-        with served.only:  # another process serving the directory: refused before anything
-            pass
+    served.preflight()
     base = f"http://{settings.host}:{settings.port}"
     for name in served.agents:
         print(f"graphwire: agent {name!r} at {base}/agents/{name}", flush=True)

@@ -35,15 +35,18 @@ async def _served(tmp_path: Path, args: Sequence[str] = ()) -> AsyncIterator[htt
         "GRAPHWIRE_STORE_BUSY_TIMEOUT_SECONDS": "0.5",
         "GRAPHWIRE_TASK_LEASE_SECONDS": "2",
     }
-    process, url = serve(list(args), tmp_path, env)
-    try:
-        await wait_healthy(url)
-        async with httpx.AsyncClient(base_url=url, timeout=30) as client:
-            yield client
-    finally:
-        process.terminate()
-        _, stderr = process.communicate(timeout=30)
-    assert "Traceback" not in stderr, stderr
+    path = tmp_path / "server.log"  # not a pipe: an outage's warnings would fill it
+    with path.open("w") as log:
+        process, url = serve(list(args), tmp_path, env, log=log)
+        try:
+            await wait_healthy(url)
+            async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+                yield client
+        finally:
+            process.terminate()
+            process.communicate(timeout=30)
+    logged = path.read_text()
+    assert "Traceback" not in logged, logged[-5000:]
 
 
 async def _chat(client: httpx.AsyncClient, thread: str) -> RunFinishedEvent | RunErrorEvent:
@@ -204,3 +207,23 @@ async def test_the_postgresql_checkpointer_says_whether_it_can_be_used(
         await saver.probe()
         with _outage(postgres_admin, postgres_url), pytest.raises(StoreUnavailableError):
             await saver.probe()
+
+
+async def test_after_a_long_postgresql_outage_it_is_ready_as_soon_as_the_database_is(
+    postgres_admin: str, postgres_url: str, tmp_path: Path
+) -> None:
+    """The pools' reconnect backoff doubles without end (40 s into an outage
+    the next try may be 40 s away): each try gives up after the busy timeout,
+    and the next request tries again at once."""
+    async with _served(tmp_path, ["--store", postgres_url]) as client:
+        assert isinstance(await _chat(client, "before"), RunFinishedEvent)
+        with _outage(postgres_admin, postgres_url):
+            loop = asyncio.get_running_loop()
+            ends = loop.time() + 40
+            while loop.time() < ends:  # a load balancer asking all along
+                assert (await client.get("/readyz")).status_code == 503
+                await asyncio.sleep(0.5)
+        async with asyncio.timeout(8):  # the backoff alone waited ~20 s more
+            while (await client.get("/readyz")).status_code != 200:
+                await asyncio.sleep(0.2)
+            assert isinstance(await _chat(client, "after"), RunFinishedEvent)

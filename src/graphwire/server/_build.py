@@ -6,12 +6,15 @@ import contextlib
 import fcntl
 import importlib
 import json
+import math
 import os
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import IO, Any
 
+import psycopg
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.memory import InMemorySaver
 from starlette.applications import Starlette
@@ -55,9 +58,10 @@ LOCK_FILE = "graphwire.lock"
 class Served:
     app: Starlette
     agents: list[str]
-    only: OneProcess | None = None
-    """The data directory's one-process lock (the SQLite store), which the
-    app takes when it starts."""
+    preflight: Callable[[], None] = lambda: None
+    """Refuses with ``ServeError``, before anything starts, a store the app
+    could not open: a data directory another process serves (SQLite), a
+    PostgreSQL that cannot be used now."""
 
 
 def agent_specs(settings: Settings, cli_specs: Sequence[str]) -> list[AgentSpec]:
@@ -111,6 +115,7 @@ def build(settings: Settings, cli_specs: Sequence[str]) -> Served:
             lambda: postgres_checkpointer(url, timeout=wait),
             _postgres_tasks(url, wait, settings.kept_run_logs or None),
         )
+        return Served(app, [a.name for a in agents], partial(_reachable, url, wait))
     else:
         path = Path(settings.data_dir) / SQLITE_FILE
         file = SqliteFile(
@@ -121,7 +126,7 @@ def build(settings: Settings, cli_specs: Sequence[str]) -> Served:
         only = OneProcess(Path(settings.data_dir))
         tasks = _sqlite_tasks(file, only, settings.kept_run_logs or None)
         app = create_app(agents, options, _sqlite_saver(file, only), tasks)
-        return Served(app, [a.name for a in agents], only)
+        return Served(app, [a.name for a in agents], partial(_alone, only))
     return Served(app, [a.name for a in agents])
 
 
@@ -180,6 +185,21 @@ async def _acquired(file: SqliteFile, only: OneProcess) -> AsyncIterator[SqliteF
             yield file
         finally:
             await file.release()
+
+
+def _reachable(url: str, timeout: float) -> None:
+    """One connection to the PostgreSQL store, or ``ServeError`` with the
+    database's reason (down, unreachable, no such database, refused)."""
+    try:
+        psycopg.connect(url, connect_timeout=max(1, math.ceil(timeout))).close()
+    except psycopg.Error as exc:
+        reason = " ".join(str(exc).split())
+        raise ServeError(f"the PostgreSQL store cannot be used: {reason}") from None
+
+
+def _alone(only: OneProcess) -> None:
+    with only:  # taken and let go: the app takes it again when it starts
+        pass
 
 
 class OneProcess:

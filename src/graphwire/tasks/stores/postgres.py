@@ -308,6 +308,7 @@ async def postgres_checkpointer(
         max_size=pool_size,
         open=False,
         timeout=timeout,
+        reconnect_timeout=timeout,  # as the task store's pool (PostgresTaskStore.open)
         # What AsyncPostgresSaver's queries expect of a connection.
         kwargs={
             "autocommit": True,
@@ -379,6 +380,10 @@ class PostgresTaskStore(DurableTaskStore):
             max_size=pool_size,
             open=False,
             timeout=timeout,
+            # A try to connect gives up when a request would: the backoff between
+            # tries doubles without end (after a minute's outage the next try was
+            # ~30 s away), a request that finds none starts a new try at once.
+            reconnect_timeout=timeout,
             kwargs={"autocommit": True, **_lock_timeout(url, timeout)},
             check=AsyncConnectionPool.check_connection,  # none dead after a restart
         )
