@@ -14,12 +14,13 @@ closing events.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
-from graphwire.protocol import StoreUnavailableError
+from graphwire.protocol import ErrorCode, StoreUnavailableError
 from graphwire.runs._log import RunLog
 
 logger = logging.getLogger("graphwire.runs")
@@ -112,14 +113,18 @@ class StoredLog:
         """The stored frames after ``after``, a page at most. A reader past the
         stored end of an ended run gets its terminal event (as ``after + 1``): it
         saw events its killed process streamed but never stored, and it still
-        learns how the run ended."""
+        learns how the run ended. So does a reader at the end of a run closed as
+        lost: the seq it saw last may be a live event's, not that end's."""
         frames = await self.logs.read_run(self.key, after, self.page)
         if frames:
             return frames
         run = await self.logs.find_run(self.key)
-        if run is None or not run.closed or after <= run.last_seq:
+        if run is None or not run.closed or after < run.last_seq:
             return frames
-        return await self.logs.read_run(self.key, run.last_seq - 1, 1)
+        end = await self.logs.read_run(self.key, run.last_seq - 1, 1)
+        if after == run.last_seq and not _closed_as_lost(end):
+            return frames
+        return end
 
     async def wait(self, after: int, timeout: float, gather: float) -> bool:
         """Wait for frames after ``after``, then ``gather`` seconds more; False on
@@ -217,3 +222,8 @@ class LogSaver:
             return False
         self.saved = last
         return True
+
+
+def _closed_as_lost(end: Sequence[str]) -> bool:
+    """Whether a run's stored terminal event is the one a lost run is closed with."""
+    return bool(end) and json.loads(end[0]).get("code") == ErrorCode.WORKER_LOST
