@@ -217,6 +217,41 @@ async def test_reads_take_no_write_lock(tmp_path: Path) -> None:
         await file.release()
 
 
+async def test_writes_queued_behind_a_lock_wait_the_busy_timeout_once_not_in_turn(
+    tmp_path: Path,
+) -> None:
+    """Another process holds the write lock: jobs that queued up while the first
+    waited have waited too — each fails once ``busy_timeout`` has passed since
+    it was asked, not after the waits of all ahead of it (five jobs: ~1 s, not
+    ~5 s), and a read asked meanwhile is answered within it."""
+    path = tmp_path / "one.sqlite"
+    file = SqliteFile(path, busy_timeout=1.0)
+    await file.acquire("CREATE TABLE IF NOT EXISTS t (x)")
+    try:
+        with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as other:
+            other.execute("BEGIN IMMEDIATE")
+            loop = asyncio.get_running_loop()
+            started = loop.time()
+
+            def write() -> None:
+                file.conn.execute("INSERT INTO t VALUES (1)")
+
+            def read() -> int:
+                return int(file.conn.execute("SELECT count(*) FROM t").fetchone()[0])
+
+            writes = [file.call(write) for _ in range(5)]
+            asked = [*writes, file.call(read, mode="read")]
+            outcomes = await asyncio.gather(*asked, return_exceptions=True)
+            elapsed = loop.time() - started
+            other.execute("ROLLBACK")
+        assert all(isinstance(o, StoreUnavailableError) for o in outcomes[:5]), outcomes
+        assert outcomes[5] == 0
+        assert elapsed < 3.0, elapsed  # in turn: 5 s
+        await file.call(write)  # the lock gone, as before
+    finally:
+        await file.release()
+
+
 async def test_a_replaced_database_file_is_refused_and_left_alone(tmp_path: Path) -> None:
     path = tmp_path / "one.sqlite"
     store = await SqliteTaskStore.open(path)

@@ -31,7 +31,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
 from graphwire.protocol import GraphwireError, StoreUnavailableError
@@ -39,6 +39,8 @@ from graphwire.protocol import GraphwireError, StoreUnavailableError
 _T = TypeVar("_T")
 HAND_BACK_SECONDS = 0.001
 """Longest a finished result waits (uncommitted) while the thread works on."""
+QUEUED_SECONDS = 0.01
+"""A job queued longer than this waits only what is left of the busy timeout."""
 
 Target = asyncio.Future[Any] | concurrent.futures.Future[Any]
 Mode = Literal["write", "read", "raw"]
@@ -67,6 +69,8 @@ class _Job:
     target: Target
     fn: Callable[[], Any]
     mode: Mode
+    asked: float = field(default_factory=time.monotonic)
+    """When it was submitted: its wait for another process's lock counts from then."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,12 +111,17 @@ class DatabaseThread:
         name: str,
         check: Callable[[], None] = lambda: None,
         undone: Callable[[], None] = lambda: None,
+        busy_timeout: float = 10.0,
     ) -> None:
-        """``undone`` is called (on this thread) whenever rows written are rolled back."""
+        """``undone`` is called (on this thread) whenever rows written are rolled
+        back. ``busy_timeout``: how long a job waits, from when it was asked, for
+        the write lock another process holds; jobs queued behind one that waits
+        have been waiting too, and do not wait it all again each in turn."""
         self.conn: sqlite3.Connection | None = None
         """Bound by the connect job, unbound by the close job (both on this thread)."""
         self._check = check
         self._undone = undone
+        self._busy_timeout = busy_timeout
         self._urgent: collections.deque[_Job | None] = collections.deque()
         self._normal: collections.deque[_Job | None] = collections.deque()
         self._wake: queue.SimpleQueue[None] = queue.SimpleQueue()  # one token per job
@@ -185,7 +194,7 @@ class DatabaseThread:
         try:
             if not conn.in_transaction:
                 self._check()
-                conn.execute("BEGIN IMMEDIATE")
+                self._begin(conn, time.monotonic() - job.asked)
             conn.execute("SAVEPOINT job")
         except (sqlite3.Error, StoreUnavailableError) as exc:
             return _Result(job.target, False, _store_error(exc))
@@ -203,6 +212,18 @@ class DatabaseThread:
             return _Result(job.target, False, _store_error(exc))
         self._release(conn)
         return _Result(job.target, True, value)
+
+    def _begin(self, conn: sqlite3.Connection, waited: float) -> None:
+        """BEGIN IMMEDIATE, waiting for another process's lock what is left of
+        the busy timeout after ``waited`` seconds in the queue."""
+        if waited < QUEUED_SECONDS:
+            conn.execute("BEGIN IMMEDIATE")
+            return
+        _busy(conn, self._busy_timeout - waited)
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        finally:
+            _busy(conn, self._busy_timeout)
 
     def _run_read(self, conn: sqlite3.Connection, job: _Job) -> _Result:
         """A read outside any batch: its own read transaction, no write lock."""
@@ -267,6 +288,10 @@ class DatabaseThread:
             error = _store_error(exc)
             return [_Result(r.target, False, error) if r.ok else r for r in done]
         return done
+
+
+def _busy(conn: sqlite3.Connection, seconds: float) -> None:
+    conn.execute(f"PRAGMA busy_timeout = {max(0, int(seconds * 1000))}")
 
 
 def _store_error(exc: Exception) -> Exception:

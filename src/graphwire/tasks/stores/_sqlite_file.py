@@ -91,7 +91,10 @@ class SqliteFile:
             if self._users == 1:
                 name = f"graphwire-sqlite-{Path(self.path).name}"
                 self._thread = DatabaseThread(
-                    name, check=self._check_file, undone=self._rows.forget
+                    name,
+                    check=self._check_file,
+                    undone=self._rows.forget,
+                    busy_timeout=self.busy_timeout,
                 )
                 await self._thread.call(self._connect, mode="raw")
             if schema:
