@@ -157,6 +157,11 @@ def test_a_postgresql_store_that_cannot_be_used_is_one_line_at_start(
         assert "Traceback" not in refused.stderr
         assert "agent 'demo' at" not in refused.stdout
         assert "s3cret" not in refused.stderr
+    malformed = "postgresql://app:s3%zzcret@127.0.0.1/graphwire"  # libpq would quote it
+    refused = run_cli("serve", "--port", str(free_port()), "--store", malformed, cwd=tmp_path)
+    assert refused.returncode == 2, refused.stderr
+    assert "URL cannot be parsed" in refused.stderr
+    assert "s3" not in refused.stderr and "Traceback" not in refused.stderr
 
 
 async def test_a_second_process_on_one_sqlite_data_directory_is_refused(tmp_path: Path) -> None:

@@ -21,7 +21,7 @@ from psycopg.conninfo import conninfo_to_dict
 from graphwire.demo import build_demo_graph
 from graphwire.protocol import StoreUnavailableError
 from graphwire.server import Agent
-from graphwire.tasks import postgres_checkpointer
+from graphwire.tasks import PostgresTaskStore, postgres_checkpointer
 from graphwire.tasks.stores.postgres import PostgresCheckpointer
 from tests.processes import serve, wait_healthy
 from tests.server.conftest import live_server, read_events, run_body
@@ -227,3 +227,47 @@ async def test_after_a_long_postgresql_outage_it_is_ready_as_soon_as_the_databas
             while (await client.get("/readyz")).status_code != 200:
                 await asyncio.sleep(0.2)
             assert isinstance(await _chat(client, "after"), RunFinishedEvent)
+
+
+async def test_postgresql_setup_waits_for_an_open_snapshot_past_the_lock_timeout(
+    postgres_url: str,
+) -> None:
+    """LangGraph's setup builds an index CONCURRENTLY, which waits for every
+    older snapshot: it must not give up after the lock timeout (an index left
+    INVALID for good), and the connections wait it again afterwards."""
+    with psycopg.connect(postgres_url) as other:
+        other.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        other.execute("SELECT 1")  # a snapshot, held while idle
+        setup = asyncio.ensure_future(_open_checkpointer(postgres_url))
+        await asyncio.sleep(1.5)  # three lock timeouts
+        other.rollback()
+    async with asyncio.timeout(30):
+        lock_timeout = await setup
+    assert lock_timeout == "500ms"
+    with psycopg.connect(postgres_url) as conn:
+        invalid = conn.execute("SELECT count(*) FROM pg_index WHERE NOT indisvalid").fetchone()
+    assert invalid == (0,)
+
+
+async def _open_checkpointer(url: str) -> str:
+    async with postgres_checkpointer(url, timeout=0.5) as saver:
+        assert isinstance(saver, PostgresCheckpointer)
+        async with saver.conn.connection() as conn:
+            row = await (await conn.execute("SHOW lock_timeout")).fetchone()
+    return str(row["lock_timeout"])
+
+
+async def test_postgresql_connections_keep_the_options_pgoptions_gives(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PGOPTIONS", "-c work_mem=7777kB")
+    store = await PostgresTaskStore.open(postgres_url, timeout=0.5)
+    try:
+        async with store._pool.connection() as conn:
+            shown = [
+                (await (await conn.execute(f"SHOW {name}")).fetchone() or [None])[0]
+                for name in ("work_mem", "lock_timeout")
+            ]
+    finally:
+        await store.aclose()
+    assert shown == ["7777kB", "500ms"]

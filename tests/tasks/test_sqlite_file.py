@@ -288,13 +288,43 @@ async def test_a_deleted_write_ahead_log_is_refused_and_what_it_held_is_kept(
             await store.create(TaskSpec(agent="a", prompt="lost"))
         with pytest.raises(StoreUnavailableError, match="write-ahead log"):
             await store.probe()
-        with pytest.raises(StoreUnavailableError, match="write-ahead log"):
+        with pytest.raises(StoreUnavailableError, match="committed is kept in the database file"):
             await store.list_tasks(TaskQuery())
         crashed = tmp_path / "crashed.sqlite"  # what a crash would leave: the file alone
         crashed.write_bytes(path.read_bytes())
         with contextlib.closing(sqlite3.connect(crashed)) as conn:
             ids = [i for (i,) in conn.execute("SELECT id FROM graphwire_tasks")]
         assert ids == [kept.id]
+    finally:
+        await store.aclose()
+
+
+async def test_a_deleted_write_ahead_log_that_another_reader_holds_is_not_said_kept(
+    tmp_path: Path,
+) -> None:
+    """A reader on an older state stops the log's copy short: the refusal says
+    so at once (it does not wait for the reader), and once the reader has gone,
+    the next request copies the rest and says it is kept."""
+    path = tmp_path / "one.sqlite"
+    store = await SqliteTaskStore.open(path)  # the default busy timeout: 10 s
+    try:
+        await store.create(TaskSpec(agent="a", prompt="before the reader"))
+        with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as reader:
+            reader.execute("BEGIN")
+            reader.execute("SELECT count(*) FROM graphwire_tasks").fetchone()  # its snapshot
+            kept = await store.create(TaskSpec(agent="a", prompt="after it"))
+            Path(f"{path}-wal").unlink()
+            async with asyncio.timeout(2):  # not the busy timeout
+                with pytest.raises(StoreUnavailableError, match="not all that was committed"):
+                    await store.probe()
+            reader.execute("ROLLBACK")
+        with pytest.raises(StoreUnavailableError, match="committed is kept"):
+            await store.probe()
+        crashed = tmp_path / "crashed.sqlite"
+        crashed.write_bytes(path.read_bytes())
+        with contextlib.closing(sqlite3.connect(crashed)) as conn:
+            ids = {i for (i,) in conn.execute("SELECT id FROM graphwire_tasks")}
+        assert kept.id in ids and len(ids) == 2
     finally:
         await store.aclose()
 

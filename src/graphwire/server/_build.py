@@ -17,6 +17,7 @@ from typing import IO, Any
 import psycopg
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.memory import InMemorySaver
+from psycopg.conninfo import conninfo_to_dict
 from starlette.applications import Starlette
 
 from graphwire.host import (
@@ -189,9 +190,17 @@ async def _acquired(file: SqliteFile, only: OneProcess) -> AsyncIterator[SqliteF
 
 def _reachable(url: str, timeout: float) -> None:
     """One connection to the PostgreSQL store, or ``ServeError`` with the
-    database's reason (down, unreachable, no such database, refused)."""
+    database's reason (down, unreachable, no such database, refused); a URL
+    libpq cannot parse is said without its text (it may hold the password)."""
     try:
-        psycopg.connect(url, connect_timeout=max(1, math.ceil(timeout))).close()
+        given = conninfo_to_dict(url)
+    except psycopg.ProgrammingError:
+        raise ServeError("the PostgreSQL store URL cannot be parsed") from None
+    wait: dict[str, Any] = {}
+    if "connect_timeout" not in given:  # the URL's own, else as long as a pool would
+        wait["connect_timeout"] = max(10, math.ceil(timeout))
+    try:
+        psycopg.connect(url, **wait).close()
     except psycopg.Error as exc:
         reason = " ".join(str(exc).split())
         raise ServeError(f"the PostgreSQL store cannot be used: {reason}") from None

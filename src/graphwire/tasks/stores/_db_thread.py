@@ -40,7 +40,9 @@ _T = TypeVar("_T")
 HAND_BACK_SECONDS = 0.001
 """Longest a finished result waits (uncommitted) while the thread works on."""
 QUEUED_SECONDS = 0.01
-"""A job queued longer than this waits only what is left of the busy timeout."""
+"""A job queued longer than this waits only what is left of the busy timeout ..."""
+LEAST_BUSY_SECONDS = 0.1
+"""... but at least this long (it may have queued behind work, not a lock)."""
 
 Target = asyncio.Future[Any] | concurrent.futures.Future[Any]
 Mode = Literal["write", "read", "raw"]
@@ -219,7 +221,7 @@ class DatabaseThread:
         if waited < QUEUED_SECONDS:
             conn.execute("BEGIN IMMEDIATE")
             return
-        _busy(conn, self._busy_timeout - waited)
+        _busy(conn, max(self._busy_timeout - waited, min(self._busy_timeout, LEAST_BUSY_SECONDS)))
         try:
             conn.execute("BEGIN IMMEDIATE")
         finally:

@@ -82,6 +82,8 @@ class SqliteFile:
         self._identity: tuple[int, int] | None = None
         self._wal: tuple[int, int] | None = None
         """The write-ahead log's identity as the connection opened it (None: no log)."""
+        self._wal_saved = False
+        """A log gone by name has been copied into the database file whole."""
 
     async def acquire(self, schema: str = "") -> None:
         """Open the file (first user) and make sure ``schema`` exists."""
@@ -167,7 +169,7 @@ class SqliteFile:
         saver.setup()
         self._saver = saver
         self._identity = _identity(self.path)
-        self._wal = _wal_identity(self.path)
+        self._wal, self._wal_saved = _wal_identity(self.path), False
         self._thread_or_fail().conn = conn
 
     def _check_file(self) -> None:
@@ -183,16 +185,26 @@ class SqliteFile:
                 "restart graphwire"
             )
         if self._wal is not None and _wal_identity(self.path) != self._wal:
-            if not self.conn.in_transaction:
-                # The log is gone by name only: the connection still holds it, so
-                # what was committed goes into the database file before a crash
-                # can lose it (inside a transaction it cannot: the next check).
-                self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            kept = (
+                "what was committed is kept in the database file"
+                if self._rescued()
+                else "not all that was committed is in the database file yet (another "
+                "connection reads an older state; tried again with each request)"
+            )
             raise StoreUnavailableError(
                 f"the database's write-ahead log {self.path}-wal was deleted or replaced "
-                "while in use; what was committed is kept in the database file; "
-                "restart graphwire"
+                f"while in use; {kept}; restart graphwire"
             )
+
+    def _rescued(self) -> bool:
+        """Whether what was committed into a log gone by name is all in the
+        database file: the connection still holds the log, so it copies it
+        there (PASSIVE: waiting for no reader; not inside a transaction: the
+        next check does) until a crash could no longer lose any of it."""
+        if not self._wal_saved and not self.conn.in_transaction:
+            busy, frames, copied = self.conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            self._wal_saved = busy == 0 and frames == copied
+        return self._wal_saved
 
     def _close(self, thread: DatabaseThread) -> None:
         conn, thread.conn = thread.conn, None

@@ -25,6 +25,7 @@ import dataclasses
 import logging
 import uuid
 from collections.abc import AsyncIterator, Callable, Collection, Iterator, Mapping, Sequence
+from functools import partial
 from typing import Any, cast
 
 import psycopg
@@ -37,7 +38,6 @@ from langgraph.checkpoint.base import (
 )
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from psycopg import AsyncConnection, AsyncCursor
-from psycopg.conninfo import conninfo_to_dict
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
@@ -310,41 +310,38 @@ async def postgres_checkpointer(
         timeout=timeout,
         reconnect_timeout=timeout,  # as the task store's pool (PostgresTaskStore.open)
         # What AsyncPostgresSaver's queries expect of a connection.
-        kwargs={
-            "autocommit": True,
-            "prepare_threshold": 0,
-            "row_factory": dict_row,
-            **_lock_timeout(url, timeout),
-        },
+        kwargs={"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row},
+        configure=partial(_limit_lock_waits, timeout),
         check=AsyncConnectionPool.check_connection,
     )
     with _translated():
         await pool.open(wait=True)
     try:
-        saver = PostgresCheckpointer(pool)
         with _translated():
             async with pool.connection() as conn:
-                await _setup_alone(conn, saver)
-        yield saver
+                await _setup_alone(conn, timeout)
+        yield PostgresCheckpointer(pool)
     finally:
         await pool.close()
 
 
-async def _setup_alone(conn: AsyncConnection[Any], saver: AsyncPostgresSaver) -> None:
-    """``saver.setup()`` in one process at a time. Its migrations build an index
-    CONCURRENTLY, which waits for every open transaction, a waiting lock
-    statement's too: the lock is a session lock taken by polling, never waited on."""
+async def _setup_alone(conn: AsyncConnection[Any], timeout: float) -> None:
+    """LangGraph's ``setup()`` in one process at a time, on ``conn``. Its
+    migrations build an index CONCURRENTLY, which waits for every open
+    transaction, a waiting lock statement's too: the lock is a session lock
+    taken by polling, never waited on; and the index waits without a lock
+    timeout (``timeout`` is the connection's again afterwards)."""
     while True:
         cursor = await conn.execute("SELECT pg_try_advisory_lock(%s)", (CHECKPOINT_SETUP_LOCK,))
         row = await cursor.fetchone()
         if row is not None and row["pg_try_advisory_lock"]:
             break
         await asyncio.sleep(SETUP_POLL_SECONDS)
-    await conn.execute("SET lock_timeout = 0")  # its index waits for others' transactions
+    await conn.execute("SET lock_timeout = 0")
     try:
-        await saver.setup()
+        await AsyncPostgresSaver(conn).setup()  # on this connection, not another of the pool
     finally:
-        await conn.execute("RESET lock_timeout")
+        await _limit_lock_waits(timeout, conn)
         await conn.execute("SELECT pg_advisory_unlock(%s)", (CHECKPOINT_SETUP_LOCK,))
 
 
@@ -384,7 +381,8 @@ class PostgresTaskStore(DurableTaskStore):
             # tries doubles without end (after a minute's outage the next try was
             # ~30 s away), a request that finds none starts a new try at once.
             reconnect_timeout=timeout,
-            kwargs={"autocommit": True, **_lock_timeout(url, timeout)},
+            kwargs={"autocommit": True},
+            configure=partial(_limit_lock_waits, timeout),
             check=AsyncConnectionPool.check_connection,  # none dead after a restart
         )
         with _translated():
@@ -737,12 +735,12 @@ def _listener_ended(listener: asyncio.Task[None]) -> None:
         logger.error("listening for task changes stopped", exc_info=listener.exception())
 
 
-def _lock_timeout(url: str, timeout: float) -> dict[str, str]:
-    """A connection's options that make a statement wait ``timeout`` seconds at
-    most for a lock another session holds (then LockNotAvailable: the store
-    cannot be used now), beside the options the URL gives."""
-    given = conninfo_to_dict(url).get("options") or ""
-    return {"options": f"{given} -c lock_timeout={max(1, int(timeout * 1000))}".strip()}
+async def _limit_lock_waits(timeout: float, conn: AsyncConnection[Any]) -> None:
+    """A pool's ``configure``: a statement on ``conn`` waits ``timeout`` seconds
+    at most for a lock another session holds (then LockNotAvailable: the store
+    cannot be used now). A session setting: the options of the URL, PGOPTIONS
+    or a service file stay as they are."""
+    await conn.execute(f"SET lock_timeout = {max(1, int(timeout * 1000))}")
 
 
 @contextlib.contextmanager
