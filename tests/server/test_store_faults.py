@@ -233,13 +233,20 @@ async def test_postgresql_setup_waits_for_an_open_snapshot_past_the_lock_timeout
     postgres_url: str,
 ) -> None:
     """LangGraph's setup builds an index CONCURRENTLY, which waits for every
-    older snapshot: it must not give up after the lock timeout (an index left
-    INVALID for good), and the connections wait it again afterwards."""
+    older snapshot: it must not give up after the lock timeout, nor the
+    database's statement timeout (an index left INVALID for good), and the
+    connections wait it again afterwards."""
+    name = conninfo_to_dict(postgres_url)["dbname"]
+    with psycopg.connect(postgres_url, autocommit=True) as owner:
+        owner.execute(f"ALTER DATABASE {name} SET statement_timeout = 1000")
     with psycopg.connect(postgres_url) as other:
         other.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
         other.execute("SELECT 1")  # a snapshot, held while idle
         setup = asyncio.ensure_future(_open_checkpointer(postgres_url))
-        await asyncio.sleep(1.5)  # three lock timeouts
+        async with asyncio.timeout(20):  # until the index waits for the snapshot
+            while not _waiting_for_a_snapshot(postgres_url):
+                await asyncio.sleep(0.1)
+        await asyncio.sleep(1.5)  # three lock timeouts, past the statement timeout
         other.rollback()
     async with asyncio.timeout(30):
         lock_timeout = await setup
@@ -247,6 +254,14 @@ async def test_postgresql_setup_waits_for_an_open_snapshot_past_the_lock_timeout
     with psycopg.connect(postgres_url) as conn:
         invalid = conn.execute("SELECT count(*) FROM pg_index WHERE NOT indisvalid").fetchone()
     assert invalid == (0,)
+
+
+def _waiting_for_a_snapshot(url: str) -> bool:
+    with psycopg.connect(url) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'virtualxid'"
+        ).fetchone()
+    return row is not None and row[0] > 0
 
 
 async def _open_checkpointer(url: str) -> str:

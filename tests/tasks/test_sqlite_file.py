@@ -222,8 +222,8 @@ async def test_writes_queued_behind_a_lock_wait_the_busy_timeout_once_not_in_tur
 ) -> None:
     """Another process holds the write lock: jobs that queued up while the first
     waited have waited too — each fails once ``busy_timeout`` has passed since
-    it was asked, not after the waits of all ahead of it (five jobs: ~1 s, not
-    ~5 s), and a read asked meanwhile is answered within it."""
+    it was asked, not after the waits of all ahead of it (forty jobs: ~1 s, not
+    ~40 s), and a read asked meanwhile is answered within it."""
     path = tmp_path / "one.sqlite"
     file = SqliteFile(path, busy_timeout=1.0)
     await file.acquire("CREATE TABLE IF NOT EXISTS t (x)")
@@ -239,14 +239,14 @@ async def test_writes_queued_behind_a_lock_wait_the_busy_timeout_once_not_in_tur
             def read() -> int:
                 return int(file.conn.execute("SELECT count(*) FROM t").fetchone()[0])
 
-            writes = [file.call(write) for _ in range(5)]
+            writes = [file.call(write) for _ in range(40)]
             asked = [*writes, file.call(read, mode="read")]
             outcomes = await asyncio.gather(*asked, return_exceptions=True)
             elapsed = loop.time() - started
             other.execute("ROLLBACK")
-        assert all(isinstance(o, StoreUnavailableError) for o in outcomes[:5]), outcomes
-        assert outcomes[5] == 0
-        assert elapsed < 3.0, elapsed  # in turn: 5 s
+        assert all(isinstance(o, StoreUnavailableError) for o in outcomes[:40]), outcomes
+        assert outcomes[40] == 0
+        assert elapsed < 3.0, elapsed  # in turn: 40 s
         await file.call(write)  # the lock gone, as before
     finally:
         await file.release()

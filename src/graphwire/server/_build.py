@@ -197,8 +197,8 @@ def _reachable(url: str, timeout: float) -> None:
     except psycopg.ProgrammingError:
         raise ServeError("the PostgreSQL store URL cannot be parsed") from None
     wait: dict[str, Any] = {}
-    if "connect_timeout" not in given:  # the URL's own, else as long as a pool would
-        wait["connect_timeout"] = max(10, math.ceil(timeout))
+    if "connect_timeout" not in given and "PGCONNECT_TIMEOUT" not in os.environ:
+        wait["connect_timeout"] = max(10, math.ceil(timeout))  # libpq's default: none
     try:
         psycopg.connect(url, **wait).close()
     except psycopg.Error as exc:

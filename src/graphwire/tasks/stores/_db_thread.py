@@ -40,9 +40,7 @@ _T = TypeVar("_T")
 HAND_BACK_SECONDS = 0.001
 """Longest a finished result waits (uncommitted) while the thread works on."""
 QUEUED_SECONDS = 0.01
-"""A job queued longer than this waits only what is left of the busy timeout ..."""
-LEAST_BUSY_SECONDS = 0.1
-"""... but at least this long (it may have queued behind work, not a lock)."""
+"""A job queued longer than this waits only what is left of the busy timeout."""
 
 Target = asyncio.Future[Any] | concurrent.futures.Future[Any]
 Mode = Literal["write", "read", "raw"]
@@ -221,7 +219,7 @@ class DatabaseThread:
         if waited < QUEUED_SECONDS:
             conn.execute("BEGIN IMMEDIATE")
             return
-        _busy(conn, max(self._busy_timeout - waited, min(self._busy_timeout, LEAST_BUSY_SECONDS)))
+        _busy(conn, self._busy_timeout - waited)
         try:
             conn.execute("BEGIN IMMEDIATE")
         finally:

@@ -185,26 +185,30 @@ class SqliteFile:
                 "restart graphwire"
             )
         if self._wal is not None and _wal_identity(self.path) != self._wal:
-            kept = (
-                "what was committed is kept in the database file"
-                if self._rescued()
-                else "not all that was committed is in the database file yet (another "
-                "connection reads an older state; tried again with each request)"
-            )
             raise StoreUnavailableError(
                 f"the database's write-ahead log {self.path}-wal was deleted or replaced "
-                f"while in use; {kept}; restart graphwire"
+                f"while in use; {self._rescue()}; restart graphwire"
             )
 
-    def _rescued(self) -> bool:
-        """Whether what was committed into a log gone by name is all in the
-        database file: the connection still holds the log, so it copies it
-        there (PASSIVE: waiting for no reader; not inside a transaction: the
-        next check does) until a crash could no longer lose any of it."""
+    def _rescue(self) -> str:
+        """What was committed into a log gone by name goes into the database
+        file: the connection still holds the log, so it copies it there
+        (PASSIVE: waiting for no reader; not inside a transaction: the next
+        check does), until a crash could no longer lose any of it. Says how far
+        it got."""
         if not self._wal_saved and not self.conn.in_transaction:
-            busy, frames, copied = self.conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            try:
+                row = self.conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            except sqlite3.Error as exc:  # said in the refusal, tried again with the next
+                return f"what was committed could not be copied into the database file ({exc})"
+            busy, frames, copied = row
             self._wal_saved = busy == 0 and frames == copied
-        return self._wal_saved
+        if self._wal_saved:
+            return "what was committed is kept in the database file"
+        return (
+            "not all that was committed is in the database file yet (a reader on an "
+            "older state or an open batch; tried again with each request)"
+        )
 
     def _close(self, thread: DatabaseThread) -> None:
         conn, thread.conn = thread.conn, None

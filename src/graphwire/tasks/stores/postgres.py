@@ -329,8 +329,10 @@ async def _setup_alone(conn: AsyncConnection[Any], timeout: float) -> None:
     """LangGraph's ``setup()`` in one process at a time, on ``conn``. Its
     migrations build an index CONCURRENTLY, which waits for every open
     transaction, a waiting lock statement's too: the lock is a session lock
-    taken by polling, never waited on; and the index waits without a lock
-    timeout (``timeout`` is the connection's again afterwards)."""
+    taken by polling, never waited on; and the index waits without a lock or
+    statement timeout (a build cut short leaves it INVALID, and LangGraph's
+    IF NOT EXISTS never builds it again; ``timeout`` is the connection's
+    lock timeout again afterwards)."""
     while True:
         cursor = await conn.execute("SELECT pg_try_advisory_lock(%s)", (CHECKPOINT_SETUP_LOCK,))
         row = await cursor.fetchone()
@@ -338,9 +340,11 @@ async def _setup_alone(conn: AsyncConnection[Any], timeout: float) -> None:
             break
         await asyncio.sleep(SETUP_POLL_SECONDS)
     await conn.execute("SET lock_timeout = 0")
+    await conn.execute("SET statement_timeout = 0")  # a role's or database's would cut it too
     try:
         await AsyncPostgresSaver(conn).setup()  # on this connection, not another of the pool
     finally:
+        await conn.execute("RESET statement_timeout")
         await _limit_lock_waits(timeout, conn)
         await conn.execute("SELECT pg_advisory_unlock(%s)", (CHECKPOINT_SETUP_LOCK,))
 
