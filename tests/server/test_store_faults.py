@@ -10,6 +10,7 @@ import shutil
 import sqlite3
 from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psycopg
@@ -17,6 +18,7 @@ import pytest
 from ag_ui.core import RunErrorEvent, RunFinishedEvent
 from langgraph.checkpoint.memory import InMemorySaver
 from psycopg.conninfo import conninfo_to_dict
+from psycopg.rows import tuple_row
 
 from graphwire.demo import build_demo_graph
 from graphwire.protocol import StoreUnavailableError
@@ -267,9 +269,17 @@ def _waiting_for_a_snapshot(url: str) -> bool:
 async def _open_checkpointer(url: str) -> str:
     async with postgres_checkpointer(url, timeout=0.5) as saver:
         assert isinstance(saver, PostgresCheckpointer)
-        async with saver.conn.connection() as conn:
-            row = await (await conn.execute("SHOW lock_timeout")).fetchone()
-    return str(row["lock_timeout"])
+        [lock_timeout] = await _settings(saver.conn, "lock_timeout")
+    return lock_timeout
+
+
+async def _settings(pool: Any, *names: str) -> list[str]:
+    """What a connection of ``pool`` has for these settings."""
+    async with pool.connection() as conn, conn.cursor(row_factory=tuple_row) as cur:
+        await cur.execute(f"SELECT {', '.join(['current_setting(%s)'] * len(names))}", names)
+        row = await cur.fetchone()
+    assert row is not None
+    return [str(value) for value in row]
 
 
 async def test_postgresql_connections_keep_the_options_pgoptions_gives(
@@ -278,11 +288,7 @@ async def test_postgresql_connections_keep_the_options_pgoptions_gives(
     monkeypatch.setenv("PGOPTIONS", "-c work_mem=7777kB")
     store = await PostgresTaskStore.open(postgres_url, timeout=0.5)
     try:
-        async with store._pool.connection() as conn:
-            shown = [
-                (await (await conn.execute(f"SHOW {name}")).fetchone() or [None])[0]
-                for name in ("work_mem", "lock_timeout")
-            ]
+        shown = await _settings(store._pool, "work_mem", "lock_timeout")
     finally:
         await store.aclose()
     assert shown == ["7777kB", "500ms"]
