@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import gc
 import json
-import math
 import os
 import re
 import resource
@@ -195,7 +194,8 @@ def _uvicorn_config(served: Served, settings: Settings, **overrides: Any) -> uvi
         "log_level": settings.log_level,
         "limit_concurrency": concurrency_limit(settings.limit_concurrency),
         "http": bounded_protocol(settings.header_timeout_seconds, settings.send_timeout_seconds),
-        "timeout_graceful_shutdown": math.ceil(settings.shutdown_grace_seconds),
+        # Half the grace for open connections, half for the app's close (ServerOptions).
+        "timeout_graceful_shutdown": settings.shutdown_grace_seconds / 2,
     }
     return uvicorn.Config(served.app, **(options | overrides))
 

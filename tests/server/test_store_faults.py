@@ -28,6 +28,7 @@ from graphwire.tasks.stores.postgres import PostgresCheckpointer
 from tests.processes import serve, wait_healthy
 from tests.server.conftest import live_server, read_events, run_body
 from tests.server.test_tasks_http import until
+from tests.tasks.test_crash import AGENT as SLOW_AGENT
 
 
 @contextlib.asynccontextmanager
@@ -292,3 +293,52 @@ async def test_postgresql_connections_keep_the_options_pgoptions_gives(
     finally:
         await store.aclose()
     assert shown == ["7777kB", "500ms"]
+
+
+async def test_a_shutdown_during_a_postgresql_outage_ends_within_its_grace(
+    postgres_admin: str, postgres_url: str, tmp_path: Path
+) -> None:
+    """SIGTERM while the database is down, with runs streaming and tasks
+    running: the process is gone within ``shutdown_grace_seconds`` (it took 17 s
+    of a 3 s grace: each claim's release and each task's end waited in turn),
+    says what it could not store, and a later start finishes every task."""
+    env = {
+        "GRAPHWIRE_STORE_BUSY_TIMEOUT_SECONDS": "0.5",
+        "GRAPHWIRE_TASK_LEASE_SECONDS": "2",
+        "GRAPHWIRE_SHUTDOWN_GRACE_SECONDS": "3",
+    }
+    args = [f"slow={SLOW_AGENT}:graph", "--store", postgres_url]
+    path = tmp_path / "server.log"
+    with path.open("w") as log:
+        process, url = serve(args, tmp_path, env, log=log)
+        try:
+            await wait_healthy(url)
+            async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+                tasks = [
+                    (await client.post("/agents/slow/tasks", json={"prompt": f"t{n}"})).json()
+                    for n in range(3)
+                ]
+                chats = [
+                    asyncio.ensure_future(
+                        client.post("/agents/slow", json=run_body(thread=f"c{n}", run=f"r{n}"))
+                    )
+                    for n in range(20)
+                ]
+                await asyncio.sleep(0.3)  # streaming
+                with _outage(postgres_admin, postgres_url):
+                    await asyncio.sleep(1)
+                    loop = asyncio.get_running_loop()
+                    began = loop.time()
+                    process.terminate()
+                    await asyncio.to_thread(process.wait, 60)
+                    took = loop.time() - began
+                await asyncio.gather(*chats, return_exceptions=True)
+        finally:
+            process.kill()
+            process.communicate(timeout=30)
+    logged = path.read_text()
+    assert took < 3 + 1.5, f"{took:.1f} s\n{logged[-3000:]}"  # the interpreter's exit: < 1 s
+    assert "could not be stored before shutdown" in logged
+    async with _served(tmp_path, args) as client:
+        for task in tasks:  # their leases lapsed: they run again, to the end
+            assert (await until(client, task["taskId"], "done", seconds=30))["attempt"] >= 1

@@ -65,8 +65,10 @@ async def task_events(
     return await read_events(client, "GET", f"/tasks/{task_id}/events", headers=headers)
 
 
-async def until(client: httpx.AsyncClient, task_id: str, state: str) -> dict[str, Any]:
-    async with asyncio.timeout(10):
+async def until(
+    client: httpx.AsyncClient, task_id: str, state: str, seconds: float = 10
+) -> dict[str, Any]:
+    async with asyncio.timeout(seconds):
         while True:
             task: dict[str, Any] = (await client.get(f"/tasks/{task_id}")).json()
             if task["state"] == state:

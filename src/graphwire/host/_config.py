@@ -106,7 +106,9 @@ class Settings(BaseModel):
     )
     body_timeout_seconds: Positive = Field(30.0, description="longest a request body may take")
     shutdown_grace_seconds: Positive = Field(
-        10.0, description="longest a shutdown waits for connections to finish"
+        10.0,
+        description="longest a shutdown takes: half for open connections to finish,"
+        " half for the store to take what runs and tasks left",
     )
     header_timeout_seconds: Positive = Field(
         10.0, description="longest a request's headers may take (then the socket closes)"

@@ -172,23 +172,40 @@ class ClaimKeeper:
                 logger.error("thread %s: claim lost while its run went on; stopping it", thread_key)
                 self._stop(held[thread_key].run_key)
 
-    async def aclose(self) -> None:
-        """Stop keeping; release what ended (a crash leaves claims to lapse)."""
+    async def aclose(self, timeout: float | None = None) -> None:
+        """Stop keeping; release what is held or ended (``timeout`` seconds at
+        most: a claim not released then lapses with its lease, as after a crash)."""
         if self._keeper is not None:
             self._keeper.cancel()
             await asyncio.wait({self._keeper})
             self._keeper = None
         drop = {claim.token: key for key, claim in self._held.items()} | self._releases
-        for token, thread_key in drop.items():
-            try:
-                await self._claims.release_thread(thread_key, token)
-            except StoreUnavailableError as exc:
-                logger.warning(
-                    "thread %s keeps its claim until its lease ends: %s", thread_key, exc
-                )
         self._held.clear()
         self._holders.clear()
         self._releases.clear()
+        releases = {
+            asyncio.create_task(self._claims.release_thread(key, token), name=f"release-{key}")
+            for token, key in drop.items()
+        }
+        if not releases:
+            return
+        done, late = await asyncio.wait(releases, timeout=timeout)
+        for release in late:
+            release.cancel()
+        if late:
+            await asyncio.wait(late)
+        failed = [r.exception() for r in done if r.exception() is not None]
+        for exc in failed:
+            if not isinstance(exc, StoreUnavailableError):
+                logger.error("releasing a thread's claim failed", exc_info=exc)
+        if failed or late:
+            reason = f": {failed[0]}" if failed else ""
+            logger.warning(
+                "%d threads keep their claims until their leases end (%s s)%s",
+                len(failed) + len(late),
+                self._lease,
+                reason,
+            )
 
 
 def _crashed(keeper: asyncio.Task[None]) -> None:

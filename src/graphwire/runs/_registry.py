@@ -26,8 +26,9 @@ from graphwire.runs._snapshots import SnapshotMemo
 logger = logging.getLogger("graphwire.runs")
 
 OnDisconnect = Literal["cancel", "continue"]
-SAVE_GRACE_SECONDS = 5.0
-"""How long shutdown waits for the store to take the runs' last events."""
+CLOSE_SECONDS = 5.0
+"""How long closing waits for the runs to stop, the store to take their last
+events and the threads' claims to be released."""
 UNSAVED_RUNS = 1000
 """Ended runs whose events the store has not taken yet, at most: then new runs
 are refused (``StoreUnavailableError``) until it takes them; so are they once
@@ -535,29 +536,40 @@ class RunRegistry:
             if record.task is not None:
                 record.task.cancel()
 
-    async def aclose(self) -> None:
-        """Cancel every active run, wait for each to close its log, release the
-        threads' claims."""
-        tasks = [r.task for r in self._active.values() if r.task is not None]
+    async def aclose(self, timeout: float = CLOSE_SECONDS) -> None:
+        """Cancel every active run, wait for each to close its log and for the
+        store to take its last events, release the threads' claims: all within
+        ``timeout`` seconds (a store that stays unavailable). What is left then
+        is logged and left as a crash leaves it: an unsaved run is lost, a claim
+        lapses with its lease."""
+        ends = asyncio.get_running_loop().time() + timeout
+        tasks = {r.task for r in self._active.values() if r.task is not None}
         for task in tasks:
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        await self._saved()
+        if tasks:
+            _, late = await asyncio.wait(tasks, timeout=timeout)
+            if late:
+                logger.error("%d runs did not stop within the shutdown's grace", len(late))
+        await self._saved(_left(ends))
         if self._keeper is not None:
-            await self._keeper.aclose()
+            await self._keeper.aclose(_left(ends))
 
-    async def _saved(self, grace: float = SAVE_GRACE_SECONDS) -> None:
-        """Wait for every log to be saved, ``grace`` seconds at most (a store
-        that stays unavailable): what is still unsaved then is logged as lost."""
+    async def _saved(self, timeout: float) -> None:
+        """Wait for every log to be saved, ``timeout`` seconds at most: what is
+        still unsaved then is logged as lost."""
         pending = set(self._savers)
         if not pending:
             return
-        _, late = await asyncio.wait(pending, timeout=grace)
+        _, late = await asyncio.wait(pending, timeout=timeout)
         for saver in late:
             saver.cancel()
         if late:
             logger.error("%d runs' last events could not be stored before shutdown", len(late))
             await asyncio.wait(late)
+
+
+def _left(ends: float) -> float:
+    return max(0.0, ends - asyncio.get_running_loop().time())
 
 
 def _expired(run_id: str) -> RunExpiredError:

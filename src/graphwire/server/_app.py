@@ -6,6 +6,8 @@ import contextlib
 import hmac
 import inspect
 import logging
+import math
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol, runtime_checkable
@@ -112,6 +114,11 @@ class ServerOptions:
     """Ended runs' logs kept for re-attach, in characters of events (newest first;
     an older run's events answer 410 ``RUN_EXPIRED``)."""
     tasks: RunnerOptions = field(default_factory=RunnerOptions)
+    close_seconds: float = 5.0
+    """The longest the app's shutdown takes: stopping runs and task workers,
+    the store taking their last events, releasing claims. What is left then is
+    left as a crash leaves it, and logged (``graphwire serve`` gives it half of
+    ``shutdown_grace_seconds``, open connections the other half)."""
 
 
 CheckpointerFactory = Callable[[], contextlib.AbstractAsyncContextManager[BaseCheckpointSaver[Any]]]
@@ -139,6 +146,7 @@ def create_app(
     async def span(app: Starlette) -> AsyncIterator[dict[str, Any]]:
         """What the app serves once started, as Starlette's lifespan state: every
         request finds it in ``request.state``."""
+        closing = _Deadline(options.close_seconds)
         async with contextlib.AsyncExitStack() as stack:
             served = {a.name: a for a in agents}
             probes: list[Callable[[], Awaitable[None]]] = []
@@ -152,12 +160,15 @@ def create_app(
                 }
             runner = None
             if tasks is not None:
-                runner = await _start_tasks(stack, tasks(), registry, served, options)
+                runner = await _start_tasks(
+                    stack, tasks(), registry, served, options, closing=closing
+                )
                 probes.append(runner.store.probe)
             try:
                 yield {STATE_AGENTS: served, STATE_TASKS: runner, STATE_PROBES: probes}
             finally:
-                await registry.aclose()
+                closing.start()
+                await registry.aclose(closing.left())
 
     routes = [
         Route("/healthz", api.healthz, methods=["GET"]),
@@ -199,10 +210,13 @@ async def _start_tasks(
     registry: RunRegistry,
     served: Mapping[str, Agent],
     options: ServerOptions,
+    *,
+    closing: _Deadline,
 ) -> TaskRunner:
     """Open the task store (closed with ``stack``), keep every run's log in it
     (ADR 0012), share threads through it where other processes do (one run
-    per thread), and start the task runner on it."""
+    per thread), and start the task runner on it (stopped with ``stack``,
+    within what is ``closing``'s time left)."""
     store = await stack.enter_async_context(opening)
     logs = store.run_logs()
     if logs is not None:
@@ -212,8 +226,22 @@ async def _start_tasks(
         registry.share_threads(claims, options.tasks.lease_seconds)
     runner = TaskRunner(store, {name: a.graph for name, a in served.items()}, options.tasks)
     await runner.start()
-    stack.push_async_callback(runner.aclose)
+    stack.push_async_callback(lambda: runner.aclose(closing.left()))
     return runner
+
+
+class _Deadline:
+    """One time limit for several steps, counted from ``start``."""
+
+    def __init__(self, seconds: float) -> None:
+        self._seconds = seconds
+        self._ends = math.inf
+
+    def start(self) -> None:
+        self._ends = time.monotonic() + self._seconds
+
+    def left(self) -> float:
+        return max(0.0, self._ends - time.monotonic())
 
 
 class _Endpoint:

@@ -99,6 +99,7 @@ def build(settings: Settings, cli_specs: Sequence[str]) -> Served:
         auth_hook=_auth_hook(settings.auth_hook),
         on_disconnect=settings.on_disconnect,
         interrupt_channel=settings.interrupt_channel,
+        close_seconds=settings.shutdown_grace_seconds / 2,
         tasks=RunnerOptions(
             workers=settings.task_workers,
             lease_seconds=settings.task_lease_seconds,

@@ -94,13 +94,25 @@ class TaskRunner:
         ]
         self._workers.append(asyncio.create_task(self._sweep(), name="graphwire-sweeper"))
 
-    async def aclose(self) -> None:
-        """Stop: running tasks end with WORKER_STOPPED and go back to the queue."""
+    async def aclose(self, timeout: float | None = None) -> None:
+        """Stop: running tasks end with WORKER_STOPPED and go back to the queue.
+        A worker still at it after ``timeout`` seconds (a store that cannot take
+        the task's end) is cancelled: its task runs again once its lease ends,
+        as after a crash."""
         if self._stopped is None or self._stopped.done():
             return
         self._stopped.set_result(None)
+        _, late = await asyncio.wait(self._workers, timeout=timeout)
+        for worker in late:
+            worker.cancel()
+        if late:
+            logger.error(
+                "%d task workers did not stop within the shutdown's grace; their tasks"
+                " run again once their leases end",
+                len(late),
+            )
         for result in await asyncio.gather(*self._workers, return_exceptions=True):
-            if isinstance(result, BaseException):
+            if isinstance(result, BaseException) and not isinstance(result, asyncio.CancelledError):
                 logger.error("task worker failed", exc_info=result)
 
     async def __aenter__(self) -> TaskRunner:
