@@ -25,6 +25,7 @@ from graphwire.protocol import StoreUnavailableError
 from graphwire.server import Agent
 from graphwire.tasks import PostgresTaskStore, postgres_checkpointer
 from graphwire.tasks.stores.postgres import PostgresCheckpointer
+from tests.files import set_writable
 from tests.processes import serve, wait_healthy
 from tests.server.conftest import live_server, read_events, run_body
 from tests.server.test_tasks_http import until
@@ -120,6 +121,38 @@ async def test_a_data_directory_deleted_while_serving_is_refused(
         assert refused.json()["code"] == "STORE_UNAVAILABLE"
         assert "deleted or replaced" in refused.json()["message"]
     assert not gone.exists()  # nothing recreated, nothing written
+
+
+async def test_a_database_file_that_was_read_only_at_start_is_used_once_it_is_writable(
+    tmp_path: Path,
+) -> None:
+    """SQLite opens a file it cannot write read-only, and such a connection
+    stays read-only: the server said 503 until it was restarted. Now a write
+    refused as read-only opens the file again for the next one."""
+    async with _served(tmp_path) as client:
+        assert isinstance(await _chat(client, "before"), RunFinishedEvent)
+    database = tmp_path / "data" / "graphwire.sqlite"
+    set_writable(database, False)
+    try:
+        async with _served(tmp_path) as client:
+            ready = await client.get("/readyz")
+            refused = await client.post("/agents/demo/tasks", json={"prompt": "read-only"})
+            thread = await client.get("/agents/demo/threads/before")  # reads go on
+            set_writable(database, True)
+            again = await client.get("/readyz")
+            created = await client.post("/agents/demo/tasks", json={"prompt": "writable"})
+            assert created.status_code == 201, created.text
+            run_end = await _chat(client, "after")
+            done = await until(client, created.json()["taskId"], "done")
+    finally:
+        set_writable(database, True)
+    for unavailable in (ready, refused):
+        assert unavailable.status_code == 503, unavailable.text
+        assert "readonly" in unavailable.json()["message"]
+    assert thread.status_code == 200 and thread.json()["messages"]
+    assert again.status_code == 200, again.text
+    assert isinstance(run_end, RunFinishedEvent)
+    assert done["prompt"] == "writable"
 
 
 @contextlib.contextmanager

@@ -16,6 +16,7 @@ from graphwire.protocol import StoreUnavailableError
 from graphwire.tasks import SqliteFile, SqliteTaskStore, TaskNotFoundError, TaskQuery, TaskSpec
 from graphwire.tasks.stores import _db_thread as db_thread
 from graphwire.tasks.stores._db_thread import TransactionEndedError
+from tests.files import set_writable
 from tests.graphs import agent_graph, collect, user_input
 from tests.tasks.graphs import review_graph
 
@@ -182,18 +183,32 @@ async def test_no_result_is_handed_back_when_a_later_job_undid_its_write(
     assert isinstance(results[2], TransactionEndedError)
 
 
-async def test_a_read_only_database_is_unavailable_and_reads_go_on(tmp_path: Path) -> None:
-    store = await SqliteTaskStore.open(tmp_path / "one.sqlite")
+async def test_a_read_only_database_is_unavailable_reads_go_on_and_writes_come_back(
+    tmp_path: Path,
+) -> None:
+    """SQLite opens a file it cannot write read-only, and such a connection
+    stays so: a write it refuses opens the file again for the next write."""
+    path = tmp_path / "one.sqlite"
+    store = await SqliteTaskStore.open(path)
+    task = await store.create(TaskSpec(agent="a", prompt="written before"))
+    await store.aclose()
+    set_writable(path, False)
     try:
-        task = await store.create(TaskSpec(agent="a", prompt="written before"))
-        await store._file.call(lambda: store._file.conn.execute("PRAGMA query_only=ON"), mode="raw")
-        with pytest.raises(StoreUnavailableError, match="readonly"):
-            await store.create(TaskSpec(agent="a", prompt="refused"))
-        with pytest.raises(StoreUnavailableError):
+        store = await SqliteTaskStore.open(path)
+        try:
+            with pytest.raises(StoreUnavailableError, match="readonly"):
+                await store.create(TaskSpec(agent="a", prompt="refused"))
+            with pytest.raises(StoreUnavailableError, match="readonly"):
+                await store.probe()  # opened again, still read-only
+            assert (await store.get(task.id)).prompt == "written before"
+            set_writable(path, True)
             await store.probe()
-        assert (await store.get(task.id)).prompt == "written before"
+            again = await store.create(TaskSpec(agent="a", prompt="written after"))
+            assert (await store.get(again.id)).prompt == "written after"
+        finally:
+            await store.aclose()
     finally:
-        await store.aclose()
+        set_writable(path, True)
 
 
 async def test_reads_take_no_write_lock(tmp_path: Path) -> None:

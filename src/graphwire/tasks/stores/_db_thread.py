@@ -112,16 +112,24 @@ class DatabaseThread:
         check: Callable[[], None] = lambda: None,
         undone: Callable[[], None] = lambda: None,
         busy_timeout: float = 10.0,
+        reopen: Callable[[sqlite3.Connection], sqlite3.Connection] = lambda conn: conn,
     ) -> None:
         """``undone`` is called (on this thread) whenever rows written are rolled
         back. ``busy_timeout``: how long a job waits, from when it was asked, for
         the write lock another process holds; jobs queued behind one that waits
-        have been waiting too, and do not wait it all again each in turn."""
+        have been waiting too, and do not wait it all again each in turn.
+        ``reopen(conn)`` closes ``conn`` for a new connection (on this thread,
+        outside a transaction) before the next write after SQLite refused one
+        as read-only: a connection opened when the file could not be written
+        stays read-only after it can."""
         self.conn: sqlite3.Connection | None = None
         """Bound by the connect job, unbound by the close job (both on this thread)."""
         self._check = check
         self._undone = undone
         self._busy_timeout = busy_timeout
+        self._reopen = reopen
+        self._read_only = False
+        """SQLite refused a write as read-only: the next write reopens first."""
         self._urgent: collections.deque[_Job | None] = collections.deque()
         self._normal: collections.deque[_Job | None] = collections.deque()
         self._wake: queue.SimpleQueue[None] = queue.SimpleQueue()  # one token per job
@@ -194,10 +202,11 @@ class DatabaseThread:
         try:
             if not conn.in_transaction:
                 self._check()
+                conn = self._writable(conn)
                 self._begin(conn, time.monotonic() - job.asked)
             conn.execute("SAVEPOINT job")
         except (sqlite3.Error, StoreUnavailableError) as exc:
-            return _Result(job.target, False, _store_error(exc))
+            return _Result(job.target, False, self._failed(exc))
         changes = conn.total_changes
         try:
             value = job.fn()
@@ -205,13 +214,28 @@ class DatabaseThread:
             if not conn.in_transaction:
                 # SQLite rolled the whole batch back itself (a full disk, an I/O
                 # error): the batch's earlier writes are gone too.
-                raise _BatchLost(_store_error(exc)) from exc
+                raise _BatchLost(self._failed(exc)) from exc
             if conn.total_changes != changes:  # it wrote: what it wrote is undone
                 self._undone()
             self._undo(conn)
-            return _Result(job.target, False, _store_error(exc))
+            return _Result(job.target, False, self._failed(exc))
         self._release(conn)
         return _Result(job.target, True, value)
+
+    def _writable(self, conn: sqlite3.Connection) -> sqlite3.Connection:
+        """``conn``, or a new connection in its place if SQLite refused a write on
+        it as read-only (it may write now: the file's permissions changed)."""
+        if self._read_only:
+            self.conn = conn = self._reopen(conn)
+            self._read_only = False
+        return conn
+
+    def _failed(self, exc: Exception) -> Exception:
+        """What a job's caller gets for ``exc`` (``_store_error``); a read-only
+        refusal makes the next write reopen the connection."""
+        if getattr(exc, "sqlite_errorcode", 0) & 0xFF == sqlite3.SQLITE_READONLY:
+            self._read_only = True
+        return _store_error(exc)
 
     def _begin(self, conn: sqlite3.Connection, waited: float) -> None:
         """BEGIN IMMEDIATE, waiting for another process's lock what is left of
@@ -236,7 +260,7 @@ class DatabaseThread:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
         except Exception as exc:  # the read's failure, handed to its caller
-            return _Result(job.target, False, _store_error(exc))
+            return _Result(job.target, False, self._failed(exc))
         return _Result(job.target, True, value)
 
     @staticmethod
@@ -258,12 +282,11 @@ class DatabaseThread:
             ) from exc
         cls._release(conn)
 
-    @staticmethod
-    def _run_raw(job: _Job) -> _Result:
+    def _run_raw(self, job: _Job) -> _Result:
         try:
             return _Result(job.target, True, job.fn())
         except Exception as exc:  # handed to the caller, which raises it
-            return _Result(job.target, False, _store_error(exc))
+            return _Result(job.target, False, self._failed(exc))
 
     def _committed(self, done: list[_Result]) -> list[_Result]:
         """``done`` after its COMMIT; whatever goes wrong fails the batch, never
@@ -285,7 +308,7 @@ class DatabaseThread:
             self._undone()
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
-            error = _store_error(exc)
+            error = self._failed(exc)
             return [_Result(r.target, False, error) if r.ok else r for r in done]
         return done
 

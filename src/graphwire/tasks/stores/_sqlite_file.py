@@ -97,6 +97,7 @@ class SqliteFile:
                     check=self._check_file,
                     undone=self._rows.forget,
                     busy_timeout=self.busy_timeout,
+                    reopen=self._reopen,
                 )
                 await self._thread.call(self._connect, mode="raw")
             if schema:
@@ -159,18 +160,34 @@ class SqliteFile:
         return SqliteCheckpointer(self, self._saver, self._memo, self._rows, self.checkpoint_turns)
 
     def _connect(self) -> None:
-        conn = sqlite3.connect(self.path, isolation_level=None)
-        for pragma in (*_PRAGMAS, f"busy_timeout={int(self.busy_timeout * 1000)}"):
-            conn.execute(f"PRAGMA {pragma}")
+        self._thread_or_fail().conn = conn = self._open()
         for statement in (_PROBE, *_MESSAGES):
             conn.execute(statement)
-        self._rows.forget()  # whatever it knew was of the file as it was then
-        saver = SqliteSaver(_SaverConnection(conn), serde=self._memo)  # type: ignore[arg-type]
+        saver = SqliteSaver(_SaverConnection(self), serde=self._memo)  # type: ignore[arg-type]
         saver.setup()
         self._saver = saver
         self._identity = _identity(self.path)
+        self._opened()
+
+    def _open(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, isolation_level=None)
+        for pragma in (*_PRAGMAS, f"busy_timeout={int(self.busy_timeout * 1000)}"):
+            conn.execute(f"PRAGMA {pragma}")
+        return conn
+
+    def _opened(self) -> None:
+        """A new connection is in use (its write-ahead log exists now)."""
+        self._rows.forget()  # whatever it knew was of the file as it was then
         self._wal, self._wal_saved = _wal_identity(self.path), False
-        self._thread_or_fail().conn = conn
+
+    def _reopen(self, conn: sqlite3.Connection) -> sqlite3.Connection:
+        """A new connection to the file in place of ``conn``, which SQLite keeps
+        read-only (the file could not be written when it was opened; it may be
+        now). The file has been checked to be the one first opened."""
+        new = self._open()
+        conn.close()
+        self._opened()
+        return new
 
     def _check_file(self) -> None:
         """Refuse a database whose file was deleted or replaced since it was opened:
@@ -402,17 +419,17 @@ class _SaverConnection:
     """The file's connection as LangGraph's SqliteSaver sees it: its commits are
     left to the database thread, which commits each batch of jobs at once."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self._conn = conn
+    def __init__(self, file: SqliteFile) -> None:
+        self._file = file  # its connection now (it is opened again if read-only)
 
     def cursor(self) -> sqlite3.Cursor:
-        return self._conn.cursor()
+        return self._file.conn.cursor()
 
     def execute(self, sql: str, parameters: Any = ()) -> sqlite3.Cursor:
-        return self._conn.execute(sql, parameters)
+        return self._file.conn.execute(sql, parameters)
 
     def executescript(self, script: str) -> sqlite3.Cursor:
-        return self._conn.executescript(script)
+        return self._file.conn.executescript(script)
 
     def commit(self) -> None:
         """The thread commits: see ``_db_thread``."""
