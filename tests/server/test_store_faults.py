@@ -328,22 +328,30 @@ async def test_postgresql_connections_keep_the_options_pgoptions_gives(
     assert shown == ["7777kB", "500ms"]
 
 
-async def test_a_shutdown_during_a_postgresql_outage_ends_within_its_grace(
-    postgres_admin: str, postgres_url: str, tmp_path: Path
+@pytest.mark.parametrize("store", ["sqlite", "postgres"])
+async def test_a_shutdown_while_the_store_cannot_be_used_ends_within_its_grace(
+    store: str, request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
-    """SIGTERM while the database is down, with runs streaming and tasks
-    running: the process is gone within ``shutdown_grace_seconds`` (it took 17 s
-    of a 3 s grace: each claim's release and each task's end waited in turn),
-    says what it could not store, and a later start finishes every task."""
-    env = {
-        "GRAPHWIRE_STORE_BUSY_TIMEOUT_SECONDS": "0.5",
-        "GRAPHWIRE_TASK_LEASE_SECONDS": "2",
-        "GRAPHWIRE_SHUTDOWN_GRACE_SECONDS": "3",
-    }
-    args = [f"slow={SLOW_AGENT}:graph", "--store", postgres_url]
+    """SIGTERM while the store cannot be used (PostgreSQL down; SQLite's write
+    lock held by another process, busy timeout 10 s), with runs streaming and
+    tasks running: the process is gone within ``shutdown_grace_seconds`` (3 s
+    here; it took 17 s on PostgreSQL, each claim's release and each task's end
+    waiting in turn, and 10 s on SQLite, its close queued behind a job waiting
+    for the lock), says what it could not store, and a later start finishes
+    every task."""
+    env = {"GRAPHWIRE_TASK_LEASE_SECONDS": "2", "GRAPHWIRE_SHUTDOWN_GRACE_SECONDS": "3"}
+    args = [f"slow={SLOW_AGENT}:graph"]
+    fault: contextlib.AbstractContextManager[Any]
+    if store == "postgres":
+        url = request.getfixturevalue("postgres_url")
+        args += ["--store", url]
+        env["GRAPHWIRE_STORE_BUSY_TIMEOUT_SECONDS"] = "0.5"
+        fault = _outage(request.getfixturevalue("postgres_admin"), url)
+    else:
+        fault = _write_locked(tmp_path / "data" / "graphwire.sqlite")
     path = tmp_path / "server.log"
     with path.open("w") as log:
-        process, url = serve(args, tmp_path, env, log=log)
+        process, url = serve(args, tmp_path, env | {"GRAPHWIRE_DATA_DIR": "data"}, log=log)
         try:
             await wait_healthy(url)
             async with httpx.AsyncClient(base_url=url, timeout=30) as client:
@@ -358,7 +366,7 @@ async def test_a_shutdown_during_a_postgresql_outage_ends_within_its_grace(
                     for n in range(20)
                 ]
                 await asyncio.sleep(0.3)  # streaming
-                with _outage(postgres_admin, postgres_url):
+                with fault:
                     await asyncio.sleep(1)
                     loop = asyncio.get_running_loop()
                     began = loop.time()
@@ -375,3 +383,14 @@ async def test_a_shutdown_during_a_postgresql_outage_ends_within_its_grace(
     async with _served(tmp_path, args) as client:
         for task in tasks:  # their leases lapsed: they run again, to the end
             assert (await until(client, task["taskId"], "done", seconds=30))["attempt"] >= 1
+
+
+@contextlib.contextmanager
+def _write_locked(database: Path) -> Iterator[None]:
+    """Another process holds the SQLite file's write lock."""
+    with contextlib.closing(sqlite3.connect(database, isolation_level=None)) as other:
+        other.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        finally:
+            other.execute("ROLLBACK")

@@ -267,6 +267,36 @@ async def test_writes_queued_behind_a_lock_wait_the_busy_timeout_once_not_in_tur
         await file.release()
 
 
+async def test_a_write_whose_caller_went_stops_waiting_for_the_lock(tmp_path: Path) -> None:
+    """A job waits for another process's lock in slices: once its caller has
+    stopped waiting (cancelled), it gives up, and the jobs behind it — a read
+    here — are not held up the rest of the busy timeout (10 s); a file that
+    is closing makes no job wait."""
+    path = tmp_path / "one.sqlite"
+    file = SqliteFile(path)  # the default busy timeout, 10 s
+    await file.acquire("CREATE TABLE IF NOT EXISTS t (x)")
+    with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as other:
+        other.execute("BEGIN IMMEDIATE")
+        abandoned = asyncio.ensure_future(
+            file.call(lambda: file.conn.execute("INSERT INTO t VALUES (1)"))
+        )
+        await asyncio.sleep(0.2)  # it waits for the lock
+        abandoned.cancel()
+        async with asyncio.timeout(2):
+            assert await file.call(
+                lambda: file.conn.execute("SELECT count(*) FROM t").fetchone(), mode="read"
+            ) == (0,)
+            waiting = asyncio.ensure_future(
+                file.call(lambda: file.conn.execute("INSERT INTO t VALUES (2)"))
+            )
+            await asyncio.sleep(0.2)
+            await file.release()  # closing: the write waiting for the lock fails now
+            with pytest.raises(StoreUnavailableError, match="locked"):
+                await waiting
+        other.execute("ROLLBACK")
+        assert other.execute("SELECT count(*) FROM t").fetchone() == (0,)
+
+
 async def test_a_replaced_database_file_is_refused_and_left_alone(tmp_path: Path) -> None:
     path = tmp_path / "one.sqlite"
     store = await SqliteTaskStore.open(path)

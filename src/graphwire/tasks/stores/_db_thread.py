@@ -39,8 +39,8 @@ from graphwire.protocol import GraphwireError, StoreUnavailableError
 _T = TypeVar("_T")
 HAND_BACK_SECONDS = 0.001
 """Longest a finished result waits (uncommitted) while the thread works on."""
-QUEUED_SECONDS = 0.01
-"""A job queued longer than this waits only what is left of the busy timeout."""
+LOCK_SLICE_SECONDS = 0.05
+"""A job waits for another process's write lock in slices this long."""
 
 Target = asyncio.Future[Any] | concurrent.futures.Future[Any]
 Mode = Literal["write", "read", "raw"]
@@ -130,6 +130,7 @@ class DatabaseThread:
         self._reopen = reopen
         self._read_only = False
         """SQLite refused a write as read-only: the next write reopens first."""
+        self._closing = False
         self._urgent: collections.deque[_Job | None] = collections.deque()
         self._normal: collections.deque[_Job | None] = collections.deque()
         self._wake: queue.SimpleQueue[None] = queue.SimpleQueue()  # one token per job
@@ -148,6 +149,11 @@ class DatabaseThread:
         future: concurrent.futures.Future[_T] = concurrent.futures.Future()
         self._put(_Job(future, fn, mode), urgent=True)
         return future.result()
+
+    def closing(self) -> None:
+        """From now on a job does not wait for another process's write lock: the
+        jobs before the close run, or fail at once."""
+        self._closing = True
 
     def stop(self) -> None:
         """Finish the queued jobs, then end the thread."""
@@ -203,7 +209,7 @@ class DatabaseThread:
             if not conn.in_transaction:
                 self._check()
                 conn = self._writable(conn)
-                self._begin(conn, time.monotonic() - job.asked)
+                self._begin(conn, job)
             conn.execute("SAVEPOINT job")
         except (sqlite3.Error, StoreUnavailableError) as exc:
             return _Result(job.target, False, self._failed(exc))
@@ -237,15 +243,25 @@ class DatabaseThread:
             self._read_only = True
         return _store_error(exc)
 
-    def _begin(self, conn: sqlite3.Connection, waited: float) -> None:
-        """BEGIN IMMEDIATE, waiting for another process's lock what is left of
-        the busy timeout after ``waited`` seconds in the queue."""
-        if waited < QUEUED_SECONDS:
-            conn.execute("BEGIN IMMEDIATE")
-            return
-        _busy(conn, self._busy_timeout - waited)
+    def _begin(self, conn: sqlite3.Connection, job: _Job) -> None:
+        """BEGIN IMMEDIATE, waiting for another process's write lock until the
+        busy timeout has passed since ``job`` was asked. The wait goes in slices:
+        a job whose caller has stopped waiting (cancelled: a shutdown past its
+        grace), or whose file is closing, gives up after the slice it is in, and
+        one given up already tries once, without waiting."""
+        ends = job.asked + self._busy_timeout
         try:
-            conn.execute("BEGIN IMMEDIATE")
+            while True:
+                # Racy reads of flags another thread sets: at worst one slice late.
+                gone = self._closing or job.target.done()
+                _busy(conn, 0 if gone else min(LOCK_SLICE_SECONDS, ends - time.monotonic()))
+                try:
+                    conn.execute("BEGIN IMMEDIATE")
+                    return
+                except sqlite3.OperationalError as exc:
+                    busy = exc.sqlite_errorcode & 0xFF == sqlite3.SQLITE_BUSY
+                    if not busy or gone or time.monotonic() >= ends:
+                        raise
         finally:
             _busy(conn, self._busy_timeout)
 

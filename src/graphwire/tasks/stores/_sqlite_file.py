@@ -113,6 +113,7 @@ class SqliteFile:
         if self._users > 0 or self._thread is None:
             return
         thread, self._thread = self._thread, None
+        thread.closing()
         try:
             await thread.call(partial(self._close, thread), mode="raw")
         finally:
