@@ -24,6 +24,7 @@ from graphwire.demo import build_demo_graph
 from graphwire.protocol import StoreUnavailableError
 from graphwire.server import Agent
 from graphwire.tasks import PostgresTaskStore, postgres_checkpointer
+from graphwire.tasks.stores import postgres as postgres_store
 from graphwire.tasks.stores.postgres import PostgresCheckpointer
 from tests.files import set_writable
 from tests.processes import serve, wait_healthy
@@ -266,12 +267,13 @@ async def test_after_a_long_postgresql_outage_it_is_ready_as_soon_as_the_databas
 
 
 async def test_postgresql_setup_waits_for_an_open_snapshot_past_the_lock_timeout(
-    postgres_url: str,
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     """LangGraph's setup builds an index CONCURRENTLY, which waits for every
     older snapshot: it must not give up after the lock timeout, nor the
-    database's statement timeout (an index left INVALID for good), and the
-    connections wait it again afterwards."""
+    database's statement timeout (an index left INVALID for good), the
+    connections wait it again afterwards, and a long wait is logged."""
+    monkeypatch.setattr(postgres_store, "SETUP_NOTICE_SECONDS", 0.5)
     name = conninfo_to_dict(postgres_url)["dbname"]
     with psycopg.connect(postgres_url, autocommit=True) as owner:
         owner.execute(f"ALTER DATABASE {name} SET statement_timeout = 1000")
@@ -287,9 +289,46 @@ async def test_postgresql_setup_waits_for_an_open_snapshot_past_the_lock_timeout
     async with asyncio.timeout(30):
         lock_timeout = await setup
     assert lock_timeout == "500ms"
+    assert _invalid_indexes(postgres_url) == []
+    assert "the checkpoint tables' setup has waited 0.5 s" in caplog.text
+
+
+async def test_a_checkpoint_index_an_interrupted_setup_left_invalid_is_rebuilt(
+    postgres_url: str,
+) -> None:
+    """An index build CONCURRENTLY cut short (a killed process, a timeout)
+    leaves the index INVALID: PostgreSQL keeps it up to date but never uses
+    it, and LangGraph's IF NOT EXISTS never builds it again. The next start
+    rebuilds it."""
+    async with postgres_checkpointer(postgres_url, timeout=0.5):
+        pass
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute("DROP INDEX checkpoints_thread_id_idx")
+        conn.execute("SET statement_timeout = 300")
+        with psycopg.connect(postgres_url) as other:
+            other.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            other.execute("SELECT 1")  # a snapshot the build waits for, past its timeout
+            with pytest.raises(psycopg.errors.QueryCanceled):
+                conn.execute(
+                    "CREATE INDEX CONCURRENTLY checkpoints_thread_id_idx ON checkpoints(thread_id)"
+                )
+    assert _invalid_indexes(postgres_url) == ["checkpoints_thread_id_idx"]
+    async with postgres_checkpointer(postgres_url, timeout=0.5):
+        pass
+    assert _invalid_indexes(postgres_url) == []
     with psycopg.connect(postgres_url) as conn:
-        invalid = conn.execute("SELECT count(*) FROM pg_index WHERE NOT indisvalid").fetchone()
-    assert invalid == (0,)
+        found = conn.execute(
+            "SELECT count(*) FROM pg_indexes WHERE indexname = 'checkpoints_thread_id_idx'"
+        ).fetchone()
+    assert found == (1,)
+
+
+def _invalid_indexes(url: str) -> list[str]:
+    with psycopg.connect(url) as conn:
+        rows = conn.execute(
+            "SELECT indexrelid::regclass::text FROM pg_index WHERE NOT indisvalid ORDER BY 1"
+        ).fetchall()
+    return [row[0] for row in rows]
 
 
 def _waiting_for_a_snapshot(url: str) -> bool:

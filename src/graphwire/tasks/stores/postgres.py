@@ -23,6 +23,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import re
 import uuid
 from collections.abc import AsyncIterator, Callable, Collection, Iterator, Mapping, Sequence
 from functools import partial
@@ -37,7 +38,7 @@ from langgraph.checkpoint.base import (
     CheckpointTuple,
 )
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
-from psycopg import AsyncConnection, AsyncCursor
+from psycopg import AsyncConnection, AsyncCursor, sql
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
@@ -79,6 +80,8 @@ CANCEL_PREFIX = "cancel:"
 MIGRATION_LOCK = 0x67776972  # "gwir": the advisory lock migrations are applied under
 CHECKPOINT_SETUP_LOCK = 0x67776370  # "gwcp": LangGraph's checkpoint tables, set up once
 SETUP_POLL_SECONDS = 0.05
+SETUP_NOTICE_SECONDS = 10.0
+"""A setup still waiting after this long is logged (it waits as long as it must)."""
 POOL_TIMEOUT_SECONDS = 10.0
 """How long an operation waits for a pooled connection by default (the
 ``store_busy_timeout_seconds`` setting: as long as SQLite waits for a lock)."""
@@ -331,8 +334,23 @@ async def _setup_alone(conn: AsyncConnection[Any], timeout: float) -> None:
     transaction, a waiting lock statement's too: the lock is a session lock
     taken by polling, never waited on; and the index waits without a lock or
     statement timeout (a build cut short leaves it INVALID, and LangGraph's
-    IF NOT EXISTS never builds it again; ``timeout`` is the connection's
-    lock timeout again afterwards)."""
+    IF NOT EXISTS never builds it again: one left so is rebuilt; ``timeout``
+    is the connection's lock timeout again afterwards). It waits as long as
+    it must, and says so after ``SETUP_NOTICE_SECONDS``."""
+    notice = asyncio.get_running_loop().call_later(
+        SETUP_NOTICE_SECONDS,
+        logger.warning,
+        "the checkpoint tables' setup has waited %s s: another process sets them up, or"
+        " an index build waits for transactions open in the database (pg_stat_activity)",
+        SETUP_NOTICE_SECONDS,
+    )
+    try:
+        await _setup_locked(conn, timeout)
+    finally:
+        notice.cancel()
+
+
+async def _setup_locked(conn: AsyncConnection[Any], timeout: float) -> None:
     while True:
         cursor = await conn.execute("SELECT pg_try_advisory_lock(%s)", (CHECKPOINT_SETUP_LOCK,))
         row = await cursor.fetchone()
@@ -343,10 +361,34 @@ async def _setup_alone(conn: AsyncConnection[Any], timeout: float) -> None:
     await conn.execute("SET statement_timeout = 0")  # a role's or database's would cut it too
     try:
         await AsyncPostgresSaver(conn).setup()  # on this connection, not another of the pool
+        await _rebuild_invalid_indexes(conn)
     finally:
         await conn.execute("RESET statement_timeout")
         await _limit_lock_waits(timeout, conn)
         await conn.execute("SELECT pg_advisory_unlock(%s)", (CHECKPOINT_SETUP_LOCK,))
+
+
+_INVALID_INDEXES = """
+SELECT i.indexrelid::regclass::text AS name FROM pg_index i
+WHERE NOT i.indisvalid
+  AND i.indrelid = ANY ('{checkpoints,checkpoint_blobs,checkpoint_writes}'::regclass[])
+"""
+
+
+async def _rebuild_invalid_indexes(conn: AsyncConnection[Any]) -> None:
+    """An index build CONCURRENTLY cut short (a process killed during setup)
+    leaves the index INVALID: kept up to date, never used, and never built
+    again by LangGraph's IF NOT EXISTS. Rebuild it; drop what a cut-short
+    REINDEX CONCURRENTLY leaves (``_ccnew``, ``_ccold``)."""
+    cursor = await conn.execute(_INVALID_INDEXES)
+    for row in await cursor.fetchall():
+        name = row["name"]
+        logger.warning("checkpoint index %s was left invalid by an interrupted setup", name)
+        if re.search(r"_cc(new|old)\d*$", name):  # what a cut-short REINDEX left
+            command = sql.SQL("DROP INDEX CONCURRENTLY IF EXISTS {}")
+        else:
+            command = sql.SQL("REINDEX INDEX CONCURRENTLY {}")
+        await conn.execute(command.format(sql.SQL(name)))  # the name as regclass quotes it
 
 
 class PostgresTaskStore(DurableTaskStore):
