@@ -40,7 +40,7 @@ _T = TypeVar("_T")
 HAND_BACK_SECONDS = 0.001
 """Longest a finished result waits (uncommitted) while the thread works on."""
 LOCK_SLICE_SECONDS = 0.05
-"""A job waits for another process's write lock in slices this long."""
+"""A job waits for another process's lock in slices this long (``_waiting``)."""
 
 Target = asyncio.Future[Any] | concurrent.futures.Future[Any]
 Mode = Literal["write", "read", "raw"]
@@ -234,6 +234,7 @@ class DatabaseThread:
         if self._read_only:
             self.conn = conn = self._reopen(conn)
             self._read_only = False
+            _busy(conn, LOCK_SLICE_SECONDS)
         return conn
 
     def _failed(self, exc: Exception) -> Exception:
@@ -244,37 +245,49 @@ class DatabaseThread:
         return _store_error(exc)
 
     def _begin(self, conn: sqlite3.Connection, job: _Job) -> None:
-        """BEGIN IMMEDIATE, waiting for another process's write lock until the
-        busy timeout has passed since ``job`` was asked. The wait goes in slices:
-        a job whose caller has stopped waiting (cancelled: a shutdown past its
-        grace), or whose file is closing, gives up after the slice it is in, and
-        one given up already tries once, without waiting."""
+        self._waiting(conn, job, lambda: conn.execute("BEGIN IMMEDIATE"))
+
+    def _waiting(self, conn: sqlite3.Connection, job: _Job, attempt: Callable[[], _T]) -> _T:
+        """``attempt()``, tried again while another process holds a lock it
+        needs, until the busy timeout has passed since ``job`` was asked. Each
+        try waits a slice at most (the connection's standing busy timeout): a
+        job whose caller has stopped waiting (cancelled: a shutdown past its
+        grace), or whose file is closing, gives up after the slice it is in,
+        and one given up already tries once, without waiting."""
         ends = job.asked + self._busy_timeout
+        wait = LOCK_SLICE_SECONDS
         try:
             while True:
-                # Racy reads of flags another thread sets: at worst one slice late.
+                # Racy reads of flags another thread sets: at worst a slice late.
                 gone = self._closing or job.target.done()
-                _busy(conn, 0 if gone else min(LOCK_SLICE_SECONDS, ends - time.monotonic()))
+                want = 0.0 if gone else min(LOCK_SLICE_SECONDS, ends - time.monotonic())
+                if want != wait:  # only when it waited long in the queue, or gave up
+                    _busy(conn, want)
+                    wait = want
                 try:
-                    conn.execute("BEGIN IMMEDIATE")
-                    return
+                    return attempt()
                 except sqlite3.OperationalError as exc:
                     busy = exc.sqlite_errorcode & 0xFF == sqlite3.SQLITE_BUSY
                     if not busy or gone or time.monotonic() >= ends:
                         raise
         finally:
-            _busy(conn, self._busy_timeout)
+            if wait != LOCK_SLICE_SECONDS:
+                _busy(conn, LOCK_SLICE_SECONDS)
 
     def _run_read(self, conn: sqlite3.Connection, job: _Job) -> _Result:
         """A read outside any batch: its own read transaction, no write lock."""
-        try:
-            self._check()
+
+        def read() -> Any:
             conn.execute("BEGIN")
             try:
-                value = job.fn()
+                return job.fn()
             finally:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
+
+        try:
+            self._check()
+            value = self._waiting(conn, job, read)
         except Exception as exc:  # the read's failure, handed to its caller
             return _Result(job.target, False, self._failed(exc))
         return _Result(job.target, True, value)
@@ -299,10 +312,18 @@ class DatabaseThread:
         cls._release(conn)
 
     def _run_raw(self, job: _Job) -> _Result:
+        """A job outside any transaction (connect, close, a schema script): it may
+        wait for the write lock the whole busy timeout; then the connection's
+        standing wait is a slice (``_waiting``)."""
+        if self.conn is not None:
+            _busy(self.conn, self._busy_timeout)
         try:
             return _Result(job.target, True, job.fn())
         except Exception as exc:  # handed to the caller, which raises it
             return _Result(job.target, False, self._failed(exc))
+        finally:
+            if self.conn is not None:
+                _busy(self.conn, LOCK_SLICE_SECONDS)
 
     def _committed(self, done: list[_Result]) -> list[_Result]:
         """``done`` after its COMMIT; whatever goes wrong fails the batch, never
