@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import shutil
+import signal
 import sqlite3
 from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
@@ -17,7 +19,7 @@ import psycopg
 import pytest
 from ag_ui.core import RunErrorEvent, RunFinishedEvent
 from langgraph.checkpoint.memory import InMemorySaver
-from psycopg.conninfo import conninfo_to_dict
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg.rows import tuple_row
 
 from graphwire.demo import build_demo_graph
@@ -323,6 +325,29 @@ async def test_a_checkpoint_index_an_interrupted_setup_left_invalid_is_rebuilt(
     assert found == (1,)
 
 
+async def test_an_invalid_index_a_role_may_not_rebuild_is_logged_and_the_start_goes_on(
+    postgres_admin: str, postgres_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with postgres_checkpointer(postgres_url, timeout=0.5):
+        pass
+    role = f"app_{conninfo_to_dict(postgres_url)['dbname']}"
+    with psycopg.connect(postgres_admin, autocommit=True) as admin:
+        admin.execute(f"CREATE ROLE {role} LOGIN")
+    with psycopg.connect(postgres_url, autocommit=True) as owner:
+        owner.execute(
+            f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role}"
+        )
+        owner.execute(f"GRANT CREATE ON SCHEMA public TO {role}")  # LangGraph's setup asks it
+        owner.execute(  # as a cut-short build leaves it
+            "UPDATE pg_index SET indisvalid = false"
+            " WHERE indexrelid = 'checkpoints_thread_id_idx'::regclass"
+        )
+    async with postgres_checkpointer(make_conninfo(postgres_url, user=role), timeout=0.5) as saver:
+        assert await saver.aget_tuple({"configurable": {"thread_id": "t"}}) is None
+    assert 'REINDEX INDEX CONCURRENTLY "public"."checkpoints_thread_id_idx" failed' in caplog.text
+    assert _invalid_indexes(postgres_url) == ["checkpoints_thread_id_idx"]
+
+
 def _invalid_indexes(url: str) -> list[str]:
     with psycopg.connect(url) as conn:
         rows = conn.execute(
@@ -367,25 +392,30 @@ async def test_postgresql_connections_keep_the_options_pgoptions_gives(
     assert shown == ["7777kB", "500ms"]
 
 
-@pytest.mark.parametrize("store", ["sqlite", "postgres"])
+@pytest.mark.parametrize("store", ["sqlite", "postgres", "postgres-frozen"])
 async def test_a_shutdown_while_the_store_cannot_be_used_ends_within_its_grace(
     store: str, request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
-    """SIGTERM while the store cannot be used (PostgreSQL down; SQLite's write
-    lock held by another process, busy timeout 10 s), with runs streaming and
-    tasks running: the process is gone within ``shutdown_grace_seconds`` (3 s
-    here; it took 17 s on PostgreSQL, each claim's release and each task's end
-    waiting in turn, and 10 s on SQLite, its close queued behind a job waiting
-    for the lock), says what it could not store, and a later start finishes
-    every task."""
+    """SIGTERM while the store cannot be used (PostgreSQL refusing connections,
+    or frozen: answering nothing; SQLite's write lock held by another process,
+    busy timeout 10 s), with runs streaming and tasks running: the process is
+    gone within ``shutdown_grace_seconds`` (3 s here, and less than a second
+    more for pools that cannot close; it took 17 s on PostgreSQL, each claim's
+    release and each task's end waiting in turn, 18–28 s frozen, psycopg
+    waiting for answers to its cancels, and 10 s on SQLite, its close queued
+    behind a job waiting for the lock), says what it could not store, and a
+    later start finishes every task."""
     env = {"GRAPHWIRE_TASK_LEASE_SECONDS": "2", "GRAPHWIRE_SHUTDOWN_GRACE_SECONDS": "3"}
     args = [f"slow={SLOW_AGENT}:graph"]
     fault: contextlib.AbstractContextManager[Any]
-    if store == "postgres":
-        url = request.getfixturevalue("postgres_url")
+    if store.startswith("postgres"):
+        url, admin = (
+            request.getfixturevalue("postgres_url"),
+            request.getfixturevalue("postgres_admin"),
+        )
         args += ["--store", url]
         env["GRAPHWIRE_STORE_BUSY_TIMEOUT_SECONDS"] = "0.5"
-        fault = _outage(request.getfixturevalue("postgres_admin"), url)
+        fault = _frozen(admin) if store.endswith("frozen") else _outage(admin, url)
     else:
         fault = _write_locked(tmp_path / "data" / "graphwire.sqlite")
     path = tmp_path / "server.log"
@@ -398,13 +428,14 @@ async def test_a_shutdown_while_the_store_cannot_be_used_ends_within_its_grace(
                     (await client.post("/agents/slow/tasks", json={"prompt": f"t{n}"})).json()
                     for n in range(3)
                 ]
+                streaming = [asyncio.Event() for _ in range(20)]
                 chats = [
-                    asyncio.ensure_future(
-                        client.post("/agents/slow", json=run_body(thread=f"c{n}", run=f"r{n}"))
-                    )
-                    for n in range(20)
+                    asyncio.ensure_future(_stream(client, f"c{n}", started))
+                    for n, started in enumerate(streaming)
                 ]
-                await asyncio.sleep(0.3)  # streaming
+                async with asyncio.timeout(20):
+                    for started in streaming:
+                        await started.wait()
                 with fault:
                     await asyncio.sleep(1)
                     loop = asyncio.get_running_loop()
@@ -422,6 +453,37 @@ async def test_a_shutdown_while_the_store_cannot_be_used_ends_within_its_grace(
     async with _served(tmp_path, args) as client:
         for task in tasks:  # their leases lapsed: they run again, to the end
             assert (await until(client, task["taskId"], "done", seconds=30))["attempt"] >= 1
+
+
+async def _stream(client: httpx.AsyncClient, thread: str, started: asyncio.Event) -> None:
+    """A chat on ``thread``, read to its end (or the server's); ``started`` once it streams."""
+    body = run_body(thread=thread, run=f"r-{thread}")
+    async with client.stream("POST", "/agents/slow", json=body) as response:
+        async for _ in response.aiter_lines():
+            started.set()
+
+
+@contextlib.contextmanager
+def _frozen(admin_url: str) -> Iterator[None]:
+    """The PostgreSQL server answers nothing (SIGSTOP): connects and queries hang."""
+    with psycopg.connect(admin_url) as conn:
+        rows = conn.execute("SELECT pid, pid = pg_backend_pid() FROM pg_stat_activity").fetchall()
+        mine = next(pid for pid, own in rows if own)
+        postmaster = int(Path(f"/proc/{mine}/stat").read_text().rsplit(") ", 1)[1].split()[1])
+    pids = [postmaster, *(pid for pid, own in rows if not own)]
+    try:
+        os.kill(postmaster, signal.SIGSTOP)
+    except PermissionError:
+        pytest.skip("the PostgreSQL server is not ours to stop")
+    for pid in pids[1:]:
+        with contextlib.suppress(ProcessLookupError):  # a backend gone meanwhile
+            os.kill(pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)
 
 
 @contextlib.contextmanager

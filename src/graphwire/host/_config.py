@@ -108,7 +108,7 @@ class Settings(BaseModel):
     shutdown_grace_seconds: Positive = Field(
         10.0,
         description="longest a shutdown takes: half for open connections to finish,"
-        " half for the store to take what runs and tasks left",
+        " half for the store to take what runs and tasks left (then the pools close)",
     )
     header_timeout_seconds: Positive = Field(
         10.0, description="longest a request's headers may take (then the socket closes)"

@@ -20,10 +20,12 @@ from graphwire.runs._registry import (
     ThreadBusyError,
     thread_key,
 )
+from graphwire.runs._stopping import Deadline, stop_within
 
 __all__ = [
     "FORWARD_DISPATCHED_EVENTS",
     "ClaimKeeper",
+    "Deadline",
     "EventSink",
     "Frames",
     "GraphRun",
@@ -45,5 +47,6 @@ __all__ = [
     "check_input",
     "encode_event",
     "read_thread",
+    "stop_within",
     "thread_key",
 ]

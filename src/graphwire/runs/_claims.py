@@ -16,11 +16,12 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
 from graphwire.protocol import StoreUnavailableError
+from graphwire.runs._stopping import stop_within
 
 logger = logging.getLogger("graphwire.runs")
 
@@ -172,9 +173,10 @@ class ClaimKeeper:
                 logger.error("thread %s: claim lost while its run went on; stopping it", thread_key)
                 self._stop(held[thread_key].run_key)
 
-    async def aclose(self, timeout: float | None = None) -> None:
-        """Stop keeping; release what is held or ended (``timeout`` seconds at
-        most: a claim not released then lapses with its lease, as after a crash)."""
+    async def aclose(self, timeout: float | None = None, keep: Collection[str] = ()) -> None:
+        """Stop keeping; release what is held or ended but the threads in
+        ``keep`` (``timeout`` seconds at most: a claim not released then lapses
+        with its lease, as after a crash)."""
         if self._keeper is not None:
             self._keeper.cancel()
             await asyncio.wait({self._keeper})
@@ -186,23 +188,18 @@ class ClaimKeeper:
         releases = {
             asyncio.create_task(self._claims.release_thread(key, token), name=f"release-{key}")
             for token, key in drop.items()
+            if key not in keep
         }
-        if not releases:
-            return
-        done, late = await asyncio.wait(releases, timeout=timeout)
-        for release in late:
-            release.cancel()
-        if late:
-            await asyncio.wait(late)
-        failed = [r.exception() for r in done if r.exception() is not None]
+        late = await stop_within(releases, timeout)
+        failed = [r.exception() for r in releases - late if r.exception() is not None]
         for exc in failed:
             if not isinstance(exc, StoreUnavailableError):
                 logger.error("releasing a thread's claim failed", exc_info=exc)
-        if failed or late:
+        if failed or late or keep:
             reason = f": {failed[0]}" if failed else ""
             logger.warning(
                 "%d threads keep their claims until their leases end (%s s)%s",
-                len(failed) + len(late),
+                len(failed) + len(late) + len(keep),
                 self._lease,
                 reason,
             )

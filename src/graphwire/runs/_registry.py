@@ -22,6 +22,7 @@ from graphwire.runs._driver import GraphRun, RunOptions
 from graphwire.runs._durable import LogSaver, RunEnd, RunLogs, StoredLog, StoredRun
 from graphwire.runs._log import RunLog
 from graphwire.runs._snapshots import SnapshotMemo
+from graphwire.runs._stopping import Deadline, stop_within
 
 logger = logging.getLogger("graphwire.runs")
 
@@ -542,34 +543,20 @@ class RunRegistry:
         ``timeout`` seconds (a store that stays unavailable). What is left then
         is logged and left as a crash leaves it: an unsaved run is lost, a claim
         lapses with its lease."""
-        ends = asyncio.get_running_loop().time() + timeout
-        tasks = {r.task for r in self._active.values() if r.task is not None}
-        for task in tasks:
+        deadline = Deadline(timeout).start()
+        runs = {r.task: r for r in self._active.values() if r.task is not None}
+        for task in runs:
             task.cancel()
-        if tasks:
-            _, late = await asyncio.wait(tasks, timeout=timeout)
-            if late:
-                logger.error("%d runs did not stop within the shutdown's grace", len(late))
-        await self._saved(_left(ends))
-        if self._keeper is not None:
-            await self._keeper.aclose(_left(ends))
-
-    async def _saved(self, timeout: float) -> None:
-        """Wait for every log to be saved, ``timeout`` seconds at most: what is
-        still unsaved then is logged as lost."""
-        pending = set(self._savers)
-        if not pending:
-            return
-        _, late = await asyncio.wait(pending, timeout=timeout)
-        for saver in late:
-            saver.cancel()
+        late = await stop_within(runs, deadline.left())
         if late:
-            logger.error("%d runs' last events could not be stored before shutdown", len(late))
-            await asyncio.wait(late)
-
-
-def _left(ends: float) -> float:
-    return max(0.0, ends - asyncio.get_running_loop().time())
+            logger.error("%d runs did not stop within the shutdown's grace", len(late))
+        unsaved = await stop_within(set(self._savers), deadline.left())
+        if unsaved:
+            logger.error("%d runs' last events could not be stored before shutdown", len(unsaved))
+        if self._keeper is not None:
+            # A run still going may still write: its thread stays claimed until its lease ends.
+            going = {runs[task].thread_key for task in late}
+            await self._keeper.aclose(deadline.left(), keep=going)
 
 
 def _expired(run_id: str) -> RunExpiredError:

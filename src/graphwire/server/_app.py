@@ -6,8 +6,6 @@ import contextlib
 import hmac
 import inspect
 import logging
-import math
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol, runtime_checkable
@@ -43,6 +41,7 @@ from graphwire.protocol import (
     visible_state,
 )
 from graphwire.runs import (
+    Deadline,
     OnDisconnect,
     RunEndedError,
     RunExistsError,
@@ -146,7 +145,7 @@ def create_app(
     async def span(app: Starlette) -> AsyncIterator[dict[str, Any]]:
         """What the app serves once started, as Starlette's lifespan state: every
         request finds it in ``request.state``."""
-        closing = _Deadline(options.close_seconds)
+        closing = Deadline(options.close_seconds)
         async with contextlib.AsyncExitStack() as stack:
             served = {a.name: a for a in agents}
             probes: list[Callable[[], Awaitable[None]]] = []
@@ -168,6 +167,8 @@ def create_app(
                 yield {STATE_AGENTS: served, STATE_TASKS: runner, STATE_PROBES: probes}
             finally:
                 closing.start()
+                if runner is not None:
+                    runner.stop()  # its workers wind down while the runs do
                 await registry.aclose(closing.left())
 
     routes = [
@@ -211,7 +212,7 @@ async def _start_tasks(
     served: Mapping[str, Agent],
     options: ServerOptions,
     *,
-    closing: _Deadline,
+    closing: Deadline,
 ) -> TaskRunner:
     """Open the task store (closed with ``stack``), keep every run's log in it
     (ADR 0012), share threads through it where other processes do (one run
@@ -228,20 +229,6 @@ async def _start_tasks(
     await runner.start()
     stack.push_async_callback(lambda: runner.aclose(closing.left()))
     return runner
-
-
-class _Deadline:
-    """One time limit for several steps, counted from ``start``."""
-
-    def __init__(self, seconds: float) -> None:
-        self._seconds = seconds
-        self._ends = math.inf
-
-    def start(self) -> None:
-        self._ends = time.monotonic() + self._seconds
-
-    def left(self) -> float:
-        return max(0.0, self._ends - time.monotonic())
 
 
 class _Endpoint:

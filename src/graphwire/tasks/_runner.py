@@ -22,6 +22,7 @@ from langgraph.pregel import Pregel
 from langgraph.types import Durability
 
 from graphwire.protocol import ErrorCode, StoreUnavailableError
+from graphwire.runs import stop_within
 from graphwire.tasks._context import TASKS_CONFIG_KEY, TASKS_STATE_KEY, TaskContext
 from graphwire.tasks._execution import AGAIN, RunLimits, TaskExecution
 from graphwire.tasks.stores import TaskStore
@@ -94,26 +95,28 @@ class TaskRunner:
         ]
         self._workers.append(asyncio.create_task(self._sweep(), name="graphwire-sweeper"))
 
+    def stop(self) -> None:
+        """Begin stopping (``aclose`` waits for it): claim nothing more; running
+        tasks end with WORKER_STOPPED and go back to the queue."""
+        if self._stopped is not None and not self._stopped.done():
+            self._stopped.set_result(None)
+
     async def aclose(self, timeout: float | None = None) -> None:
-        """Stop: running tasks end with WORKER_STOPPED and go back to the queue.
-        A worker still at it after ``timeout`` seconds (a store that cannot take
-        the task's end) is cancelled: its task runs again once its lease ends,
-        as after a crash."""
-        if self._stopped is None or self._stopped.done():
-            return
-        self._stopped.set_result(None)
-        _, late = await asyncio.wait(self._workers, timeout=timeout)
-        for worker in late:
-            worker.cancel()
+        """Stop, and wait for the workers. One still at it after ``timeout``
+        seconds (a store that cannot take the task's end) is cancelled: its
+        task runs again once its lease ends, as after a crash."""
+        self.stop()
+        workers, self._workers = self._workers, []
+        late = await stop_within(workers, timeout)
         if late:
             logger.error(
                 "%d task workers did not stop within the shutdown's grace; their tasks"
                 " run again once their leases end",
                 len(late),
             )
-        for result in await asyncio.gather(*self._workers, return_exceptions=True):
-            if isinstance(result, BaseException) and not isinstance(result, asyncio.CancelledError):
-                logger.error("task worker failed", exc_info=result)
+        for worker in workers:
+            if worker.done() and not worker.cancelled() and worker.exception() is not None:
+                logger.error("task worker failed", exc_info=worker.exception())
 
     async def __aenter__(self) -> TaskRunner:
         await self.start()

@@ -172,8 +172,12 @@ class SqliteFile:
 
     def _open(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, isolation_level=None)
-        for pragma in (*_PRAGMAS, f"busy_timeout={int(self.busy_timeout * 1000)}"):
-            conn.execute(f"PRAGMA {pragma}")
+        try:
+            for pragma in (*_PRAGMAS, f"busy_timeout={int(self.busy_timeout * 1000)}"):
+                conn.execute(f"PRAGMA {pragma}")
+        except BaseException:
+            conn.close()
+            raise
         return conn
 
     def _opened(self) -> None:
@@ -184,8 +188,13 @@ class SqliteFile:
     def _reopen(self, conn: sqlite3.Connection) -> sqlite3.Connection:
         """A new connection to the file in place of ``conn``, which SQLite keeps
         read-only (the file could not be written when it was opened; it may be
-        now). The file has been checked to be the one first opened."""
+        now), if the file is still the one first opened."""
         new = self._open()
+        try:
+            self._check_file()  # the name may have been given to another file meanwhile
+        except StoreUnavailableError:
+            new.close()
+            raise
         conn.close()
         self._opened()
         return new

@@ -44,7 +44,7 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 import graphwire.tasks.stores._model as m
 from graphwire.protocol import StoreUnavailableError
-from graphwire.runs import StoredRun, ThreadClaims
+from graphwire.runs import StoredRun, ThreadClaims, stop_within
 from graphwire.tasks.stores._base import (
     RUN_COLUMNS,
     RUN_FIELDS,
@@ -80,6 +80,9 @@ CANCEL_PREFIX = "cancel:"
 MIGRATION_LOCK = 0x67776972  # "gwir": the advisory lock migrations are applied under
 CHECKPOINT_SETUP_LOCK = 0x67776370  # "gwcp": LangGraph's checkpoint tables, set up once
 SETUP_POLL_SECONDS = 0.05
+CLOSE_SECONDS = 0.5
+"""How long closing a pool waits for its workers (a database that does not
+answer holds them in a connect): a shutdown's grace has little left by then."""
 SETUP_NOTICE_SECONDS = 10.0
 """A setup still waiting after this long is logged (it waits as long as it must)."""
 POOL_TIMEOUT_SECONDS = 10.0
@@ -325,7 +328,7 @@ async def postgres_checkpointer(
                 await _setup_alone(conn, timeout)
         yield PostgresCheckpointer(pool)
     finally:
-        await pool.close()
+        await pool.close(timeout=CLOSE_SECONDS)
 
 
 async def _setup_alone(conn: AsyncConnection[Any], timeout: float) -> None:
@@ -369,7 +372,8 @@ async def _setup_locked(conn: AsyncConnection[Any], timeout: float) -> None:
 
 
 _INVALID_INDEXES = """
-SELECT i.indexrelid::regclass::text AS name FROM pg_index i
+SELECT n.nspname AS schema, c.relname AS name FROM pg_index i
+JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE NOT i.indisvalid
   AND i.indrelid = ANY ('{checkpoints,checkpoint_blobs,checkpoint_writes}'::regclass[])
 """
@@ -379,16 +383,21 @@ async def _rebuild_invalid_indexes(conn: AsyncConnection[Any]) -> None:
     """An index build CONCURRENTLY cut short (a process killed during setup)
     leaves the index INVALID: kept up to date, never used, and never built
     again by LangGraph's IF NOT EXISTS. Rebuild it; drop what a cut-short
-    REINDEX CONCURRENTLY leaves (``_ccnew``, ``_ccold``)."""
+    REINDEX CONCURRENTLY leaves (``_ccnew``, ``_ccold``). One that cannot be
+    (a role that does not own it) is logged with what its owner should run."""
     cursor = await conn.execute(_INVALID_INDEXES)
     for row in await cursor.fetchall():
-        name = row["name"]
-        logger.warning("checkpoint index %s was left invalid by an interrupted setup", name)
-        if re.search(r"_cc(new|old)\d*$", name):  # what a cut-short REINDEX left
-            command = sql.SQL("DROP INDEX CONCURRENTLY IF EXISTS {}")
+        index = sql.Identifier(row["schema"], row["name"])
+        if re.search(r"_cc(new|old)\d*$", row["name"]):  # what a cut-short REINDEX left
+            command = sql.SQL("DROP INDEX CONCURRENTLY IF EXISTS {}").format(index)
         else:
-            command = sql.SQL("REINDEX INDEX CONCURRENTLY {}")
-        await conn.execute(command.format(sql.SQL(name)))  # the name as regclass quotes it
+            command = sql.SQL("REINDEX INDEX CONCURRENTLY {}").format(index)
+        shown = command.as_string(conn)
+        logger.warning("checkpoint index %s was left invalid by an interrupted setup", row["name"])
+        try:
+            await conn.execute(command)
+        except psycopg.errors.InsufficientPrivilege as exc:
+            logger.warning("%s failed (%s); its owner can run it", shown, exc)
 
 
 class PostgresTaskStore(DurableTaskStore):
@@ -448,11 +457,13 @@ class PostgresTaskStore(DurableTaskStore):
         return store
 
     async def aclose(self) -> None:
+        """Stop listening and close the pool, ``CLOSE_SECONDS`` at most even for
+        a database that does not answer."""
         if self._listener is not None:
             self._listener.cancel()
-            await asyncio.wait({self._listener})
+            await stop_within({self._listener}, CLOSE_SECONDS / 2)
             self._listener = None
-        await self._pool.close()
+        await self._pool.close(timeout=CLOSE_SECONDS / 2)
 
     # -- wake-ups across processes ---------------------------------------------------
 
