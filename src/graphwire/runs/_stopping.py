@@ -26,6 +26,7 @@ class Deadline:
         self._ends = math.inf
 
     def start(self) -> Deadline:
+        """Count from now; returns itself."""
         self._ends = time.monotonic() + self._seconds
         return self
 
