@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
-from graphwire.runs import ClaimKeeper
+from graphwire.runs import ClaimKeeper, stop_within
 from graphwire.tasks import MemoryTaskStore
 
 
@@ -65,3 +65,34 @@ async def test_a_thread_goes_only_when_every_run_of_the_process_has_let_it_go() 
         while not await store.claim_thread("t", "x", "cx", "another process", 10):
             await asyncio.sleep(0.01)
     await keeper.aclose()
+
+
+async def test_stop_within_cancels_again_a_task_that_ignored_the_first_cancel() -> None:
+    """psycopg, waiting on a database that answers nothing, takes a first cancel
+    for a request to send the server, and stops at the second."""
+    cancels = 0
+
+    async def stubborn() -> None:
+        nonlocal cancels
+        while True:
+            try:
+                await asyncio.sleep(60)
+            except asyncio.CancelledError:
+                cancels += 1
+                if cancels == 2:
+                    raise
+
+    task = asyncio.create_task(stubborn())
+    async with asyncio.timeout(5):
+        late = await stop_within({task}, 0.05)
+    assert late == {task} and task.cancelled() and cancels == 2
+
+
+async def test_a_claim_kept_at_close_is_left_to_lapse_and_the_others_go() -> None:
+    """A run that did not stop may still write: its thread stays claimed."""
+    store = MemoryTaskStore()
+    keeper = ClaimKeeper(store, 10, [].append, "this process")
+    assert await keeper.claim("going", "k1") and await keeper.claim("ended", "k2")
+    await keeper.aclose(1.0, keep={"going"})
+    assert not await store.claim_thread("going", "x", "cx", "another process", 10)
+    assert await store.claim_thread("ended", "y", "cy", "another process", 10)

@@ -178,10 +178,11 @@ class ClaimKeeper:
         ``keep`` (``timeout`` seconds at most: a claim not released then lapses
         with its lease, as after a crash)."""
         if self._keeper is not None:
-            self._keeper.cancel()
-            await asyncio.wait({self._keeper})
+            self._keeper.cancel()  # mid-renewal on a database that answers nothing, maybe
+            await stop_within({self._keeper}, timeout)
             self._keeper = None
         drop = {claim.token: key for key, claim in self._held.items()} | self._releases
+        kept = sum(key in keep for key in drop.values())
         self._held.clear()
         self._holders.clear()
         self._releases.clear()
@@ -195,11 +196,11 @@ class ClaimKeeper:
         for exc in failed:
             if not isinstance(exc, StoreUnavailableError):
                 logger.error("releasing a thread's claim failed", exc_info=exc)
-        if failed or late or keep:
+        if failed or late or kept:
             reason = f": {failed[0]}" if failed else ""
             logger.warning(
                 "%d threads keep their claims until their leases end (%s s)%s",
-                len(failed) + len(late) + len(keep),
+                len(failed) + len(late) + kept,
                 self._lease,
                 reason,
             )

@@ -555,7 +555,7 @@ class RunRegistry:
             logger.error("%d runs' last events could not be stored before shutdown", len(unsaved))
         if self._keeper is not None:
             # A run still going may still write: its thread stays claimed until its lease ends.
-            going = {runs[task].thread_key for task in late}
+            going = {runs[task].thread_key for task in late if not task.done()}
             await self._keeper.aclose(deadline.left(), keep=going)
 
 

@@ -12,7 +12,7 @@ from typing import Any
 logger = logging.getLogger("graphwire.runs")
 
 NUDGE_SECONDS = 0.1
-NUDGES = 10
+NUDGES = 5
 """A task cancelled is cancelled again every ``NUDGE_SECONDS``, ``NUDGES``
 times at most: psycopg waits up to 10 s for a database that does not answer
 a first cancel, and gives up at the second."""
@@ -41,7 +41,7 @@ async def stop_within(
     tasks: Collection[asyncio.Task[Any]], timeout: float | None
 ) -> set[asyncio.Task[Any]]:
     """Wait ``timeout`` seconds at most (None: no limit) for ``tasks`` to end;
-    cancel those still running (again for a second, ``NUDGES``). Returns the
+    cancel those still running (again for half a second, ``NUDGES``). Returns the
     tasks that did not end within ``timeout``; any still running after the
     nudges is logged and left to the event loop's close."""
     if not tasks:

@@ -175,7 +175,7 @@ class SqliteFile:
         try:
             for pragma in (*_PRAGMAS, f"busy_timeout={int(self.busy_timeout * 1000)}"):
                 conn.execute(f"PRAGMA {pragma}")
-        except BaseException:
+        except Exception:
             conn.close()
             raise
         return conn
@@ -192,7 +192,7 @@ class SqliteFile:
         new = self._open()
         try:
             self._check_file()  # the name may have been given to another file meanwhile
-        except StoreUnavailableError:
+        except Exception:
             new.close()
             raise
         conn.close()

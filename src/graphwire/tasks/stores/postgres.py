@@ -396,7 +396,7 @@ async def _rebuild_invalid_indexes(conn: AsyncConnection[Any]) -> None:
         logger.warning("checkpoint index %s was left invalid by an interrupted setup", row["name"])
         try:
             await conn.execute(command)
-        except psycopg.errors.InsufficientPrivilege as exc:
+        except psycopg.Error as exc:  # an invalid index costs only speed: the start goes on
             logger.warning("%s failed (%s); its owner can run it", shown, exc)
 
 
@@ -457,8 +457,8 @@ class PostgresTaskStore(DurableTaskStore):
         return store
 
     async def aclose(self) -> None:
-        """Stop listening and close the pool, ``CLOSE_SECONDS`` at most even for
-        a database that does not answer."""
+        """Stop listening and close the pool: about ``CLOSE_SECONDS`` even for a
+        database that does not answer (and the listener's re-cancels)."""
         if self._listener is not None:
             self._listener.cancel()
             await stop_within({self._listener}, CLOSE_SECONDS / 2)
