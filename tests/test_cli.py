@@ -115,6 +115,56 @@ async def test_sigterm_stops_streaming_runs_instead_of_waiting_for_them(tmp_path
     assert types[0] == "RUN_STARTED" and types[-2:] == ["RUN_FINISHED", "cancelled"]
 
 
+STUCK_AGENT = SLOW_AGENT.replace(
+    "    await asyncio.sleep(600)\n",
+    """    while True:  # a retry loop that takes a cancel for one more failure
+        try:
+            await asyncio.sleep(600)
+        except asyncio.CancelledError:
+            pass
+""",
+)
+
+
+async def test_ctrl_c_ends_a_shutdown_that_something_holds_past_its_grace(
+    tmp_path: Path,
+) -> None:
+    """A node that ignores every cancel held the process for good after Ctrl-C
+    (the event loop's close waits for each task it cancels). Past the grace
+    (2 s here) and a second, it exits at once, saying so."""
+    (tmp_path / "stuck.py").write_text(STUCK_AGENT)
+    env = {"GRAPHWIRE_SHUTDOWN_GRACE_SECONDS": "2"}
+    with (tmp_path / "server.log").open("w") as log:
+        process, url = serve(["stuck.py:graph", "--store", "memory"], tmp_path, env, log=log)
+        try:
+            await wait_healthy(url)
+            async with httpx.AsyncClient(timeout=30) as client:
+                started = asyncio.Event()
+
+                async def read() -> None:
+                    async with client.stream("POST", f"{url}/agents/graph", json=run_body()) as r:
+                        async for line in r.aiter_lines():
+                            if "RUN_STARTED" in line:
+                                started.set()
+
+                reading = asyncio.create_task(read())
+                async with asyncio.timeout(30):
+                    await started.wait()
+                await asyncio.sleep(1)  # the node is in its loop
+                loop = asyncio.get_running_loop()
+                began = loop.time()
+                process.send_signal(signal.SIGINT)
+                await asyncio.to_thread(process.wait, 30)
+                took = loop.time() - began
+                await asyncio.gather(reading, return_exceptions=True)
+        finally:
+            process.kill()
+            process.wait(timeout=30)
+    logged = (tmp_path / "server.log").read_text()
+    assert took < 2 + 1 + 1.5, f"{took:.1f} s\n{logged[-2000:]}"
+    assert "the shutdown took longer than its grace (2.0 s); exiting now" in logged
+
+
 def test_chat_with_a_server_that_cannot_start_exits_2_saying_so(tmp_path: Path) -> None:
     blocked = tmp_path / "a-file"
     blocked.write_text("not a directory")

@@ -183,7 +183,8 @@ def _serve(args: argparse.Namespace) -> int:
         )
         return 0
     settle_heap()
-    GraphwireServer(_uvicorn_config(served, settings), served.app.state.registry).run()
+    config = _uvicorn_config(served, settings)
+    GraphwireServer(config, served.app.state.registry, settings.shutdown_grace_seconds).run()
     return 0
 
 

@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import os
 import socket
 import threading
 import time
@@ -32,9 +34,13 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from graphwire.protocol import GraphwireError
 from graphwire.runs import RunRegistry
 
+logger = logging.getLogger("graphwire.server")
+
 HEADER_TIMEOUT_SECONDS = 10.0
 
 
+OVERDUE_SECONDS = 1.0
+"""How long past its grace a shutdown may go on (pools closing after it)."""
 STALL_TIMEOUT_SECONDS = 30.0
 START_TIMEOUT_SECONDS = 30.0
 
@@ -108,12 +114,21 @@ class BoundedProtocol(HttpToolsProtocol):
 
 class GraphwireServer(uvicorn.Server):
     """uvicorn's server, stopping the registry's active runs when a shutdown
-    begins (their streams end at once, cancelled, instead of holding it up)."""
+    begins (their streams end at once, cancelled, instead of holding it up).
+    With a ``grace``, a shutdown asked by a signal that has not ended
+    ``OVERDUE_SECONDS`` after it ends the process at once, logged: something
+    ignored every cancel (after Ctrl-C the event loop's close waits for each
+    task without a limit), and what it had not finished is left as a crash
+    leaves it."""
 
-    def __init__(self, config: uvicorn.Config, registry: RunRegistry) -> None:
+    def __init__(
+        self, config: uvicorn.Config, registry: RunRegistry, grace: float | None = None
+    ) -> None:
         super().__init__(config)
         self._registry = registry
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._grace = grace
+        self._overdue: threading.Timer | None = None
 
     async def serve(self, sockets: list[socket.socket] | None = None) -> None:
         """Serve until shut down (on ``sockets``, if given)."""
@@ -122,8 +137,21 @@ class GraphwireServer(uvicorn.Server):
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         """SIGINT/SIGTERM: stop active runs, then let uvicorn shut down."""
+        if self._grace is not None and self._overdue is None:
+            self._overdue = threading.Timer(self._grace + OVERDUE_SECONDS, self._exit_now)
+            self._overdue.daemon = True
+            self._overdue.start()
         self._cancel_runs()
         super().handle_exit(sig, frame)
+
+    def _exit_now(self) -> None:
+        logger.error(
+            "the shutdown took longer than its grace (%s s); exiting now: what it had not"
+            " finished is left as a crash leaves it",
+            self._grace,
+        )
+        logging.shutdown()
+        os._exit(1)
 
     def stop(self) -> None:
         """The same as a signal, for an embedding program (no signal re-raised)."""
