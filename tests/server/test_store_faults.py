@@ -73,9 +73,7 @@ async def test_a_lock_held_past_the_busy_timeout_is_a_503_and_reads_go_on(
         assert created.status_code == 201
         assert isinstance(await _chat(client, "before"), RunFinishedEvent)
         assert (await client.get("/readyz")).json() == {"status": "ready"}
-        other = sqlite3.connect(tmp_path / "data" / "graphwire.sqlite", isolation_level=None)
-        other.execute("BEGIN IMMEDIATE")  # another process holds the write lock
-        try:
+        with _write_locked(tmp_path / "data" / "graphwire.sqlite"):
             refused = await client.post("/agents/demo/tasks", json={"prompt": "during"})
             ready = await client.get("/readyz")
             alive = await client.get("/healthz")
@@ -83,9 +81,6 @@ async def test_a_lock_held_past_the_busy_timeout_is_a_503_and_reads_go_on(
             one = await client.get(f"/tasks/{created.json()['taskId']}")
             thread = await client.get("/agents/demo/threads/before")
             run_end = await _chat(client, "locked")
-        finally:
-            other.execute("ROLLBACK")
-            other.close()
         assert refused.status_code == 503
         assert refused.json()["code"] == "STORE_UNAVAILABLE"
         assert ready.status_code == 503 and ready.json()["code"] == "STORE_UNAVAILABLE"
