@@ -50,6 +50,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int)
     serve.add_argument("--reload", action="store_const", const=True)
     serve.add_argument("--log-level", dest="log_level")
+    serve.add_argument("--data-dir", dest="data_dir", help="where the SQLite store lives")
     serve.add_argument(
         "--store",
         type=_store,
@@ -157,7 +158,7 @@ def concurrency_limit(configured: int | None) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    flags = ("host", "port", "reload", "log_level", "interrupt_channel")
+    flags = ("host", "port", "reload", "log_level", "data_dir", "interrupt_channel")
     cli = {k: getattr(args, k) for k in flags} | (args.store or {})
     settings = load_settings(cli=cli, config_file=args.config)
     served = build(settings, args.specs)

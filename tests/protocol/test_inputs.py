@@ -332,6 +332,20 @@ def test_an_answer_without_a_payload_is_still_an_answer(legacy: bool) -> None:
     assert isinstance(call.input, Command) and call.input.resume == {"i1": None}
 
 
+def test_a_legacy_null_resume_on_a_thread_waiting_for_none_is_no_resume() -> None:
+    thread = ThreadView(messages=(HumanMessage(id="u0", content="hi"),))
+    call = plan_run(user_input(forwarded_props={"command": {"resume": None}}), thread)
+    assert not isinstance(call.input, Command)
+    assert [m.id for m in call.input["messages"]] == ["u1"]  # the run goes on as any other
+
+
+def test_a_legacy_answer_on_a_thread_waiting_for_none_is_refused() -> None:
+    thread = ThreadView(messages=(HumanMessage(id="u0", content="hi"),))
+    with pytest.raises(InputError) as refused:
+        plan_run(user_input(forwarded_props={"command": {"resume": "yes"}}), thread)
+    assert refused.value.code == ErrorCode.UNKNOWN_INTERRUPT
+
+
 async def test_an_answer_without_a_payload_resumes_the_graph() -> None:
     answers: list[Any] = []
 

@@ -4,6 +4,7 @@ or a log, bodies a browser sends cross-site without asking."""
 from __future__ import annotations
 
 import asyncio
+import json
 
 import httpx
 import pytest
@@ -68,9 +69,14 @@ async def test_ids_that_would_break_a_header_or_a_log_are_refused(
     assert thread.json()["messages"] == []  # nothing ran, nothing was written
 
 
-async def test_a_task_id_with_a_line_break_is_refused() -> None:
+async def test_task_ids_with_a_line_break_or_too_long_are_refused() -> None:
     async with serve([Agent("chat", chat_graph())]) as client:
         answer = await client.get("/tasks/a%0D%0Ab")
+        for parent in ("r\r\nx", "r" * 257):
+            body = {"prompt": "hi", "parentRunId": parent}
+            created = await client.post("/agents/chat/tasks", json=body)
+            assert created.status_code == 422 and created.json()["code"] == "INVALID_ID"
+        assert (await client.get("/tasks")).json()["tasks"] == []
     assert answer.status_code == 422 and answer.json()["code"] == "INVALID_ID"
 
 
@@ -101,20 +107,56 @@ def demo() -> Agent:
         ({"state": {"turns": 2**70}}, "beyond 64 bits"),
         ({"resume": [{"interruptId": "i", "status": "resolved", "payload": -(2**64)}]}, "64 bits"),
         ({"state": {"turns": "x"}}, "state key 'turns' does not fit the graph"),
+        ({"state": {"notes": [float("nan")]}}, "not JSON"),
+        ({"forwardedProps": {"x": float("-inf")}}, "not JSON"),
         ({"messages": []}, "first run needs a message"),
+        ({"messages": [], "forwardedProps": {"command": {"resume": None}}}, "first run needs"),
+        ({"messages": [], "forwardedProps": {"command": {"resume": "yes"}}}, "first run needs"),
     ],
 )
 async def test_input_that_would_fail_late_is_refused_before_anything_is_written(
     client: httpx.AsyncClient, extra: dict[str, object], says: str
 ) -> None:
     async with live_server([demo()]) as url:
-        answer = await client.post(f"{url}/agents/demo", json=run_body(**extra))
+        answer = await client.post(
+            f"{url}/agents/demo",
+            content=json.dumps(run_body(**extra)),  # NaN as Python writes it
+            headers={"content-type": "application/json"},
+        )
         thread = (await client.get(f"{url}/agents/demo/threads/t1")).json()
         _, later = await read_events(client, "POST", f"{url}/agents/demo", json=run_body(run="r2"))
     assert answer.status_code == 422 and answer.json()["code"] == "INVALID_INPUT"
     assert says in answer.json()["message"]
     assert thread["messages"] == [] and thread["state"] == {}
     assert later[-1].outcome.type == "success"  # the thread is fine afterwards
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    ["[" * 5000, '{"n": 1' + "0" * 30 + "}", '{"x": NaN}', '{"a": [1, 2'],
+)
+async def test_tool_call_arguments_a_checkpoint_cannot_store_are_kept_as_an_invalid_call(
+    client: httpx.AsyncClient, arguments: str
+) -> None:
+    """A history a client sends back every turn must not fail every turn."""
+    call = {"id": "c1", "type": "function", "function": {"name": "f", "arguments": arguments}}
+    history = [
+        {"id": "u0", "role": "user", "content": "hi"},
+        {"id": "a0", "role": "assistant", "content": "", "toolCalls": [call]},
+        {"id": "u1", "role": "user", "content": "go on"},
+    ]
+    async with live_server([Agent("chat", agent_graph(["one", "two"]))]) as url:
+        runs = []
+        for run in ("r1", "r2"):
+            body = run_body(
+                run=run, messages=[*history, {"id": f"u-{run}", "role": "user", "content": "and?"}]
+            )
+            runs.append((await read_events(client, "POST", f"{url}/agents/chat", json=body))[1])
+        thread = (await client.get(f"{url}/agents/chat/threads/t1")).json()
+    for events in runs:
+        assert events[-1].type == "RUN_FINISHED", events[-1]
+    [kept] = [m for m in thread["messages"] if m["id"] == "a0"]
+    assert kept["toolCalls"][0]["function"]["arguments"] == arguments  # as sent
 
 
 async def test_ended_runs_kept_by_bytes_older_logs_are_gone_with_a_410(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import httpx
@@ -37,6 +38,25 @@ async def test_only_the_hosts_served_are_answered(client: httpx.AsyncClient) -> 
         direct = await client.get(f"{url}/agents")
     assert rebound.status_code == 400 and rebound.json()["code"] == "HOST_NOT_ALLOWED"
     assert local.status_code == 200 and direct.status_code == 200
+
+
+async def test_a_second_host_header_is_refused() -> None:
+    """Starlette builds URLs from the first Host header, so each must be checked."""
+    options = ServerOptions(allowed_hosts=["127.0.0.1"])
+    async with live_server([Agent("chat", agent_graph([]))], options) as url:
+        host, port = url.removeprefix("http://").split(":")
+        answers = []
+        for first in (b"attacker.example", b"127.0.0.1"):
+            reader, writer = await asyncio.open_connection(host, int(port))
+            writer.write(
+                b"GET /agents HTTP/1.1\r\nHost: " + first + b"\r\n"
+                b"Host: 127.0.0.1\r\nConnection: close\r\n\r\n"
+            )
+            answers.append(await reader.read())
+            writer.close()
+    for answer in answers:
+        assert answer.startswith(b"HTTP/1.1 400") and b"HOST_NOT_ALLOWED" in answer
+        assert b"attacker" not in answer
 
 
 async def test_graphwire_serve_answers_its_own_host_and_loopback_by_default(

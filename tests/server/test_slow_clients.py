@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import socket
 from pathlib import Path
 
 import httpx
+import pytest
 
 from graphwire.server import Agent, ServerOptions
 from tests.graphs import agent_graph
@@ -31,6 +33,31 @@ async def test_a_body_that_trickles_past_its_deadline_is_a_408() -> None:
             answer = await reader.read(4096)
         writer.close()
     assert answer.startswith(b"HTTP/1.1 408") and b"BODY_TIMEOUT" in answer
+
+
+async def test_a_client_that_leaves_while_sending_its_body_is_no_server_error(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    uvicorn_log = logging.getLogger("uvicorn.error")  # does not reach the root logger
+    async with live_server([Agent("chat", agent_graph(["Hi"]))]) as url:
+        host, port = url.removeprefix("http://").split(":")
+        uvicorn_log.addHandler(caplog.handler)
+        try:
+            _, writer = await asyncio.open_connection(host, int(port))
+            writer.write(
+                b"POST /agents/chat HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                b"content-type: application/json\r\ncontent-length: 1000\r\n\r\n{"
+            )
+            await writer.drain()
+            await asyncio.sleep(0.2)
+            writer.close()  # every body is read by read_model, the task routes' too
+            await asyncio.sleep(0.3)
+            async with httpx.AsyncClient() as client:
+                health = await client.get(f"{url}/healthz")
+        finally:
+            uvicorn_log.removeHandler(caplog.handler)
+    assert health.status_code == 200
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
 
 
 async def test_idle_connections_are_closed_and_bounded(tmp_path: Path) -> None:

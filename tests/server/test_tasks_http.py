@@ -233,6 +233,17 @@ async def test_the_handshake_resumes_a_task_in_review() -> None:
         assert late[-1].code == "TASK_DONE"
 
 
+async def test_a_review_answer_no_checkpoint_can_store_is_refused_and_the_review_stays() -> None:
+    async with serve([Agent("review", review_graph())]) as client:
+        task = await create(client, "review", prompt="ship")
+        review = await until(client, task["taskId"], "review_needed")
+        answer = _answer(review["interrupts"][0]["id"]) | {"payload": {"approved": 10**30}}
+        body = run_body(thread=task["threadId"], run="huge", resume=[answer])
+        refused = await client.post("/agents/review", json=body)
+        assert (refused.status_code, refused.json()["code"]) == (422, "INVALID_INPUT")
+        assert (await client.get(f"/tasks/{task['taskId']}")).json()["state"] == "review_needed"
+
+
 async def test_a_dropped_handshake_stream_does_not_stop_the_task() -> None:
     async with serve([Agent("review", review_graph())]) as client:
         task = await create(client, "review", prompt="ship")

@@ -220,9 +220,16 @@ def _resume_value(run: RunAgentInput, thread: ThreadView) -> _Answer | None:
     pending = list(thread.pending_interrupt_ids)
     if not entries:
         legacy = _legacy_resume(run.forwarded_props)
-        if legacy is None or legacy.value is not None or not pending:
+        if legacy is None or (pending and legacy.value is not None):
             return legacy
-        return _Answer(dict.fromkeys(pending))
+        if pending:  # By id: LangGraph reads Command(resume=None) as no resume.
+            return _Answer(dict.fromkeys(pending))
+        if legacy.value is None:  # as ag-ui-langgraph reads it: no resume at all
+            return None
+        raise InputError(
+            ErrorCode.UNKNOWN_INTERRUPT,
+            "forwardedProps.command.resume answers an interrupt; the thread waits for none",
+        )
     answered = [entry.interrupt_id for entry in entries]
     check_answers(answered, pending)
     values = {entry.interrupt_id: _entry_value(entry) for entry in entries}

@@ -29,8 +29,10 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, Invali
 from langchain_core.messages import SystemMessage as LcSystemMessage
 from langchain_core.messages import ToolMessage as LcToolMessage
 from langchain_core.messages.tool import tool_call as lc_tool_call
+from pydantic_core import from_json
 
 from graphwire.protocol._content import reasoning_of, text_of
+from graphwire.protocol._storable import int_beyond_64_bits
 from graphwire.protocol.errors import ErrorCode, InputError
 
 _DEVELOPER_KEY: Final = "__openai_role__"
@@ -210,11 +212,8 @@ def _ai(message: AssistantMessage) -> AIMessage:
     calls = []
     invalid = []
     for call in message.tool_calls or ():
-        try:
-            args = json.loads(call.function.arguments or "{}")
-        except json.JSONDecodeError:
-            args = None
-        if isinstance(args, dict):
+        args = _tool_args(call.function.arguments)
+        if args is not None:
             calls.append(lc_tool_call(name=call.function.name, args=args, id=call.id))
         else:
             invalid.append(
@@ -223,7 +222,7 @@ def _ai(message: AssistantMessage) -> AIMessage:
                     name=call.function.name,
                     args=call.function.arguments,
                     id=call.id,
-                    error="arguments are not a JSON object",
+                    error="arguments are not a JSON object a checkpoint can store",
                 )
             )
     return AIMessage(
@@ -233,6 +232,19 @@ def _ai(message: AssistantMessage) -> AIMessage:
         invalid_tool_calls=invalid,
         name=message.name,
     )
+
+
+def _tool_args(arguments: str | None) -> dict[str, Any] | None:
+    """A tool call's arguments as LangChain holds them, or ``None`` (kept as an
+    invalid tool call, its text as sent) when they are not a JSON object, or
+    nest deeper than a body may, or hold NaN or an integer beyond 64 bits."""
+    try:
+        args = from_json(arguments or "{}", allow_inf_nan=False)
+    except ValueError:
+        return None
+    if not isinstance(args, dict) or int_beyond_64_bits(args) is not None:
+        return None
+    return args
 
 
 def _user_content(content: str | Sequence[Any]) -> str | list[str | dict[str, Any]]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from graphwire.runs._checks import check_input
+from graphwire.runs._checks import check_input, check_values
 from graphwire.runs._claims import ClaimKeeper, ThreadClaims
 from graphwire.runs._dispatch import FORWARD_DISPATCHED_EVENTS
 from graphwire.runs._driver import GraphRun, RunOptions, breakpoint_of, read_thread
@@ -45,6 +45,7 @@ __all__ = [
     "ThreadClaims",
     "breakpoint_of",
     "check_input",
+    "check_values",
     "encode_event",
     "read_thread",
     "stop_within",

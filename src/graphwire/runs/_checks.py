@@ -6,52 +6,43 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from functools import lru_cache
-from typing import Any, Final, get_type_hints
+from typing import Any, get_type_hints
 
 from ag_ui.core import RunAgentInput
 from langgraph.pregel import Pregel
 from pydantic import PydanticUserError, TypeAdapter, ValidationError
 
-from graphwire.protocol import ErrorCode, InputError, is_resume
+from graphwire.protocol import ErrorCode, InputError, int_beyond_64_bits
 from graphwire.runs._driver import read_thread
 
-_INT_RANGE: Final = range(-(2**63), 2**64)
-"""What the checkpoint serializer (msgpack) stores: int64 and uint64."""
 
-
-async def check_input(graph: Pregel[Any, Any], run: RunAgentInput, thread_key: str) -> None:
-    """Raise ``InputError`` for input the run would accept and then fail on."""
-    state = run.state if isinstance(run.state, Mapping) else {}
+def check_values(run: RunAgentInput) -> None:
+    """Raise ``InputError`` for a value in ``run`` no checkpoint can store: the
+    first check of every run's input, a task's review answer included."""
     payloads = [entry.payload for entry in run.resume or ()]
     for where, value in (
-        ("state", state),
+        ("state", run.state),
         ("resume", payloads),
         ("forwardedProps", run.forwarded_props),
     ):
-        _check_ints(value, where)
+        item = int_beyond_64_bits(value)
+        if item is not None:
+            raise InputError(
+                ErrorCode.INVALID_INPUT, f"{where} holds an integer beyond 64 bits: {item}"
+            )
+
+
+async def check_input(graph: Pregel[Any, Any], run: RunAgentInput, thread_key: str) -> None:
+    """Raise ``InputError`` for input the run would accept and then fail on
+    (after ``check_values``)."""
+    state = run.state if isinstance(run.state, Mapping) else {}
     _check_state_types(graph, state)
-    if not run.messages and not state and not is_resume(run):
+    if not run.messages and not state:  # a resume too: an empty thread waits for none
         thread = await read_thread(graph, thread_key)
         if not thread.messages and not thread.values and not thread.pending_interrupt_ids:
             raise InputError(
                 ErrorCode.INVALID_INPUT, "a thread's first run needs a message or some state"
             )
-
-
-def _check_ints(value: Any, where: str) -> None:
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, bool):
-            continue
-        if isinstance(item, int) and item not in _INT_RANGE:
-            raise InputError(
-                ErrorCode.INVALID_INPUT, f"{where} holds an integer beyond 64 bits: {item}"
-            )
-        if isinstance(item, Mapping):
-            stack.extend(item.values())
-        elif isinstance(item, list | tuple):
-            stack.extend(item)
 
 
 def _check_state_types(graph: Pregel[Any, Any], state: Mapping[str, Any]) -> None:

@@ -53,6 +53,7 @@ from graphwire.runs import (
     ThreadBusyError,
     breakpoint_of,
     check_input,
+    check_values,
     thread_key,
 )
 from graphwire.server._activity import TaskActivity
@@ -232,8 +233,9 @@ async def _start_tasks(
 
 
 class _Endpoint:
-    """Turns ``ApiError`` (and a store that cannot be used now: 503
-    ``STORE_UNAVAILABLE``) into its JSON response; runs auth first."""
+    """Turns ``ApiError`` (input refused before a run: 422 with its code; a
+    store that cannot be used now: 503 ``STORE_UNAVAILABLE``) into its JSON
+    response; runs auth first."""
 
     def __init__(
         self, handler: Callable[[Request], Awaitable[Reply]], api: _Api, public: bool = False
@@ -251,6 +253,8 @@ class _Endpoint:
             response = await self._handler(request)
         except ApiError as exc:
             response = exc.response()
+        except InputError as exc:
+            response = ApiError(422, str(exc.code), exc.message).response()
         except StoreUnavailableError as exc:
             logger.warning("%s %s: %s", request.method, request.url.path, exc)
             response = ApiError(503, str(exc.code), str(exc)).response()
@@ -350,6 +354,7 @@ class _Api:
     async def _start(self, request: Request, agent: Agent) -> Reply:
         run = await read_model(request, RunAgentInput, self.body_limits)
         check_run_ids(run)
+        check_values(run)
         principal = request.state.principal
         runner = task_runner(request)
         if runner is not None:
@@ -358,10 +363,7 @@ class _Api:
                 return handshake
         mode = _on_disconnect(run, self.options.on_disconnect)
         key = thread_key(principal, run.thread_id)
-        try:
-            await check_input(agent.graph, run, key)
-        except InputError as exc:
-            raise ApiError(422, str(exc.code), exc.message) from exc
+        await check_input(agent.graph, run, key)
         tools: dict[str, Any] = {}
         activity = None
         if runner is not None:

@@ -24,8 +24,8 @@ def host_of(header: str) -> str:
 
 
 class TrustedHosts:
-    """ASGI middleware: 400 ``HOST_NOT_ALLOWED`` unless the Host header names one
-    of ``hosts`` (names as written, no port)."""
+    """ASGI middleware: 400 ``HOST_NOT_ALLOWED`` unless the request has one Host
+    header and it names one of ``hosts`` (names as written, no port)."""
 
     def __init__(self, app: ASGIApp, hosts: Iterable[str]) -> None:
         self._app = app
@@ -35,10 +35,13 @@ class TrustedHosts:
         if scope["type"] != "http":
             await self._app(scope, receive, send)
             return
-        headers = dict(scope["headers"])
-        host = host_of(headers.get(b"host", b"").decode("latin-1"))
-        if host in self._hosts:
+        # One Host header (RFC 9112 3.2): with two, this check and the URLs the
+        # app builds (Starlette reads the first) could each take another.
+        named = [value for key, value in scope["headers"] if key == b"host"]
+        if len(named) == 1 and host_of(named[0].decode("latin-1")) in self._hosts:
             await self._app(scope, receive, send)
             return
-        refusal = ApiError(400, "HOST_NOT_ALLOWED", "the Host header names no host served here")
+        refusal = ApiError(
+            400, "HOST_NOT_ALLOWED", "the request needs one Host header naming a host served here"
+        )
         await refusal.response()(scope, receive, send)

@@ -173,6 +173,8 @@ class TaskRoutes:
         agent = self._agent_name(request)
         body = await read_model(request, NewTask, self._body_limits)
         principal = request.state.principal
+        if body.parent_run_id is not None:
+            checked_id(body.parent_run_id, "parentRunId")
         if body.parent_task_id is not None:
             await self.owned(request, body.parent_task_id)
         spec = TaskSpec(
