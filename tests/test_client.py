@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -166,15 +167,19 @@ class _Cut(httpx.AsyncByteStream):
         await self._inner.aclose()
 
 
-async def test_a_dropped_connection_is_re_attached_with_no_duplicate_and_no_gap() -> None:
+@pytest.mark.parametrize("ids", [{}, {"run_id": "team/r-1?x#y", "thread_id": "user/42?x"}])
+async def test_a_dropped_connection_is_re_attached_with_no_duplicate_and_no_gap(
+    ids: dict[str, str],
+) -> None:
     transport = _CutOnce()
     async with client() as gw:
         http = httpx.AsyncClient(base_url=str(gw.http.base_url), transport=transport, timeout=30)
         async with GraphwireClient("", http=http) as cut:
-            stream = cut.run("slow", [{"role": "user", "content": "go"}])
+            stream = cut.run("slow", [{"role": "user", "content": "go"}], **ids)
             events: list[BaseEvent] = [event async for event in stream]
-            seen = await gw.http.get(f"/runs/{stream.run_id}/events")
-    assert transport.cut
+            seen = await gw.http.get(f"/runs/{quote(stream.run_id, safe='')}/events")
+            thread = await cut.thread("slow", stream.thread_id)
+    assert transport.cut and thread["messages"]
     ticks = [e.value for e in events if getattr(e, "name", None) == "tick"]
     assert ticks == list(range(30))  # every event once, in order
     assert stream.result.outcome == "success"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -67,6 +68,26 @@ async def test_ids_that_would_break_a_header_or_a_log_are_refused(
         thread = await client.get(f"{url}/agents/chat/threads/t1")
     assert answer.status_code == 422 and answer.json()["code"] == "INVALID_ID"
     assert thread.json()["messages"] == []  # nothing ran, nothing was written
+
+
+async def test_ids_with_a_slash_or_a_query_sign_are_reached_where_the_server_says(
+    client: httpx.AsyncClient,
+) -> None:
+    run_id, thread_id = "team/r1?x#y", "user/42"
+    async with live_server([Agent("chat", agent_graph(["Hi"]))]) as url:
+        body = run_body(thread=thread_id, run=run_id)
+        async with client.stream("POST", f"{url}/agents/chat", json=body) as started:
+            events_path = started.headers["x-graphwire-events"]
+            await started.aread()
+        _, replay = await read_events(client, "GET", f"{url}{events_path}")
+        thread = await client.get(f"{url}/agents/chat/threads/{quote(thread_id, safe='')}")
+        cancel = await client.post(f"{url}/runs/{quote(run_id, safe='')}/cancel")
+        dots = await client.post(f"{url}/agents/chat", json=run_body(run=".."))
+    assert events_path == "/runs/team%2Fr1%3Fx%23y/events"
+    assert replay[0].type == "RUN_STARTED" and replay[-1].type == "RUN_FINISHED"
+    assert thread.status_code == 200 and thread.json()["messages"][-1]["content"] == "Hi"
+    assert cancel.status_code == 409 and cancel.json()["code"] == "RUN_ENDED"
+    assert dots.status_code == 422 and dots.json()["code"] == "INVALID_ID"
 
 
 async def test_task_ids_with_a_line_break_or_too_long_are_refused() -> None:

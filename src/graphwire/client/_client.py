@@ -15,6 +15,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
 from http import HTTPStatus
 from types import TracebackType
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 from ag_ui.core import (
@@ -48,7 +49,7 @@ class RunStream:
         self.agent = agent
         self.run_id: str = body["runId"]
         self.thread_id: str = body["threadId"]
-        self._reattach = f"/runs/{self.run_id}/events"
+        self._reattach = f"/runs/{quote(self.run_id, safe='')}/events"
         self.result = RunResult(self.run_id)
         """What the events said so far; complete once the stream has ended."""
         self._seq = 0
@@ -257,11 +258,11 @@ class GraphwireClient:
 
     async def cancel(self, run_id: str) -> None:
         """Stop a run (``ConflictError`` when it has ended already)."""
-        raise_for_error(await self.http.post(f"/runs/{run_id}/cancel"))
+        raise_for_error(await self.http.post(f"/runs/{quote(run_id, safe='')}/cancel"))
 
     async def thread(self, agent: str, thread_id: str) -> dict[str, Any]:
         """A thread as the server holds it: messages, state, open interrupts."""
-        return await self._json("GET", f"/agents/{agent}/threads/{thread_id}")
+        return await self._json("GET", f"/agents/{agent}/threads/{quote(thread_id, safe='')}")
 
     async def agents(self) -> list[dict[str, Any]]:
         """The agents the server serves, with their capabilities."""

@@ -9,6 +9,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol, runtime_checkable
+from urllib.parse import quote
 
 from ag_ui.core import (
     AgentCapabilities,
@@ -177,9 +178,10 @@ def create_app(
         Route("/readyz", api.readyz, methods=["GET"]),
         Route("/agents", api.list_agents, methods=["GET"]),
         Route("/agents/{name}", api.run_agent, methods=["POST"]),
-        Route("/agents/{name}/threads/{thread_id}", api.thread, methods=["GET"]),
-        Route("/runs/{run_id}/cancel", api.cancel, methods=["POST"]),
-        Route("/runs/{run_id}/events", api.events, methods=["GET"]),
+        # Ids may hold a slash (sent as %2F, which the path arrives decoded from).
+        Route("/agents/{name}/threads/{thread_id:path}", api.thread, methods=["GET"]),
+        Route("/runs/{run_id:path}/cancel", api.cancel, methods=["POST"]),
+        Route("/runs/{run_id:path}/events", api.events, methods=["GET"]),
     ]
     if tasks is not None:
         routes.extend(api.task_routes())
@@ -420,7 +422,7 @@ class _Api:
         """The SSE response; its headers name the run and where the stream is
         re-attached (``x-graphwire-events``: a path taking ``Last-Event-ID``)."""
         headers = [(b"x-graphwire-run-id", run_id.encode())]
-        events = events or (f"/runs/{run_id}/events" if run_id else None)
+        events = events or (f"/runs/{quote(run_id, safe='')}/events" if run_id else None)
         if events is not None:
             headers.append((b"x-graphwire-events", events.encode()))
         return EventStream(

@@ -21,6 +21,8 @@ M = TypeVar("M", bound=BaseModel)
 MAX_EVENT_ID: Final = 2**63 - 1
 """The largest seq a client may name (every store keeps seqs as signed 64-bit)."""
 MAX_ID_LENGTH: Final = 256
+DOTS: Final = (".", "..")
+"""Ids no URL can name: a client resolves them as path segments."""
 
 
 def last_event_id(request: Request) -> int:
@@ -41,12 +43,13 @@ def last_event_id(request: Request) -> int:
 def checked_id(value: str, name: str) -> str:
     """An id from a client (thread, run, interrupt, task): printable, at most
     ``MAX_ID_LENGTH`` characters; else 422 ``INVALID_ID``. Ids go into headers,
-    logs and stores, where a line break or a control character breaks them."""
-    if not value or len(value) > MAX_ID_LENGTH or not value.isprintable():
+    logs and stores, where a line break or a control character breaks them, and
+    into URLs (percent-encoded: a slash is fine)."""
+    if not value or len(value) > MAX_ID_LENGTH or not value.isprintable() or value in DOTS:
         raise ApiError(
             422,
             "INVALID_ID",
-            f"{name} must be 1 to {MAX_ID_LENGTH} printable characters",
+            f"{name} must be 1 to {MAX_ID_LENGTH} printable characters, not . or ..",
         )
     return value
 
