@@ -193,6 +193,7 @@ def test_bind_frontend_tools_binds_backend_and_frontend_tools() -> None:
 
 def test_resume_values_single_and_many() -> None:
     run = user_input()
+    run.messages = []
     run.resume = [ResumeEntry(interrupt_id="i1", status="resolved", payload={"ok": True})]
     call = plan_run(run, ThreadView(pending_interrupt_ids=("i1",)))
     assert isinstance(call.input, Command) and call.input.resume == {"ok": True}
@@ -307,10 +308,26 @@ def test_calls_answered_or_still_under_way_are_left_alone() -> None:
     assert [m.id for m in answered] == ["t1", "u2"]
     waiting = ThreadView(messages=history, pending_interrupt_ids=("i1",))
     resume = user_input(
-        "more", msg_id="u2", resume=[ResumeEntry(interrupt_id="i1", status="resolved")]
+        "go", msg_id="u1", resume=[ResumeEntry(interrupt_id="i1", status="resolved")]
     )
-    update = plan_run(resume, waiting).input.update["messages"]
-    assert [m.id for m in update] == ["u2"]  # the tool is waiting on its interrupt
+    assert plan_run(resume, waiting).input.update is None  # the tool waits on its interrupt
+
+
+def test_a_resume_with_a_new_user_message_or_an_edit_is_refused() -> None:
+    """Its update is written before the answer is taken: between the tool call
+    and its result, or rewriting what the waiting step was asked."""
+    stored_call = AIMessage(id="a1", content="", tool_calls=[tool_call("deploy", "c1")])
+    waiting = ThreadView(
+        messages=(HumanMessage("go", id="u1"), stored_call), pending_interrupt_ids=("i1",)
+    )
+    answer = [ResumeEntry(interrupt_id="i1", status="resolved")]
+    for run, says in (
+        (user_input("more", msg_id="u2", resume=answer), "new user messages ['u2']"),
+        (user_input("go to prod", msg_id="u1", resume=answer), "edit message 'u1'"),
+    ):
+        with pytest.raises(InputError) as refused:
+            plan_run(run, waiting)
+        assert refused.value.code == ErrorCode.INVALID_INPUT and says in refused.value.message
 
 
 def tool_call(name: str, call_id: str) -> dict[str, Any]:
@@ -328,6 +345,7 @@ def test_an_answer_without_a_payload_is_still_an_answer(legacy: bool) -> None:
         run = user_input(forwarded_props={"command": {"resume": None}})
     else:
         run = user_input(resume=[ResumeEntry(interrupt_id="i1", status="resolved")])
+    run.messages = []
     call = plan_run(run, thread)
     assert isinstance(call.input, Command) and call.input.resume == {"i1": None}
 

@@ -23,7 +23,8 @@ def demo() -> Agent:
 
 def approve(interrupt_id: str, **extra: Any) -> dict[str, Any]:
     resume = [{"interruptId": interrupt_id, "status": "resolved", "payload": {"approved": True}}]
-    return run_body(text="deploy to staging", resume=resume, **extra)
+    asked = [{"id": "u-r1", "role": "user", "content": "deploy to staging"}]  # the first run's
+    return run_body(resume=resume, messages=asked, **extra)
 
 
 async def test_a_resume_under_the_interrupted_runs_id_continues_its_log(

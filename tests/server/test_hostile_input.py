@@ -152,6 +152,27 @@ async def test_input_that_would_fail_late_is_refused_before_anything_is_written(
     assert later[-1].outcome.type == "success"  # the thread is fine afterwards
 
 
+async def test_a_resume_with_a_new_user_message_leaves_the_thread_as_it_was(
+    client: httpx.AsyncClient,
+) -> None:
+    async with live_server([demo()]) as url:
+        _, first = await read_events(
+            client, "POST", f"{url}/agents/demo", json=run_body(text="deploy to staging")
+        )
+        [interrupt] = first[-1].outcome.interrupts
+        before = (await client.get(f"{url}/agents/demo/threads/t1")).json()
+        answer = [{"interruptId": interrupt.id, "status": "resolved", "payload": {"approved": 1}}]
+        asked = [*before["messages"], {"id": "u2", "role": "user", "content": "and prod"}]
+        body = run_body(run="r2", messages=asked, resume=answer)
+        _, refused = await read_events(client, "POST", f"{url}/agents/demo", json=body)
+        after = (await client.get(f"{url}/agents/demo/threads/t1")).json()
+        body = run_body(run="r3", messages=before["messages"], resume=answer)
+        _, resumed = await read_events(client, "POST", f"{url}/agents/demo", json=body)
+    assert refused[-1].type == "RUN_ERROR" and refused[-1].code == "INVALID_INPUT"
+    assert after == before  # nothing written: the interrupt still waits
+    assert resumed[-1].outcome.type == "success"
+
+
 @pytest.mark.parametrize(
     "arguments",
     ["[" * 5000, '{"n": 1' + "0" * 30 + "}", '{"x": NaN}', '{"a": [1, 2'],

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
 from ag_ui.core import Message, ResumeEntry, RunAgentInput, UserMessage
-from langchain_core.messages import BaseMessage
+from langchain_core.messages import BaseMessage, HumanMessage
 from langgraph.types import Command
 from pydantic_core import to_jsonable_python
 
@@ -106,6 +106,7 @@ def plan_run(run: RunAgentInput, thread: ThreadView) -> GraphCall:
         return _continue_from_breakpoint(run, thread, updates, config)
     resume = _resume_value(run, thread)
     if resume is not None:
+        _check_resume_messages(fork, new)
         return GraphCall(Command(resume=resume.value, update=updates or None), config)
     if thread.pending_interrupt_ids and fork is None:
         raise InputError(
@@ -114,6 +115,24 @@ def plan_run(run: RunAgentInput, thread: ThreadView) -> GraphCall:
             f"{list(thread.pending_interrupt_ids)}; send them in `resume`",
         )
     return GraphCall(updates or None, config, fork[0] if fork else None)
+
+
+def _check_resume_messages(fork: tuple[str, int | None] | None, new: list[BaseMessage]) -> None:
+    """A resume goes on where the thread waits, its new messages written before
+    the answer is taken: a user message there would come between a tool call and
+    its result (and go unanswered), an edit would rewrite what the waiting step
+    was asked. Either is a run of its own, after the resume or instead of it."""
+    if fork is not None and fork[1] is not None:
+        raise InputError(
+            ErrorCode.INVALID_INPUT,
+            f"a resume cannot also edit message {fork[0]!r}: send the edit without resume",
+        )
+    asked = [str(m.id) for m in new if isinstance(m, HumanMessage)]
+    if asked:
+        raise InputError(
+            ErrorCode.INVALID_INPUT,
+            f"a resume cannot carry new user messages {asked}: send them in the next run",
+        )
 
 
 def _continue_from_breakpoint(
