@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -13,6 +14,7 @@ from graphwire.demo import build_demo_graph
 from graphwire.server import Agent, ServerOptions
 from tests.agui_checks import check_run
 from tests.graphs import agent_graph
+from tests.processes import serve, wait_healthy
 from tests.server.agents import slow_agent
 from tests.server.conftest import live_server, read_events, run_body
 
@@ -187,3 +189,52 @@ async def test_shutdown_stops_streaming_runs_instead_of_waiting(
     _, events = await stream
     assert loop.time() - stopping < 5
     assert events[-1].outcome.type == "cancelled" and finished == []
+
+
+ECHO = """
+from langchain_core.messages import AIMessage
+from langgraph.graph import START, MessagesState, StateGraph
+
+
+def echo(state: MessagesState) -> dict:
+    return {"messages": [AIMessage(content="echo")]}
+
+
+builder = StateGraph(MessagesState)
+builder.add_node("echo", echo)
+builder.add_edge(START, "echo")
+graph = builder.compile()
+"""
+
+
+async def test_a_thread_of_one_agent_is_refused_to_another_sharing_the_store(
+    tmp_path: Path,
+) -> None:
+    """CopilotKit sends one explicit threadId to every agent of a page; on one
+    SQLite store the second graph's run wrote over the first one's state."""
+    (tmp_path / "echo.py").write_text(ECHO)
+    process, url = serve(["demo=graphwire.demo:graph", "echo=echo.py:graph"], tmp_path)
+    try:
+        await wait_healthy(url)
+        async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+            _, asked = await read_events(
+                client, "POST", "/agents/demo", json=run_body(thread="x", text="deploy to staging")
+            )
+            before = (await client.get("/agents/demo/threads/x")).json()
+            _, other = await read_events(
+                client, "POST", "/agents/echo", json=run_body(thread="x", run="r2")
+            )
+            read_by_other = await client.get("/agents/echo/threads/x")
+            after = (await client.get("/agents/demo/threads/x")).json()
+            _, own = await read_events(
+                client, "POST", "/agents/echo", json=run_body(thread="y", run="r3")
+            )
+    finally:
+        process.terminate()
+        process.communicate(timeout=30)
+    assert asked[-1].outcome.type == "interrupt" and before["interrupts"]
+    assert other[-1].type == "RUN_ERROR" and other[-1].code == "THREAD_OF_ANOTHER_AGENT"
+    assert read_by_other.status_code == 409
+    assert read_by_other.json()["code"] == "THREAD_OF_ANOTHER_AGENT"
+    assert after == before  # the interrupt and the state are still there
+    assert own[-1].type == "RUN_FINISHED"

@@ -7,6 +7,7 @@ import asyncio
 import json
 import logging
 import os
+import select
 import socket
 from pathlib import Path
 
@@ -82,6 +83,42 @@ async def test_idle_connections_are_closed_and_bounded(tmp_path: Path) -> None:
         process.communicate(timeout=30)
     assert flooded == 503  # answered at once, not left waiting
     assert all(closed) and after == 200
+
+
+async def test_headers_past_their_bound_are_a_431_and_the_connection_closes(
+    tmp_path: Path,
+) -> None:
+    process, url = serve(["--store", "memory"], tmp_path)
+    try:
+        await wait_healthy(url)
+        port = int(url.rsplit(":", 1)[1])
+        written = await asyncio.to_thread(_send_huge_header, port)
+        async with httpx.AsyncClient(timeout=5) as client:
+            cookie = await client.get(f"{url}/healthz", headers={"cookie": "c" * 32_000})
+    finally:
+        process.terminate()
+        process.communicate(timeout=30)
+    sent, answer = written
+    assert sent < 10  # refused within a few writes, not buffered
+    if answer:  # else the server's close reset the connection before it was read
+        assert answer.startswith(b"HTTP/1.1 431") and b"HEADERS_TOO_LARGE" in answer
+    assert cookie.status_code == 200  # headers a browser sends are far under the bound
+
+
+def _send_huge_header(port: int) -> tuple[int, bytes]:
+    """A header that never ends, in 64 kB writes, until the server answers or
+    closes: (the writes it took, the answer; empty if a reset came first)."""
+    with socket.create_connection(("127.0.0.1", port)) as sock:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nx-big: ")
+        sock.settimeout(10)
+        for sent in range(1, 1_001):  # 64 MB at most
+            try:
+                sock.sendall(b"a" * 65_536)
+                if select.select([sock], [], [], 0.02)[0]:
+                    return sent, sock.recv(4096)
+            except OSError:
+                return sent, b""
+        return sent, b""
 
 
 def _closed_by_server(sock: socket.socket) -> bool:

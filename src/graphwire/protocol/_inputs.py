@@ -74,6 +74,8 @@ class ThreadView:
     """The state's values: a key the client sends back as it was sent (the
     same JSON) is not written again, so what JSON does not carry (dataclasses,
     pydantic models) stays as the graph wrote it."""
+    agent: str | None = None
+    """The agent whose run wrote the latest checkpoint (None: unknown)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,6 +24,9 @@ class ErrorCode(StrEnum):
     """A resume entry names an interrupt the thread is not waiting for."""
     RESUME_INCOMPLETE = "RESUME_INCOMPLETE"
     """A resume list leaves an open interrupt unanswered."""
+    THREAD_OF_ANOTHER_AGENT = "THREAD_OF_ANOTHER_AGENT"
+    """The thread belongs to another agent served here (agents share the store:
+    one graph's run would overwrite the other's state)."""
     INTERNAL_ERROR = "INTERNAL_ERROR"
     """graphwire itself failed while mapping the run."""
     TASK_NOT_FOUND = "TASK_NOT_FOUND"

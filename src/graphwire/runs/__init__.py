@@ -5,7 +5,14 @@ from __future__ import annotations
 from graphwire.runs._checks import check_input, check_values
 from graphwire.runs._claims import ClaimKeeper, ThreadClaims
 from graphwire.runs._dispatch import FORWARD_DISPATCHED_EVENTS
-from graphwire.runs._driver import GraphRun, RunOptions, breakpoint_of, read_thread
+from graphwire.runs._driver import (
+    GraphRun,
+    RunOptions,
+    agent_of,
+    breakpoint_of,
+    check_agent,
+    read_thread,
+)
 from graphwire.runs._durable import RunLogs, StoredLog, StoredRun
 from graphwire.runs._encode import encode_event
 from graphwire.runs._log import EventSink, Frames, RunLog
@@ -43,7 +50,9 @@ __all__ = [
     "StoredRun",
     "ThreadBusyError",
     "ThreadClaims",
+    "agent_of",
     "breakpoint_of",
+    "check_agent",
     "check_input",
     "check_values",
     "encode_event",

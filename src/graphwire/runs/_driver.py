@@ -16,7 +16,7 @@ import logging
 from collections.abc import AsyncGenerator, Mapping, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any, Final, cast
 
 from ag_ui.core import BaseEvent, RunAgentInput
 from langchain_core.messages import BaseMessage
@@ -45,6 +45,9 @@ from graphwire.runs._snapshots import SnapshotMemo
 
 logger = logging.getLogger("graphwire.runs")
 
+AGENT_METADATA_KEY: Final = "graphwire_agent"
+"""The checkpoint metadata key naming the agent whose run wrote it."""
+
 
 @dataclass(frozen=True, slots=True)
 class RunOptions:
@@ -62,6 +65,9 @@ class RunOptions:
     """The caller knows the thread has no checkpoint yet: skip reading it."""
     snapshots: SnapshotMemo | None = None
     """The thread's MESSAGES_SNAPSHOT of its runs before."""
+    agent: str | None = None
+    """The served agent's name, kept in each checkpoint's metadata: a thread
+    another agent wrote is refused (``THREAD_OF_ANOTHER_AGENT``)."""
 
 
 class GraphRun:
@@ -140,8 +146,12 @@ class GraphRun:
         opts = self._options
         thread = empty_thread(graph) if opts.new_thread else None
         thread = thread or await read_thread(graph, self._thread_key)
+        if opts.agent is not None:
+            check_agent(thread.agent, opts.agent)
         call = plan_run(self._input, thread)
         config = await _run_config(graph, call, self._thread_key)
+        if opts.agent is not None:
+            config["metadata"] = {AGENT_METADATA_KEY: opts.agent}
         if thread.resume_failed and isinstance(call.input, Command):
             # A new checkpoint without the failed attempt's writes: the node then
             # gets this answer, not the one it failed on (docs/adr/0008).
@@ -189,6 +199,24 @@ class GraphRun:
                 sink.put(event)
 
 
+def check_agent(owner: str | None, agent: str) -> None:
+    """Raise ``InputError`` when another agent (``owner``) wrote the thread:
+    agents served with one store share its threads by id, and a second graph's
+    run would write over the first one's state (a thread from before the agent
+    was kept in the metadata belongs to the next agent that runs on it)."""
+    if owner is not None and owner != agent:
+        raise InputError(
+            ErrorCode.THREAD_OF_ANOTHER_AGENT,
+            f"the thread belongs to agent {owner!r}: give agent {agent!r} a threadId of its own",
+        )
+
+
+def agent_of(snapshot: StateSnapshot) -> str | None:
+    """The agent whose run wrote the checkpoint of ``snapshot``, if known."""
+    agent = (snapshot.metadata or {}).get(AGENT_METADATA_KEY)
+    return agent if isinstance(agent, str) else None
+
+
 def empty_thread(graph: Pregel[Any, Any]) -> ThreadView:
     """A thread with no checkpoint yet: no messages, no interrupts, the graph's keys."""
     keys = frozenset(k for k in graph.channels if not k.startswith("__") and ":" not in k)
@@ -208,7 +236,7 @@ async def read_thread(graph: Pregel[Any, Any], thread_id: str) -> ThreadView:
         pending = (paused.interrupt_id,)
     values = snapshot.values if isinstance(snapshot.values, dict) else {}
     failed = bool(snapshot.interrupts) and any(task.error for task in snapshot.tasks)
-    return ThreadView(tuple(messages), pending, keys, paused, failed, values)
+    return ThreadView(tuple(messages), pending, keys, paused, failed, values, agent_of(snapshot))
 
 
 def has_breakpoints(graph: Pregel[Any, Any]) -> bool:

@@ -32,6 +32,7 @@ from starlette.types import Receive, Scope, Send
 
 from graphwire.protocol import (
     DEFAULT_HIDDEN_KEYS,
+    ErrorCode,
     InputError,
     InterruptChannel,
     InterruptRaised,
@@ -52,7 +53,9 @@ from graphwire.runs import (
     RunOptions,
     RunRegistry,
     ThreadBusyError,
+    agent_of,
     breakpoint_of,
+    check_agent,
     check_input,
     check_values,
     thread_key,
@@ -256,7 +259,8 @@ class _Endpoint:
         except ApiError as exc:
             response = exc.response()
         except InputError as exc:
-            response = ApiError(422, str(exc.code), exc.message).response()
+            status = 409 if exc.code == ErrorCode.THREAD_OF_ANOTHER_AGENT else 422
+            response = ApiError(status, str(exc.code), exc.message).response()
         except StoreUnavailableError as exc:
             logger.warning("%s %s: %s", request.method, request.url.path, exc)
             response = ApiError(503, str(exc.code), str(exc)).response()
@@ -390,6 +394,7 @@ class _Api:
                 options=RunOptions(
                     mapper=MapperOptions(interrupt_channel=self._channel(agent)),
                     configurable=tools,
+                    agent=agent.name,
                 ),
             )
         except ThreadBusyError as exc:
@@ -440,6 +445,7 @@ class _Api:
         thread_id = checked_id(request.path_params["thread_id"], "threadId")
         key = thread_key(request.state.principal, thread_id)
         snapshot = await agent.graph.aget_state({"configurable": {"thread_id": key}})
+        check_agent(agent_of(snapshot), agent.name)  # 409: not this agent's thread
         values = snapshot.values if isinstance(snapshot.values, dict) else {}
         raised = [InterruptRaised(i.id, i.value, _schema(i)) for i in snapshot.interrupts]
         paused = await breakpoint_of(agent.graph, snapshot)

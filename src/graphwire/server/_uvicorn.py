@@ -12,14 +12,16 @@ unfinished: uvicorn then *closes* the transport, which waits to flush a buffer
 that never drains, so the socket and its memory stay. ``BoundedProtocol``
 closes a connection whose headers are not complete within
 ``header_timeout_seconds`` (10 by default) of its opening or of the first byte
-of its next request, and aborts one whose writes have been blocked (its reader
-not reading) for ``send_timeout_seconds``.
+of its next request, answers 431 to headers over ``MAX_HEADER_BYTES``, and
+aborts one whose writes have been blocked (its reader not reading) for
+``send_timeout_seconds``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import socket
@@ -38,6 +40,17 @@ logger = logging.getLogger("graphwire.server")
 
 HEADER_TIMEOUT_SECONDS = 10.0
 
+
+MAX_HEADER_BYTES = 64 * 1024
+"""A request line and headers larger than this are refused (431), counted as
+they arrive: uvicorn's httptools protocol has no bound of its own."""
+_REFUSAL = json.dumps(
+    {"code": "HEADERS_TOO_LARGE", "message": f"headers exceed {MAX_HEADER_BYTES} bytes"}
+).encode()
+_HEADERS_TOO_LARGE = (
+    b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-type: application/json\r\n"
+    b"content-length: %d\r\nconnection: close\r\n\r\n%s" % (len(_REFUSAL), _REFUSAL)
+)
 
 OVERDUE_SECONDS = 1.0
 """How long past its grace a shutdown may go on (pools closing after it)."""
@@ -59,6 +72,7 @@ class BoundedProtocol(HttpToolsProtocol):
     stall_timeout = STALL_TIMEOUT_SECONDS
     _header_timer: asyncio.TimerHandle | None = None
     _stall_timer: asyncio.TimerHandle | None = None
+    _head_bytes = 0
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -71,6 +85,17 @@ class BoundedProtocol(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         self._disarm()
         super().on_headers_complete()
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        if self._header_timer is None:
+            return
+        # Still reading a request's headers: httptools keeps them until they end.
+        self._head_bytes += len(data)
+        if self._head_bytes > MAX_HEADER_BYTES and not self.transport.is_closing():
+            self._disarm()
+            self.transport.write(_HEADERS_TOO_LARGE)
+            self.transport.close()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
@@ -99,6 +124,7 @@ class BoundedProtocol(HttpToolsProtocol):
 
     def _arm(self) -> None:
         self._disarm()
+        self._head_bytes = 0
         self._header_timer = self.loop.call_later(self.header_timeout, self._too_slow)
 
     def _disarm(self) -> None:

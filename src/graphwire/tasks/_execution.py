@@ -165,6 +165,7 @@ class TaskExecution:
         run_input = await self._run_input()
         options = RunOptions(
             thread_key=self._thread_key,
+            agent=self._task.agent,
             configurable=configurable,
             durability=self._limits.durability,
             new_thread=len(self._task.run_ids) == 1,  # a task's thread starts with its first run
