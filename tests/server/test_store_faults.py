@@ -13,6 +13,7 @@ import sqlite3
 from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import psycopg
@@ -211,6 +212,56 @@ async def test_a_postgresql_lock_held_past_the_busy_timeout_is_a_503(
         assert (await client.get("/readyz")).status_code == 200
         assert isinstance(await _chat(client, "after"), RunFinishedEvent)
         assert (await client.get("/tasks")).json()["tasks"] == []  # the 503 wrote nothing
+
+
+@pytest.mark.parametrize(
+    ("away", "back"),
+    [
+        ("REVOKE ALL ON graphwire_tasks FROM {role}", "GRANT ALL ON graphwire_tasks TO {role}"),
+        (
+            "ALTER TABLE graphwire_tasks RENAME TO away",
+            "ALTER TABLE away RENAME TO graphwire_tasks",
+        ),
+    ],
+)
+async def test_a_tasks_table_the_role_cannot_use_is_a_503_and_the_workers_go_on(
+    postgres_admin: str, postgres_url: str, tmp_path: Path, away: str, back: str
+) -> None:
+    """Not an outage to psycopg (a ProgrammingError): it was a 500 with a
+    traceback, /readyz said ready, and every task worker ended for good."""
+    async with _served(tmp_path, ["--store", postgres_url]):
+        pass  # the schema, made by its owner
+    role = f"app_{conninfo_to_dict(postgres_url)['dbname']}"
+    with psycopg.connect(postgres_admin, autocommit=True) as admin:
+        admin.execute(f"CREATE ROLE {role} LOGIN")
+    with psycopg.connect(postgres_url, autocommit=True) as owner:
+        owner.execute(f"GRANT ALL ON ALL TABLES IN SCHEMA public TO {role}")
+        owner.execute(f"GRANT CREATE ON SCHEMA public TO {role}")  # LangGraph's setup asks it
+        try:
+            parts = urlsplit(postgres_url)  # the URL as the owner's, for the role
+            limited = urlunsplit(parts._replace(netloc=f"{role}@{parts.netloc.split('@')[-1]}"))
+            async with _served(tmp_path, ["--store", limited]) as client:
+                owner.execute(away.format(role=role))
+                try:
+                    await asyncio.sleep(1.5)  # the workers' claims fail meanwhile
+                    task = await client.post("/agents/demo/tasks", json={"prompt": "x"})
+                    ready = await client.get("/readyz")
+                finally:
+                    owner.execute(back.format(role=role))
+                for refused in (task, ready):
+                    assert refused.status_code == 503, refused.text
+                    assert refused.json()["code"] == "STORE_UNAVAILABLE"
+                assert (await client.get("/readyz")).status_code == 200
+                created = (await client.post("/agents/demo/tasks", json={"prompt": "hi"})).json()
+                async with asyncio.timeout(20):  # a worker is still there to run it
+                    while (await client.get(f"/tasks/{created['taskId']}")).json()[
+                        "state"
+                    ] != "done":
+                        await asyncio.sleep(0.1)
+        finally:
+            owner.execute(f"DROP OWNED BY {role}")
+            with psycopg.connect(postgres_admin, autocommit=True) as admin:
+                admin.execute(f"DROP ROLE {role}")
 
 
 class _Unready(InMemorySaver):

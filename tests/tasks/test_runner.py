@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Collection, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -445,6 +445,36 @@ async def test_a_renewal_that_keeps_failing_gives_the_task_up_within_its_lease()
             while not slow.cancelled:
                 await asyncio.sleep(0.05)
     assert slow.most_at_once == 1
+
+
+class _FailingClaims(MemoryTaskStore):
+    """A store whose first claims fail as a role whose rights were revoked does."""
+
+    def __init__(self, failures: int) -> None:
+        super().__init__()
+        self.failures = failures
+
+    async def claim_next(
+        self, owner: str, run_id: str, lease_seconds: float, agents: Collection[str] | None
+    ) -> Task | None:
+        if self.failures > 0:
+            self.failures -= 1
+            raise RuntimeError("permission denied for table graphwire_tasks")
+        return await super().claim_next(owner, run_id, lease_seconds, agents)
+
+
+async def test_a_claim_that_fails_in_any_way_leaves_the_workers_running(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    store = _FailingClaims(failures=8)
+    async with TaskRunner(store, {"chat": chat_graph()}, RunnerOptions(workers=2)) as runner:
+        async with asyncio.timeout(10):
+            while store.failures:
+                await asyncio.sleep(0.05)
+        task = await runner.enqueue(TaskSpec(agent="chat", prompt="after the grant"))
+        done = await settled(runner, task)
+    assert done.state is TaskState.DONE
+    assert "claiming a task failed" in caplog.text and "permission denied" in caplog.text
 
 
 async def test_a_dead_workers_task_is_requeued_periodically(

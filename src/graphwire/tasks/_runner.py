@@ -240,6 +240,12 @@ class TaskRunner:
                 logger.warning("claiming a task failed: %s; trying again", exc)
                 await asyncio.wait({stopped}, timeout=STORE_RETRY_SECONDS)
                 continue
+            except Exception:
+                # Any other failure too (a role that lost its rights, a table
+                # gone): a worker that ended here would leave tasks queued for good.
+                logger.exception("claiming a task failed; trying again")
+                await asyncio.wait({stopped}, timeout=STORE_RETRY_SECONDS)
+                continue
             if claimed is None:
                 continue
             task, watching = claimed

@@ -213,9 +213,16 @@ _UPDATE = (
     "UPDATE graphwire_tasks SET state = %s, ready_at = %s, lease_owner = %s, "
     "lease_expires_at = %s, attempt = %s, body = %s WHERE id = %s"
 )
-_UNAVAILABLE = (psycopg.OperationalError, psycopg.errors.ReadOnlySqlTransaction, PoolTimeout)
+_UNAVAILABLE = (
+    psycopg.OperationalError,
+    psycopg.errors.ReadOnlySqlTransaction,
+    psycopg.errors.InsufficientPrivilege,
+    psycopg.errors.UndefinedTable,
+    PoolTimeout,
+)
 """What a database that cannot be used now raises (down, unreachable, shutting
-down, out of resources, a standby that takes no writes, no free connection)."""
+down, out of resources, a standby that takes no writes, no free connection, a
+role whose rights were taken, a table gone: a database dropped and made again)."""
 
 
 async def migrate(conn: AsyncConnection[Any]) -> None:
@@ -521,6 +528,8 @@ class PostgresTaskStore(DurableTaskStore):
                 "ON CONFLICT (id) DO UPDATE SET at = EXCLUDED.at",
                 (self._clock(),),
             )
+            # The tasks' table can be written too (no row is: the rights are checked).
+            await cur.execute("UPDATE graphwire_tasks SET id = id WHERE false")
 
     # -- tasks --------------------------------------------------------------------------
 
