@@ -128,8 +128,13 @@ def demo() -> Agent:
         ({"state": {"turns": 2**70}}, "beyond 64 bits"),
         ({"resume": [{"interruptId": "i", "status": "resolved", "payload": -(2**64)}]}, "64 bits"),
         ({"state": {"turns": "x"}}, "state key 'turns' does not fit the graph"),
-        ({"state": {"notes": [float("nan")]}}, "not JSON"),
-        ({"forwardedProps": {"x": float("-inf")}}, "not JSON"),
+        ({"state": {"notes": [float("nan")]}}, "a number JSON does not have: nan"),
+        ({"state": {"notes": ["1e999"]}}, "a number JSON does not have: inf"),
+        ({"forwardedProps": {"x": float("-inf")}}, "a number JSON does not have"),
+        (
+            {"tools": [{"name": "f", "description": "", "parameters": {"max": float("inf")}}]},
+            "tools holds a number JSON does not have",
+        ),
         ({"messages": []}, "first run needs a message"),
         ({"messages": [], "forwardedProps": {"command": {"resume": None}}}, "first run needs"),
         ({"messages": [], "forwardedProps": {"command": {"resume": "yes"}}}, "first run needs"),
@@ -141,7 +146,8 @@ async def test_input_that_would_fail_late_is_refused_before_anything_is_written(
     async with live_server([demo()]) as url:
         answer = await client.post(
             f"{url}/agents/demo",
-            content=json.dumps(run_body(**extra)),  # NaN as Python writes it
+            # NaN as Python writes it; 1e999, which pydantic reads as infinity
+            content=json.dumps(run_body(**extra)).replace('"1e999"', "1e999"),
             headers={"content-type": "application/json"},
         )
         thread = (await client.get(f"{url}/agents/demo/threads/t1")).json()
@@ -175,7 +181,7 @@ async def test_a_resume_with_a_new_user_message_leaves_the_thread_as_it_was(
 
 @pytest.mark.parametrize(
     "arguments",
-    ["[" * 5000, '{"n": 1' + "0" * 30 + "}", '{"x": NaN}', '{"a": [1, 2'],
+    ["[" * 5000, '{"n": 1' + "0" * 30 + "}", '{"x": NaN}', '{"x": 1e999}', '{"a": [1, 2'],
 )
 async def test_tool_call_arguments_a_checkpoint_cannot_store_are_kept_as_an_invalid_call(
     client: httpx.AsyncClient, arguments: str

@@ -232,7 +232,18 @@ async def test_a_thread_of_one_agent_is_refused_to_another_sharing_the_store(
     finally:
         process.terminate()
         process.communicate(timeout=30)
+    # Renamed, the agent finds its threads: an owner no longer served hands them on.
+    process, url = serve(["assistant=graphwire.demo:graph", "echo=echo.py:graph"], tmp_path)
+    try:
+        await wait_healthy(url)
+        async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+            renamed = await client.get("/agents/assistant/threads/x")
+    finally:
+        process.terminate()
+        process.communicate(timeout=30)
     assert asked[-1].outcome.type == "interrupt" and before["interrupts"]
+    assert renamed.status_code == 200
+    assert renamed.json()["interrupts"] == before["interrupts"]
     assert other[-1].type == "RUN_ERROR" and other[-1].code == "THREAD_OF_ANOTHER_AGENT"
     assert read_by_other.status_code == 409
     assert read_by_other.json()["code"] == "THREAD_OF_ANOTHER_AGENT"

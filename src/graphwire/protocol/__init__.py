@@ -27,7 +27,7 @@ from graphwire.protocol._mapper import (
 from graphwire.protocol._messages import to_agui_messages, to_langchain_messages
 from graphwire.protocol._parser import STREAM_MODES, StreamParser
 from graphwire.protocol._state import DEFAULT_HIDDEN_KEYS, visible_state
-from graphwire.protocol._storable import int_beyond_64_bits
+from graphwire.protocol._storable import unstorable
 from graphwire.protocol._tools import bind_frontend_tools, frontend_tools
 from graphwire.protocol._unchanged import comparable, unchanged
 from graphwire.protocol.errors import ErrorCode, GraphwireError, InputError, StoreUnavailableError
@@ -59,7 +59,6 @@ __all__ = [
     "comparable",
     "frontend_tool_specs",
     "frontend_tools",
-    "int_beyond_64_bits",
     "is_cancelled_resume",
     "is_resume",
     "plan_run",
@@ -67,5 +66,6 @@ __all__ = [
     "to_agui_messages",
     "to_langchain_messages",
     "unchanged",
+    "unstorable",
     "visible_state",
 ]

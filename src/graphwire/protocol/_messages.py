@@ -32,7 +32,7 @@ from langchain_core.messages.tool import tool_call as lc_tool_call
 from pydantic_core import from_json
 
 from graphwire.protocol._content import reasoning_of, text_of
-from graphwire.protocol._storable import int_beyond_64_bits
+from graphwire.protocol._storable import unstorable
 from graphwire.protocol.errors import ErrorCode, InputError
 
 _DEVELOPER_KEY: Final = "__openai_role__"
@@ -237,12 +237,13 @@ def _ai(message: AssistantMessage) -> AIMessage:
 def _tool_args(arguments: str | None) -> dict[str, Any] | None:
     """A tool call's arguments as LangChain holds them, or ``None`` (kept as an
     invalid tool call, its text as sent) when they are not a JSON object, or
-    nest deeper than a body may, or hold NaN or an integer beyond 64 bits."""
+    nest deeper than a body may, or hold what a checkpoint cannot store and
+    give back as JSON (``unstorable``)."""
     try:
         args = from_json(arguments or "{}", allow_inf_nan=False)
     except ValueError:
         return None
-    if not isinstance(args, dict) or int_beyond_64_bits(args) is not None:
+    if not isinstance(args, dict) or unstorable(args) is not None:
         return None
     return args
 

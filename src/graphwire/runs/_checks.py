@@ -1,5 +1,5 @@
-"""Input that would fail late, refused before a run starts: integers no
-checkpoint can store, client state of the wrong type for the graph, and an
+"""Input that would fail late, refused before a run starts: values no
+checkpoint can store and give back as JSON, client state of the wrong type for the graph, and an
 empty first run on a thread (which LangGraph refuses from inside the run)."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from ag_ui.core import RunAgentInput
 from langgraph.pregel import Pregel
 from pydantic import PydanticUserError, TypeAdapter, ValidationError
 
-from graphwire.protocol import ErrorCode, InputError, int_beyond_64_bits
+from graphwire.protocol import ErrorCode, InputError, unstorable
 from graphwire.runs._driver import read_thread
 
 
@@ -24,12 +24,11 @@ def check_values(run: RunAgentInput) -> None:
         ("state", run.state),
         ("resume", payloads),
         ("forwardedProps", run.forwarded_props),
+        ("tools", [tool.parameters for tool in run.tools or ()]),  # kept in state
     ):
-        item = int_beyond_64_bits(value)
-        if item is not None:
-            raise InputError(
-                ErrorCode.INVALID_INPUT, f"{where} holds an integer beyond 64 bits: {item}"
-            )
+        problem = unstorable(value)
+        if problem is not None:
+            raise InputError(ErrorCode.INVALID_INPUT, f"{where} holds {problem}")
 
 
 async def check_input(graph: Pregel[Any, Any], run: RunAgentInput, thread_key: str) -> None:

@@ -13,7 +13,7 @@ the closing events, so the run still ends with exactly one terminal event.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncGenerator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Collection, Mapping, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any, Final, cast
@@ -66,8 +66,10 @@ class RunOptions:
     snapshots: SnapshotMemo | None = None
     """The thread's MESSAGES_SNAPSHOT of its runs before."""
     agent: str | None = None
-    """The served agent's name, kept in each checkpoint's metadata: a thread
-    another agent wrote is refused (``THREAD_OF_ANOTHER_AGENT``)."""
+    """The served agent's name, kept in each checkpoint's metadata."""
+    other_agents: frozenset[str] = frozenset()
+    """The agents served beside it on the same store: a thread one of them
+    wrote is refused (``THREAD_OF_ANOTHER_AGENT``)."""
 
 
 class GraphRun:
@@ -147,7 +149,7 @@ class GraphRun:
         thread = empty_thread(graph) if opts.new_thread else None
         thread = thread or await read_thread(graph, self._thread_key)
         if opts.agent is not None:
-            check_agent(thread.agent, opts.agent)
+            check_agent(thread.agent, opts.agent, opts.other_agents)
         call = plan_run(self._input, thread)
         config = await _run_config(graph, call, self._thread_key)
         if opts.agent is not None:
@@ -199,12 +201,13 @@ class GraphRun:
                 sink.put(event)
 
 
-def check_agent(owner: str | None, agent: str) -> None:
-    """Raise ``InputError`` when another agent (``owner``) wrote the thread:
-    agents served with one store share its threads by id, and a second graph's
-    run would write over the first one's state (a thread from before the agent
-    was kept in the metadata belongs to the next agent that runs on it)."""
-    if owner is not None and owner != agent:
+def check_agent(owner: str | None, agent: str, others: Collection[str]) -> None:
+    """Raise ``InputError`` when another agent served now (``owner``, one of
+    ``others``) wrote the thread: agents served with one store share its
+    threads by id, and a second graph's run would write over the first one's
+    state. A thread of no agent served now (renamed, gone, or from before the
+    agent was kept in the metadata) is taken by the next one that runs on it."""
+    if owner is not None and owner != agent and owner in others:
         raise InputError(
             ErrorCode.THREAD_OF_ANOTHER_AGENT,
             f"the thread belongs to agent {owner!r}: give agent {agent!r} a threadId of its own",

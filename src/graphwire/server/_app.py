@@ -395,6 +395,7 @@ class _Api:
                     mapper=MapperOptions(interrupt_channel=self._channel(agent)),
                     configurable=tools,
                     agent=agent.name,
+                    other_agents=frozenset(served_agents(request)) - {agent.name},
                 ),
             )
         except ThreadBusyError as exc:
@@ -445,7 +446,8 @@ class _Api:
         thread_id = checked_id(request.path_params["thread_id"], "threadId")
         key = thread_key(request.state.principal, thread_id)
         snapshot = await agent.graph.aget_state({"configurable": {"thread_id": key}})
-        check_agent(agent_of(snapshot), agent.name)  # 409: not this agent's thread
+        others = frozenset(served_agents(request)) - {agent.name}
+        check_agent(agent_of(snapshot), agent.name, others)  # 409: another agent's thread
         values = snapshot.values if isinstance(snapshot.values, dict) else {}
         raised = [InterruptRaised(i.id, i.value, _schema(i)) for i in snapshot.interrupts]
         paused = await breakpoint_of(agent.graph, snapshot)

@@ -43,7 +43,8 @@ HEADER_TIMEOUT_SECONDS = 10.0
 
 MAX_HEADER_BYTES = 64 * 1024
 """A request line and headers larger than this are refused (431), counted as
-they arrive: uvicorn's httptools protocol has no bound of its own."""
+they arrive (from the read after the one a request began in, which may hold
+the last one's body): uvicorn's httptools protocol has no bound of its own."""
 _REFUSAL = json.dumps(
     {"code": "HEADERS_TOO_LARGE", "message": f"headers exceed {MAX_HEADER_BYTES} bytes"}
 ).encode()
@@ -73,6 +74,7 @@ class BoundedProtocol(HttpToolsProtocol):
     _header_timer: asyncio.TimerHandle | None = None
     _stall_timer: asyncio.TimerHandle | None = None
     _head_bytes = 0
+    _begun = 0
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -80,6 +82,7 @@ class BoundedProtocol(HttpToolsProtocol):
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
+        self._begun += 1
         self._arm()
 
     def on_headers_complete(self) -> None:
@@ -87,9 +90,10 @@ class BoundedProtocol(HttpToolsProtocol):
         super().on_headers_complete()
 
     def data_received(self, data: bytes) -> None:
+        began = self._begun
         super().data_received(data)
-        if self._header_timer is None:
-            return
+        if self._header_timer is None or self._begun != began:
+            return  # headers read, or a request began in this read: counted from the next
         # Still reading a request's headers: httptools keeps them until they end.
         self._head_bytes += len(data)
         if self._head_bytes > MAX_HEADER_BYTES and not self.transport.is_closing():

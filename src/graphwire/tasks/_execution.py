@@ -165,7 +165,7 @@ class TaskExecution:
         run_input = await self._run_input()
         options = RunOptions(
             thread_key=self._thread_key,
-            agent=self._task.agent,
+            agent=self._task.agent,  # a task's own thread: only its agent runs on it
             configurable=configurable,
             durability=self._limits.durability,
             new_thread=len(self._task.run_ids) == 1,  # a task's thread starts with its first run
