@@ -13,7 +13,7 @@ import pytest
 from psycopg.conninfo import conninfo_to_dict
 
 from graphwire.cli import main
-from graphwire.server._build import SQLITE_FILE
+from graphwire.server._build import LOCK_FILE, SQLITE_FILE
 from tests.processes import GRAPHWIRE, clean_env, free_port, serve, wait_healthy
 from tests.server.conftest import read_events, run_body
 
@@ -226,6 +226,9 @@ async def test_a_second_process_on_one_sqlite_data_directory_is_refused(tmp_path
         assert "Traceback" not in second.stderr  # refused before it says it serves
         assert "agent 'demo' at" not in second.stdout
         assert (await asyncio.to_thread(httpx.get, f"{url}/readyz")).status_code == 200
+        (tmp_path / ".graphwire" / LOCK_FILE).unlink()  # the directory stays locked
+        again = run_cli("serve", "--port", str(free_port()), cwd=tmp_path)
+        assert again.returncode == 2 and "another graphwire process" in again.stderr
         # As the refusal says: a data directory of its own serves beside it.
         other, other_url = serve(["--data-dir", "other"], tmp_path)
         try:

@@ -214,30 +214,40 @@ def _alone(only: OneProcess) -> None:
 
 class OneProcess:
     """One serving process per data directory (docs/adr/0011): an exclusive
-    ``flock`` on its ``graphwire.lock`` while the app serves, shared by the
-    checkpointer and the task store. A second process is refused with
-    ``ServeError``; a dead one's lock goes with it."""
+    ``flock`` on the directory and on its ``graphwire.lock`` (which names the
+    holder's pid) while the app serves, shared by the checkpointer and the task
+    store. A second process is refused with ``ServeError``; a dead one's lock
+    goes with it. The directory's lock holds when the lock file is deleted."""
 
     def __init__(self, folder: Path) -> None:
         self._path = folder / LOCK_FILE
         self._file: IO[str] | None = None
+        self._folder: int | None = None
         self._users = 0
 
     def __enter__(self) -> None:
         if self._users == 0:
-            self._file = self._locked()
+            self._path.parent.mkdir(parents=True, exist_ok=True)
+            folder = os.open(self._path.parent, os.O_RDONLY)
+            try:
+                self._file = self._locked(folder)
+            except BaseException:
+                os.close(folder)
+                raise
+            self._folder = folder
         self._users += 1
 
     def __exit__(self, *exc: object) -> None:
         self._users -= 1
-        if self._users == 0 and self._file is not None:
+        if self._users == 0 and self._file is not None and self._folder is not None:
             self._file.close()  # unlocks
-            self._file = None
+            os.close(self._folder)
+            self._file = self._folder = None
 
-    def _locked(self) -> IO[str]:
-        self._path.parent.mkdir(parents=True, exist_ok=True)
+    def _locked(self, folder: int) -> IO[str]:
         file = self._path.open("a+")
         try:
+            fcntl.flock(folder, fcntl.LOCK_EX | fcntl.LOCK_NB)
             fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             file.seek(0)
