@@ -209,12 +209,12 @@ async def test_the_handshake_resumes_a_task_in_review() -> None:
         review = await until(client, task["taskId"], "review_needed")
         [pending] = review["interrupts"]
         thread = task["threadId"]
-        wrong = run_body(thread=thread, run="bad", resume=[_answer("nope")])
+        wrong = answering(thread=thread, run="bad", resume=[_answer("nope")])
         _, refused = await read_events(client, "POST", "/agents/review", json=wrong)
         assert [e.type for e in refused] == ["RUN_STARTED", "RUN_ERROR"]
         assert isinstance(refused[-1], RunErrorEvent)
         assert refused[-1].code == "UNKNOWN_INTERRUPT"
-        body = run_body(thread=thread, run="client-run", resume=[_answer(pending["id"])])
+        body = answering(thread=thread, run="client-run", resume=[_answer(pending["id"])])
         ids, events = await read_events(client, "POST", "/agents/review", json=body)
         [run] = runs_of(events)
         assert isinstance(run[0], RunStartedEvent)
@@ -227,7 +227,7 @@ async def test_the_handshake_resumes_a_task_in_review() -> None:
         logged_ids, logged = await task_events(client, task["taskId"])
         assert logged_ids[-len(ids) :] == ids  # the same run, with the same seqs, in the log
         assert [e.type for e in logged[-len(events) :]] == [e.type for e in events]
-        twice = run_body(thread=thread, run="again", resume=[_answer(pending["id"])])
+        twice = answering(thread=thread, run="again", resume=[_answer(pending["id"])])
         _, late = await read_events(client, "POST", "/agents/review", json=twice)
         assert isinstance(late[-1], RunErrorEvent)
         assert late[-1].code == "TASK_DONE"
@@ -238,7 +238,7 @@ async def test_a_review_answer_no_checkpoint_can_store_is_refused_and_the_review
         task = await create(client, "review", prompt="ship")
         review = await until(client, task["taskId"], "review_needed")
         answer = _answer(review["interrupts"][0]["id"]) | {"payload": {"approved": 10**30}}
-        body = run_body(thread=task["threadId"], run="huge", resume=[answer])
+        body = answering(thread=task["threadId"], run="huge", resume=[answer])
         refused = await client.post("/agents/review", json=body)
         assert (refused.status_code, refused.json()["code"]) == (422, "INVALID_INPUT")
         assert (await client.get(f"/tasks/{task['taskId']}")).json()["state"] == "review_needed"
@@ -249,7 +249,7 @@ async def test_a_dropped_handshake_stream_does_not_stop_the_task() -> None:
         task = await create(client, "review", prompt="ship")
         review = await until(client, task["taskId"], "review_needed")
         answer = [_answer(review["interrupts"][0]["id"])]
-        body = run_body(thread=task["threadId"], run="dropped", resume=answer)
+        body = answering(thread=task["threadId"], run="dropped", resume=answer)
         await read_events(client, "POST", "/agents/review", json=body, limit=1)
         assert (await until(client, task["taskId"], "done"))["result"] == "approved: yes"
 
@@ -270,6 +270,31 @@ async def test_another_principal_sees_no_task() -> None:
         assert (await client.get("/tasks", headers=bob)).json()["tasks"] == []
         mine = (await client.get("/tasks", headers=ann)).json()["tasks"]
         assert [t["taskId"] for t in mine] == [task_id]
+
+
+def answering(**fields: Any) -> dict[str, Any]:
+    """A resume on a task's thread as examples/copilotkit sends it: no messages."""
+    return run_body(messages=[], **fields)
+
+
+async def test_a_handshake_resume_with_a_new_user_message_is_refused() -> None:
+    async with serve([Agent("review", review_graph())]) as client:
+        task = await create(client, "review", prompt="ship")
+        review = await until(client, task["taskId"], "review_needed")
+        history = (await client.get(f"/agents/review/threads/{task['threadId']}")).json()
+        answer = [_answer(review["interrupts"][0]["id"])]
+        asked = [*history["messages"], {"id": "u-new", "role": "user", "content": "and more"}]
+        body = run_body(thread=task["threadId"], run="with-new", resume=answer, messages=asked)
+        _, refused = await read_events(client, "POST", "/agents/review", json=body)
+        assert isinstance(refused[-1], RunErrorEvent) and refused[-1].code == "INVALID_INPUT"
+        assert "u-new" in refused[-1].message
+        assert (await client.get(f"/tasks/{task['taskId']}")).json()["state"] == "review_needed"
+        body = run_body(
+            thread=task["threadId"], run="as-held", resume=answer, messages=history["messages"]
+        )
+        _, resumed = await read_events(client, "POST", "/agents/review", json=body)
+        assert isinstance(resumed[-1], RunFinishedEvent)
+        assert (await until(client, task["taskId"], "done"))["result"] == "approved: yes"
 
 
 def _answer(interrupt_id: str) -> dict[str, Any]:
@@ -338,13 +363,13 @@ async def test_a_handshake_must_answer_every_open_interrupt() -> None:
         task = await create(client, "two", prompt="both")
         review = await until(client, task["taskId"], "review_needed")
         first, second = (i["id"] for i in review["interrupts"])
-        partial = run_body(thread=task["threadId"], run="half", resume=[_answer(first)])
+        partial = answering(thread=task["threadId"], run="half", resume=[_answer(first)])
         _, refused = await read_events(client, "POST", "/agents/two", json=partial)
         assert isinstance(refused[-1], RunErrorEvent)
         assert refused[-1].code == "RESUME_INCOMPLETE"
         assert (await client.get(f"/tasks/{task['taskId']}")).json()["state"] == "review_needed"
         answers = [_answer(first), _answer(second)]
-        both = run_body(thread=task["threadId"], run="all", resume=answers)
+        both = answering(thread=task["threadId"], run="all", resume=answers)
         _, events = await read_events(client, "POST", "/agents/two", json=both)
         assert isinstance(events[-1], RunFinishedEvent)
         assert (await until(client, task["taskId"], "done"))["state"] == "done"

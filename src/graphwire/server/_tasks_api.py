@@ -19,11 +19,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from graphwire.protocol import AguiMapper, RunInfo
-from graphwire.runs import RunLog
+from graphwire.runs import RunLog, read_thread, thread_key
 from graphwire.server._bodies import BodyLimits, checked_id, last_event_id, read_model
 from graphwire.server._errors import ApiError
 from graphwire.server._sse import EventStream, RunLogSource, TaskLogSource
-from graphwire.server._state import task_runner
+from graphwire.server._state import served_agents, task_runner
 from graphwire.tasks import (
     TASKS_STATE_KEY,
     Task,
@@ -258,6 +258,8 @@ class TaskRoutes:
         runner = self._require(request)
         after = await runner.store.last_seq(task.id)
         try:
+            if run.resume:
+                await _check_resume_messages(request, task, run)
             await self._continue(runner, task, run)
         except TaskError as exc:
             return self._stream(_failed_run(run, _run_error_code(exc), exc.message), 0, None, "")
@@ -301,6 +303,20 @@ class TaskRoutes:
                 "or brings a new user message"
             )
         await runner.followup(task.id, text, run_id=run.run_id)
+
+
+async def _check_resume_messages(request: Request, task: Task, run: RunAgentInput) -> None:
+    """A resume on a task's thread carries its history as the client has it
+    (messages the thread holds are not taken again); a new user message there
+    would be dropped, so it is refused: a follow-up of its own."""
+    graph = served_agents(request)[task.agent].graph
+    held = await read_thread(graph, thread_key(task.principal, task.thread_id))
+    ids = {m.id for m in held.messages}
+    asked = [m.id for m in run.messages if m.role == "user" and m.id not in ids]
+    if asked:
+        raise TaskInputError(
+            f"a resume cannot carry new user messages {asked}: send them in the next run"
+        )
 
 
 def state_code(exc: TaskStateError) -> str:
